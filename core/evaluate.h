@@ -1,0 +1,38 @@
+// GenEval-style evaluation on ShapeWorld's held-out prompts: K images per prompt, fixed
+// seeds, pixel-only detection, GenEval's rules; and plain generation for sample grids.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/sampler.h"
+#include "core/shapeworld/dataset.h"
+#include "core/shapeworld/scorer.h"
+
+namespace maskgrpo {
+
+struct EvalOptions {
+  SampleOptions sampling;       // steps, guidance; sampling.seed is the base seed
+  int images_per_prompt = 4;
+  int prompts_per_task = 16;    // held-out prompts per task (cycled when a task has fewer)
+  int batch_images = 128;       // images per sampler call
+  int grid_images = 24;         // how many images to keep for the sample grid
+};
+
+struct EvalResult {
+  shapeworld::EvalTable table;
+  double mean_dense_reward = 0;
+  std::vector<shapeworld::Image> grid_images;
+  std::vector<std::string> grid_captions;
+};
+
+StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const shapeworld::World& world,
+                                     const EvalOptions& options, const std::function<void(int done, int total)>& progress);
+
+// Samples `per_prompt` images for each prompt text, returns pixels (prompt-major order).
+StatusOr<std::vector<shapeworld::Image>> GenerateImages(const MaskedTransformer& model, const shapeworld::World& world,
+                                                        const std::vector<std::string>& prompts, int per_prompt,
+                                                        const SampleOptions& options);
+
+}  // namespace maskgrpo

@@ -1,0 +1,85 @@
+#include "core/sampler.h"
+
+#include <torch/torch.h>
+
+#include <numeric>
+
+#include "core/schedule.h"
+#include "core/transition.h"
+
+namespace maskgrpo {
+
+StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, const PromptBatch& prompts,
+                                             const PromptBatch& uncond, const SampleOptions& options) {
+  const auto& c = model.config();
+  if (options.steps < 1) return InvalidArgument("sampler: steps must be >= 1");
+  if (options.steps > c.image_len) return InvalidArgument("sampler: steps must not exceed the number of image tokens");
+  if (!(options.temperature > 0)) return InvalidArgument("sampler: temperature must be > 0");
+  if (prompts.text_ids.dim() != 2 || prompts.text_ids.size(1) != c.text_len) {
+    return InvalidArgument("sampler: prompts must be [B, text_len=" + std::to_string(c.text_len) + "]");
+  }
+  try {
+    torch::NoGradGuard no_grad;
+    const int64_t B = prompts.size(), N = c.image_len, T = options.steps;
+    auto dev = model.device();
+    auto gen = at::globalContext().defaultGenerator(dev).clone();
+    gen.set_current_seed(options.seed);
+    auto long_opts = torch::TensorOptions().dtype(torch::kLong).device(dev);
+    auto codes = torch::full({B, N}, -1, long_opts);
+    auto reveal_step = torch::full({B, N}, T, long_opts);
+    auto min_prob = torch::zeros({B, T}, torch::TensorOptions().dtype(torch::kFloat).device(dev));
+    auto logp_c1 = torch::zeros_like(min_prob), logp_c2 = torch::zeros_like(min_prob);
+    const auto inf = std::numeric_limits<float>::infinity();
+    int64_t masked_before = N;
+    for (int64_t t = 0; t < T; ++t) {
+      auto logp = ImageLogProbs(model, prompts, uncond, codes, options.guidance, options.temperature);  // [B,N,K]
+      const int64_t K = logp.size(-1);
+      auto sampled = torch::multinomial(logp.exp().view({B * N, K}), 1, /*replacement=*/true, gen).view({B, N});
+      auto logp_y = logp.gather(-1, sampled.unsqueeze(-1)).squeeze(-1);  // [B, N]
+      auto masked = codes < 0;
+      const int64_t keep_masked = MaskedAfterStep(N, T, t, masked_before);
+      auto remaining = torch::zeros_like(masked);
+      if (keep_masked > 0) {
+        auto u = torch::rand({B, N}, gen, torch::TensorOptions().dtype(torch::kFloat).device(dev)).clamp(1e-20, 1.0 - 1e-7);
+        auto gumbel = -torch::log(-torch::log(u));
+        const double tau = GumbelTemperature(options.gumbel_tau0, T, t);
+        auto confidence = torch::where(masked, logp_y + tau * gumbel, torch::full({}, inf, logp_y.options()));
+        auto lowest = std::get<1>(torch::topk(confidence, keep_masked, -1, /*largest=*/false));
+        remaining.scatter_(1, lowest, true);
+      }
+      auto revealed = masked & remaining.logical_not();
+      codes = torch::where(revealed, sampled, codes);
+      reveal_step.masked_fill_(revealed, t);
+      auto p_y = logp_y.exp();
+      auto c_t = torch::where(revealed, p_y, torch::full({}, inf, p_y.options())).amin(-1);
+      // A step that reveals nothing (possible only when a single position is left before
+      // the last step) has no action: c_t = 0 makes the candidate1 term empty, logp = 0.
+      c_t = torch::where(revealed.any(-1), c_t, torch::zeros_like(c_t));
+      auto step = ComputeStepLogProbs(logp, sampled, revealed, remaining, c_t);
+      min_prob.select(1, t).copy_(c_t);
+      logp_c1.select(1, t).copy_(step.candidate1);
+      logp_c2.select(1, t).copy_(step.candidate2);
+      masked_before = keep_masked;
+    }
+    TrajectoryBatch traj;
+    traj.steps = T;
+    traj.tokens = codes;
+    traj.reveal_step = reveal_step;
+    traj.min_revealed_prob = min_prob;
+    traj.logp_candidate1 = logp_c1;
+    traj.logp_candidate2 = logp_c2;
+    if (options.record_full) {
+      std::vector<int64_t> all(T);
+      std::iota(all.begin(), all.end(), 0);
+      ASSIGN_OR_RETURN(StepLogProbs replay, ReplayStepLogProbs(model, prompts, uncond, traj, all, options.guidance));
+      traj.logp_full = replay.full;
+    } else {
+      traj.logp_full = torch::full_like(min_prob, std::numeric_limits<float>::quiet_NaN());
+    }
+    return traj;
+  } catch (const c10::Error& e) {
+    return Internal(std::string("sampling failed: ") + e.what_without_backtrace());
+  }
+}
+
+}  // namespace maskgrpo

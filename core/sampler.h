@@ -1,0 +1,30 @@
+// The masked sampler (mask-grpo.md section 2): iterative unmasking with the cosine
+// schedule, Show-o's compounding Gumbel temperature and the last-step rule. A whole batch
+// of groups (and its CFG twin) goes through one forward per step.
+#pragma once
+
+#include <cstdint>
+
+#include "core/status.h"
+#include "core/trajectory.h"
+#include "core/transformer.h"
+
+namespace maskgrpo {
+
+struct SampleOptions {
+  int64_t steps = 16;
+  double guidance = 0.0;     // CFG weight w; 0 in training
+  double temperature = 1.0;  // softmax temperature for the token draw
+  double gumbel_tau0 = 1.0;  // initial confidence-noise temperature (tau_{-1})
+  uint64_t seed = 0;
+  // Also record the behaviour log-probability under `full` (needs the final tokens, so it
+  // costs one extra replay pass at the end).
+  bool record_full = true;
+};
+
+// Samples one trajectory per prompt row (repeat a prompt G times for a group). `uncond` is
+// the empty prompt, [1, text_len]. Deterministic for a given seed, device and batch.
+StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, const PromptBatch& prompts,
+                                             const PromptBatch& uncond, const SampleOptions& options);
+
+}  // namespace maskgrpo

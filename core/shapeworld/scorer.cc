@@ -1,0 +1,131 @@
+#include "core/shapeworld/scorer.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace maskgrpo::shapeworld {
+namespace {
+
+bool Holds(Relation rel, const Detection& a, const Detection& ref) {
+  const double dx = a.center_x - ref.center_x, dy = a.center_y - ref.center_y;
+  switch (rel) {
+    case Relation::kLeftOf: return dx < -kPositionThreshold;
+    case Relation::kRightOf: return dx > kPositionThreshold;
+    case Relation::kAbove: return dy < -kPositionThreshold;
+    case Relation::kBelow: return dy > kPositionThreshold;
+    default: return true;
+  }
+}
+
+std::vector<const Detection*> Matching(const std::vector<Detection>& dets, const Requirement& r, bool use_color) {
+  std::vector<const Detection*> out;
+  for (const auto& d : dets) {
+    if (d.shape == r.shape && (!use_color || r.color < 0 || d.color == r.color)) out.push_back(&d);
+  }
+  return out;
+}
+
+}  // namespace
+
+ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>& detections) {
+  ScoreResult result;
+  result.correct = true;
+  std::vector<double> credit;
+  auto fail = [&](const std::string& why) {
+    if (result.correct) result.reason = why;
+    result.correct = false;
+  };
+  std::vector<std::vector<const Detection*>> matched;
+  for (const auto& req : spec.include) {
+    auto exact = Matching(detections, req, /*use_color=*/true);
+    matched.push_back(exact);
+    const double n = static_cast<double>(exact.size());
+    double c = std::min(n, static_cast<double>(req.count)) / req.count;
+    if (req.color >= 0 && c < 1.0) {
+      // Half credit for the right shape in the wrong colour.
+      const double any = static_cast<double>(Matching(detections, req, false).size());
+      c = std::max(c, 0.5 * std::min(any, static_cast<double>(req.count)) / req.count);
+    }
+    credit.push_back(c);
+    if (static_cast<int>(exact.size()) < req.count) {
+      fail(std::string("expected ") + std::to_string(req.count) + " " +
+           (req.color >= 0 ? std::string(ColorName(req.color)) + " " : "") + ShapePlural(req.shape) + ", found " +
+           std::to_string(exact.size()));
+    }
+  }
+  for (const auto& req : spec.exclude) {
+    auto found = Matching(detections, req, true);
+    bool ok = static_cast<int>(found.size()) < req.count;
+    credit.push_back(ok ? 1.0 : 0.0);
+    if (!ok) fail(std::string("too many ") + ShapePlural(req.shape) + ": " + std::to_string(found.size()));
+  }
+  for (size_t i = 0; i < spec.include.size(); ++i) {
+    const auto& req = spec.include[i];
+    if (req.relation == Relation::kNone) continue;
+    bool ok = false;
+    for (const Detection* a : matched[i])
+      for (const Detection* b : matched[req.relation_ref]) ok = ok || Holds(req.relation, *a, *b);
+    credit.push_back(ok ? 1.0 : 0.0);
+    if (!ok) fail(std::string(ShapeName(req.shape)) + " not " + RelationName(req.relation) + " " +
+                  ShapeName(spec.include[req.relation_ref].shape));
+  }
+  // Coherent images: fragments (regions matching no shape) lose credit.
+  int fragments = 0;
+  for (const auto& d : detections) fragments += d.shape < 0;
+  credit.push_back(1.0 / (1.0 + fragments));
+  double sum = 0;
+  for (double c : credit) sum += c;
+  result.dense = sum / credit.size();
+  return result;
+}
+
+void EvalTable::Add(Task task, bool correct) {
+  total_[static_cast<int>(task)] += 1;
+  correct_[static_cast<int>(task)] += correct ? 1 : 0;
+}
+
+double EvalTable::TaskScore(Task task) const {
+  const int i = static_cast<int>(task);
+  return total_[i] ? static_cast<double>(correct_[i]) / total_[i] : 0.0;
+}
+
+double EvalTable::Overall() const {
+  double sum = 0;
+  int tasks = 0;
+  for (int i = 0; i < kNumTasks; ++i) {
+    if (!total_[i]) continue;
+    sum += TaskScore(static_cast<Task>(i));
+    ++tasks;
+  }
+  return tasks ? sum / tasks : 0.0;
+}
+
+int EvalTable::images() const {
+  int n = 0;
+  for (int t : total_) n += t;
+  return n;
+}
+
+std::string EvalTable::Format() const {
+  std::string out = "task            score   images\n";
+  char line[96];
+  for (int i = 0; i < kNumTasks; ++i) {
+    std::snprintf(line, sizeof(line), "%-14s  %.3f   %d\n", TaskName(static_cast<Task>(i)), TaskScore(static_cast<Task>(i)),
+                  total_[i]);
+    out += line;
+  }
+  std::snprintf(line, sizeof(line), "%-14s  %.3f   %d\n", "overall", Overall(), images());
+  return out + line;
+}
+
+Json EvalTable::ToJson() const {
+  Json j;
+  j["overall"] = Overall();
+  j["images"] = images();
+  Json tasks;
+  for (int i = 0; i < kNumTasks; ++i) tasks[TaskName(static_cast<Task>(i))] = TaskScore(static_cast<Task>(i));
+  j["tasks"] = tasks;
+  return j;
+}
+
+}  // namespace maskgrpo::shapeworld

@@ -1,0 +1,42 @@
+// GenEval's rules applied to ShapeWorld detections: a binary verdict per image and a dense
+// partial-credit reward for RL; plus the per-task / overall table.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+#include "core/shapeworld/detector.h"
+#include "core/shapeworld/prompts.h"
+
+namespace maskgrpo::shapeworld {
+
+struct ScoreResult {
+  bool correct = false;  // GenEval's binary verdict
+  double dense = 0.0;    // partial credit in [0, 1]
+  std::string reason;    // first failed rule, for reports; empty when correct
+};
+
+// GenEval's relative-position threshold: 10% of the image size between centres.
+inline constexpr double kPositionThreshold = 0.1 * kImageSize;
+
+ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>& detections);
+
+// Accumulates binary verdicts per task; overall = mean of the task scores (as GenEval).
+class EvalTable {
+ public:
+  void Add(Task task, bool correct);
+  double TaskScore(Task task) const;
+  double Overall() const;
+  int images() const;
+  int TaskImages(Task task) const { return total_[static_cast<int>(task)]; }
+  std::string Format() const;  // a fixed-width text table
+  Json ToJson() const;         // {"overall", "tasks": {...}, "images"}
+
+ private:
+  std::array<int, kNumTasks> correct_{};
+  std::array<int, kNumTasks> total_{};
+};
+
+}  // namespace maskgrpo::shapeworld

@@ -1,0 +1,32 @@
+// Prompts and compact trajectories: the data the sampler produces and the learner consumes.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace maskgrpo {
+
+// Tokenised prompts in the model's text layout.
+struct PromptBatch {
+  at::Tensor text_ids;    // [B, text_len] int64, pad-filled
+  at::Tensor text_valid;  // [B, text_len] bool, false at pads
+  int64_t size() const { return text_ids.size(0); }
+};
+
+// A batch of trajectories in the compact form of mask-grpo.md section 2. Everything
+// needed to rebuild each intermediate state: state before step t = tokens where
+// reveal_step < t, masked elsewhere.
+struct TrajectoryBatch {
+  int64_t steps = 0;
+  at::Tensor tokens;       // [B, N] int64 final image codes in [0, num_image_codes)
+  at::Tensor reveal_step;  // [B, N] int64 step at which each position was revealed
+  at::Tensor min_revealed_prob;  // [B, T] float32, c_t: smallest p_i(y_i) revealed at step t
+  // Behaviour policy's step log-probability under each transition definition, [B, T] float32.
+  at::Tensor logp_candidate1;
+  at::Tensor logp_candidate2;
+  at::Tensor logp_full;
+  int64_t size() const { return tokens.size(0); }
+};
+
+}  // namespace maskgrpo

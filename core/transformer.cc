@@ -1,0 +1,267 @@
+#include "core/transformer.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace maskgrpo {
+namespace {
+
+namespace F = torch::nn::functional;
+
+// One Phi block: attention and MLP in parallel off the same LayerNorm output.
+struct PhiAttentionImpl : torch::nn::Module {
+  PhiAttentionImpl(const ModelConfig& c)
+      : q_proj(register_module("q_proj", torch::nn::Linear(c.hidden_size, c.hidden_size))),
+        k_proj(register_module("k_proj", torch::nn::Linear(c.hidden_size, c.hidden_size))),
+        v_proj(register_module("v_proj", torch::nn::Linear(c.hidden_size, c.hidden_size))),
+        dense(register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size))) {}
+  torch::nn::Linear q_proj, k_proj, v_proj, dense;
+};
+TORCH_MODULE(PhiAttention);
+
+struct PhiMlpImpl : torch::nn::Module {
+  PhiMlpImpl(const ModelConfig& c)
+      : fc1(register_module("fc1", torch::nn::Linear(c.hidden_size, c.intermediate_size))),
+        fc2(register_module("fc2", torch::nn::Linear(c.intermediate_size, c.hidden_size))) {}
+  torch::nn::Linear fc1, fc2;
+};
+TORCH_MODULE(PhiMlp);
+
+struct PhiLayerImpl : torch::nn::Module {
+  PhiLayerImpl(const ModelConfig& c)
+      : self_attn(register_module("self_attn", PhiAttention(c))),
+        mlp(register_module("mlp", PhiMlp(c))),
+        input_layernorm(register_module(
+            "input_layernorm",
+            torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)))) {}
+  PhiAttention self_attn;
+  PhiMlp mlp;
+  torch::nn::LayerNorm input_layernorm;
+};
+TORCH_MODULE(PhiLayer);
+
+struct PhiModelImpl : torch::nn::Module {
+  PhiModelImpl(const ModelConfig& c)
+      : embed_tokens(register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size))),
+        layers(register_module("layers", torch::nn::ModuleList())),
+        final_layernorm(register_module(
+            "final_layernorm",
+            torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)))) {
+    for (int64_t i = 0; i < c.num_layers; ++i) layers->push_back(PhiLayer(c));
+  }
+  torch::nn::Embedding embed_tokens;
+  torch::nn::ModuleList layers;
+  torch::nn::LayerNorm final_layernorm;
+};
+TORCH_MODULE(PhiModel);
+
+struct RootImpl : torch::nn::Module {
+  RootImpl(const ModelConfig& c)
+      : model(register_module("model", PhiModel(c))),
+        lm_head(register_module("lm_head", torch::nn::Linear(c.hidden_size, c.vocab_size))) {}
+  PhiModel model;
+  torch::nn::Linear lm_head;
+};
+TORCH_MODULE(Root);
+
+torch::Tensor RotateHalf(const torch::Tensor& x) {
+  int64_t half = x.size(-1) / 2;
+  return torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+}
+
+}  // namespace
+
+struct MaskedTransformer::Impl {
+  Root root{nullptr};
+  torch::Tensor cos, sin;  // [seq_len, rotary_dim], in the model dtype
+};
+
+StatusOr<at::Device> ParseDevice(const std::string& device) {
+  try {
+    at::Device d(device);
+    if (d.is_cuda() && !torch::cuda::is_available()) {
+      return InvalidArgument("device '" + device + "' requested but CUDA is not available in this build/machine");
+    }
+    if (!d.is_cpu() && !d.is_cuda()) return InvalidArgument("device '" + device + "' is not supported (use cpu or cuda[:N])");
+    return d;
+  } catch (const c10::Error&) {
+    return InvalidArgument("invalid device string '" + device + "'");
+  }
+}
+
+StatusOr<at::ScalarType> ParseDtype(const std::string& dtype) {
+  if (dtype == "float32" || dtype == "fp32") return at::kFloat;
+  if (dtype == "bfloat16" || dtype == "bf16") return at::kBFloat16;
+  return InvalidArgument("dtype must be float32 or bfloat16, got '" + dtype + "'");
+}
+
+MaskedTransformer::MaskedTransformer(ModelConfig config, std::unique_ptr<Impl> impl)
+    : config_(std::move(config)), impl_(std::move(impl)) {}
+MaskedTransformer::~MaskedTransformer() = default;
+
+StatusOr<std::unique_ptr<MaskedTransformer>> MaskedTransformer::Create(const ModelConfig& config,
+                                                                       const DeviceOptions& options,
+                                                                       uint64_t init_seed) {
+  RETURN_IF_ERROR(config.Validate());
+  ASSIGN_OR_RETURN(at::Device device, ParseDevice(options.device));
+  ASSIGN_OR_RETURN(at::ScalarType dtype, ParseDtype(options.dtype));
+  try {
+    auto impl = std::make_unique<Impl>();
+    impl->root = Root(config);
+    // Initialise on the CPU with a private generator so the result does not depend on the
+    // device or on global RNG state.
+    auto gen = at::detail::createCPUGenerator(init_seed);
+    torch::NoGradGuard no_grad;
+    for (auto& item : impl->root->named_parameters()) {
+      const std::string& name = item.key();
+      torch::Tensor p = item.value();
+      bool is_bias_or_norm = name.find("bias") != std::string::npos || name.find("layernorm") != std::string::npos;
+      if (name.find("layernorm.weight") != std::string::npos) {
+        p.fill_(1.0);
+      } else if (is_bias_or_norm) {
+        p.zero_();
+      } else {
+        p.copy_(at::normal(0.0, 0.02, p.sizes(), gen));
+      }
+    }
+    impl->root->to(device, dtype);
+    // Rotary tables (NeoX / HF Phi convention: rotate-half on the first rotary_dim dims).
+    int64_t rd = config.rotary_dim;
+    if (rd > 0) {
+      auto inv_freq = 1.0 / torch::pow(torch::tensor(config.rope_theta, torch::kDouble),
+                                       torch::arange(0, rd, 2, torch::kDouble) / static_cast<double>(rd));
+      auto t = torch::arange(config.seq_len(), torch::kDouble);
+      auto freqs = torch::outer(t, inv_freq);
+      auto emb = torch::cat({freqs, freqs}, -1);
+      impl->cos = emb.cos().to(device, dtype);
+      impl->sin = emb.sin().to(device, dtype);
+    }
+    return std::unique_ptr<MaskedTransformer>(new MaskedTransformer(config, std::move(impl)));
+  } catch (const c10::Error& e) {
+    return Internal(std::string("creating the model failed: ") + e.what_without_backtrace());
+  }
+}
+
+at::Device MaskedTransformer::device() const { return impl_->root->lm_head->weight.device(); }
+at::ScalarType MaskedTransformer::dtype() const { return impl_->root->lm_head->weight.scalar_type(); }
+
+at::Tensor MaskedTransformer::AttentionMask(const at::Tensor& text_valid) const {
+  const int64_t B = text_valid.size(0), L = config_.text_len, S = config_.seq_len();
+  auto dev = text_valid.device();
+  auto pos = torch::arange(S, torch::TensorOptions().device(dev));
+  auto is_text = pos < L;                                   // [S]
+  // Key validity: text keys only where not pad; the image span (soi..eoi) always.
+  auto key_valid = torch::ones({B, S}, torch::TensorOptions().dtype(torch::kBool).device(dev));
+  key_valid.slice(1, 0, L).copy_(text_valid);
+  auto causal = pos.unsqueeze(1) >= pos.unsqueeze(0);        // [S, S] q >= k
+  auto q_text = is_text.unsqueeze(1), k_text = is_text.unsqueeze(0);
+  // Text rows: causal over text keys. Image-span rows: all text keys and the whole span.
+  auto structural = torch::where(q_text, causal & k_text, torch::ones_like(causal));
+  auto mask = structural.unsqueeze(0) & key_valid.unsqueeze(1);  // [B, S, S]
+  // Every row may see itself, so a pad row (or the text rows of an empty prompt) never
+  // has an all-masked softmax. Nothing else reads a pad row, so this leaks nothing.
+  mask = mask | torch::eye(S, torch::TensorOptions().dtype(torch::kBool).device(dev)).unsqueeze(0);
+  return mask;
+}
+
+namespace {
+
+torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, int64_t rd) {
+  // x: [B, H, S, D]; rotate only the first rd dims.
+  if (rd == 0) return x;
+  auto x_rot = x.slice(-1, 0, rd), x_pass = x.slice(-1, rd);
+  auto rotated = x_rot * cos + RotateHalf(x_rot) * sin;
+  return torch::cat({rotated, x_pass}, -1);
+}
+
+}  // namespace
+
+static torch::Tensor HiddenStates(const ModelConfig& c, MaskedTransformer::Impl& impl, const torch::Tensor& mask_bias,
+                                  const torch::Tensor& input_ids) {
+  const int64_t B = input_ids.size(0), S = input_ids.size(1), H = c.num_heads, D = c.head_dim();
+  auto h = impl.root->model->embed_tokens(input_ids);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  for (const auto& module : *impl.root->model->layers) {
+    auto* layer = module->as<PhiLayerImpl>();
+    auto x = layer->input_layernorm(h);
+    auto& attn = *layer->self_attn;
+    auto q = attn.q_proj(x).view({B, S, H, D}).transpose(1, 2);
+    auto k = attn.k_proj(x).view({B, S, H, D}).transpose(1, 2);
+    auto v = attn.v_proj(x).view({B, S, H, D}).transpose(1, 2);
+    q = ApplyRotary(q, impl.cos, impl.sin, c.rotary_dim);
+    k = ApplyRotary(k, impl.cos, impl.sin, c.rotary_dim);
+    // Scores in float32 (as HF Phi does) for a stable softmax under bfloat16.
+    auto scores = torch::matmul(q.to(torch::kFloat), k.to(torch::kFloat).transpose(-1, -2)) * scale + mask_bias;
+    auto probs = torch::softmax(scores, -1).to(v.scalar_type());
+    auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({B, S, H * D});
+    auto attn_out = attn.dense(ctx);
+    auto mlp_out = layer->mlp->fc2(F::gelu(layer->mlp->fc1(x), F::GELUFuncOptions().approximate("tanh")));
+    h = h + attn_out + mlp_out;
+  }
+  return impl.root->model->final_layernorm(h);
+}
+
+static torch::Tensor MaskBias(const torch::Tensor& mask) {
+  auto bias = torch::zeros(mask.sizes(), mask.options().dtype(torch::kFloat));
+  bias.masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  return bias.unsqueeze(1);  // broadcast over heads
+}
+
+at::Tensor MaskedTransformer::ImageLogits(const at::Tensor& input_ids, const at::Tensor& text_valid) const {
+  auto h = HiddenStates(config_, *impl_, MaskBias(AttentionMask(text_valid)), input_ids);
+  auto h_img = h.slice(1, config_.image_begin(), config_.image_begin() + config_.image_len);
+  // Only the image-code rows of the head are needed: saves (vocab - K) / vocab of the head
+  // cost, which dominates for Show-o's 58k vocabulary.
+  const int64_t off = config_.image_token_offset, K = config_.num_image_codes;
+  auto w = impl_->root->lm_head->weight.slice(0, off, off + K);
+  auto b = impl_->root->lm_head->bias.slice(0, off, off + K);
+  return F::linear(h_img, w, b).to(torch::kFloat);
+}
+
+at::Tensor MaskedTransformer::AllLogits(const at::Tensor& input_ids, const at::Tensor& text_valid) const {
+  auto h = HiddenStates(config_, *impl_, MaskBias(AttentionMask(text_valid)), input_ids);
+  return impl_->root->lm_head(h).to(torch::kFloat);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> MaskedTransformer::NamedParameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (auto& item : impl_->root->named_parameters()) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+std::vector<at::Tensor> MaskedTransformer::Parameters() const { return impl_->root->parameters(); }
+
+int64_t MaskedTransformer::NumParameters() const {
+  int64_t n = 0;
+  for (const auto& p : impl_->root->parameters()) n += p.numel();
+  return n;
+}
+
+Status MaskedTransformer::LoadState(const std::map<std::string, at::Tensor>& state) {
+  auto params = NamedParameters();
+  for (const auto& [name, p] : params) {
+    auto it = state.find(name);
+    if (it == state.end()) return InvalidArgument("missing tensor '" + name + "'");
+    if (it->second.sizes() != p.sizes()) {
+      return InvalidArgument("tensor '" + name + "' has shape " + c10::str(it->second.sizes()) + ", expected " +
+                             c10::str(p.sizes()));
+    }
+    if (!at::isFloatingType(it->second.scalar_type())) {
+      return InvalidArgument("tensor '" + name + "' has non-floating dtype " + c10::toString(it->second.scalar_type()));
+    }
+    if (!torch::isfinite(it->second).all().item<bool>()) return InvalidArgument("tensor '" + name + "' has NaN or Inf values");
+  }
+  if (state.size() != params.size()) {
+    for (const auto& [name, t] : state) {
+      bool known = false;
+      for (const auto& [pname, p] : params) known = known || pname == name;
+      if (!known) return InvalidArgument("unexpected tensor '" + name + "'");
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, p] : params) p.copy_(state.at(name));
+  return Status::Ok();
+}
+
+}  // namespace maskgrpo

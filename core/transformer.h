@@ -1,0 +1,77 @@
+// The Show-o style masked generative transformer (Phi-1.5 block layout).
+//
+// Parallel pre-LayerNorm blocks (h = x + Attn(LN(x)) + MLP(LN(x))), partial rotary
+// embeddings, biases on q/k/v/dense and the untied lm_head, tanh-GELU MLP, final LayerNorm,
+// and Show-o's omni-attention. Parameter names follow the Hugging Face Phi layout so that a
+// converted Show-o checkpoint loads by name.
+//
+// Thread-safety: Forward calls are const and may run concurrently only if no thread
+// modifies the parameters; the owner (trainer, sampler) serialises updates.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/model_config.h"
+#include "core/status.h"
+
+namespace maskgrpo {
+
+struct DeviceOptions {
+  std::string device = "cpu";    // "cpu", "cuda", "cuda:1", ...
+  std::string dtype = "float32";  // "float32" or "bfloat16"
+};
+
+class MaskedTransformer {
+ public:
+  // Builds a randomly initialised model (normal(0, 0.02) weights, zero biases).
+  static StatusOr<std::unique_ptr<MaskedTransformer>> Create(const ModelConfig& config,
+                                                              const DeviceOptions& device,
+                                                              uint64_t init_seed);
+  ~MaskedTransformer();
+
+  // input_ids: [B, seq_len] int64 in the layout of ModelConfig; text_valid: [B, text_len]
+  // bool, false at pad positions. Returns the image-code logits read at the image
+  // positions themselves, [B, image_len, num_image_codes], in float32.
+  at::Tensor ImageLogits(const at::Tensor& input_ids, const at::Tensor& text_valid) const;
+
+  // The full forward for tests: logits over the whole vocabulary at every position,
+  // [B, seq_len, vocab_size], float32.
+  at::Tensor AllLogits(const at::Tensor& input_ids, const at::Tensor& text_valid) const;
+
+  // The omni-attention mask for a batch: [B, seq_len, seq_len] bool, true = may attend.
+  at::Tensor AttentionMask(const at::Tensor& text_valid) const;
+
+  // Parameters in Hugging Face Phi naming, in a stable order.
+  std::vector<std::pair<std::string, at::Tensor>> NamedParameters() const;
+  std::vector<at::Tensor> Parameters() const;
+  int64_t NumParameters() const;
+
+  // Replaces every parameter with the given tensors. Validates all names, shapes and
+  // finiteness first; on error nothing is changed.
+  Status LoadState(const std::map<std::string, at::Tensor>& state);
+
+  const ModelConfig& config() const { return config_; }
+  at::Device device() const;
+  at::ScalarType dtype() const;
+
+ // Opaque; public only so that helpers in transformer.cc can take it.
+  struct Impl;
+
+ private:
+  MaskedTransformer(ModelConfig config, std::unique_ptr<Impl> impl);
+  ModelConfig config_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Converts a device string to a device, with a clear error for a bad string or a CUDA
+// device on a build or machine without CUDA.
+StatusOr<at::Device> ParseDevice(const std::string& device);
+StatusOr<at::ScalarType> ParseDtype(const std::string& dtype);
+
+}  // namespace maskgrpo
