@@ -1,0 +1,209 @@
+#include "app/commands.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "app/config.h"
+#include "app/flags.h"
+#include "benchmarks/sampler_bench.h"
+#include "core/model_io.h"
+#include "core/runtime.h"
+#include "core/safetensors.h"
+#include "core/shapeworld/png.h"
+
+namespace maskgrpo::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+int Fail(const Status& st) {
+  std::fprintf(stderr, "error: %s\n", st.ToString().c_str());
+  return st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kNotFound ? 2 : 1;
+}
+
+void Log(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+// Flags shared by the sampling commands, applied over the config file.
+Status ApplyRuntimeFlags(const Flags& f, config::Runtime* r) {
+  if (f.Has("device")) r->set_device(f.Get("device"));
+  if (f.Has("dtype")) r->set_dtype(f.Get("dtype"));
+  int64_t threads = r->threads();
+  RETURN_IF_ERROR(f.GetInt("threads", &threads));
+  r->set_threads(static_cast<int32_t>(threads));
+  return Status::Ok();
+}
+
+Status ApplySamplingFlags(const Flags& f, config::Sampling* s) {
+  int64_t steps = s->steps();
+  double guidance = s->guidance();
+  RETURN_IF_ERROR(f.GetInt("sampling-steps", &steps));
+  RETURN_IF_ERROR(f.GetDouble("guidance", &guidance));
+  s->set_steps(steps);
+  s->set_guidance(guidance);
+  return Status::Ok();
+}
+
+Status EnsureDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return FailedPrecondition("cannot create '" + dir + "': " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+int PretrainCommand(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args, {"config", "out", "steps", "threads", "device", "dtype", "seed", "batch-size"});
+  if (!flags.ok()) return Fail(flags.status());
+  auto c = DefaultPretrainConfig();
+  Status st = LoadTextConfig(flags->Get("config"), &c);
+  if (!st.ok()) return Fail(st);
+  int64_t steps = c.steps(), batch = c.batch_size();
+  uint64_t seed = c.seed();
+  if (!(st = flags->GetInt("steps", &steps)).ok() || !(st = flags->GetInt("batch-size", &batch)).ok() ||
+      !(st = flags->GetUint("seed", &seed)).ok() || !(st = ApplyRuntimeFlags(*flags, c.mutable_runtime())).ok()) {
+    return Fail(st);
+  }
+  c.set_steps(steps);
+  c.set_batch_size(batch);
+  c.set_seed(seed);
+  if (flags->Has("out")) c.set_out_dir(flags->Get("out"));
+  auto options = ToPretrainOptions(c);
+  if (!options.ok()) return Fail(options.status());
+  ConfigureThreads(c.runtime().threads());
+  st = RunPretrain(*options, Log);
+  if (!st.ok()) return Fail(st);
+  Log("pretrained model: " + options->out_dir + "/model.safetensors");
+  return 0;
+}
+
+int EvalCommand(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args, {"config", "checkpoint", "out", "threads", "device", "dtype", "seed", "sampling-steps",
+                                   "guidance", "images-per-prompt", "prompts-per-task"});
+  if (!flags.ok()) return Fail(flags.status());
+  if (!flags->Has("checkpoint") || !flags->Has("out")) {
+    return Fail(InvalidArgument("eval needs --checkpoint PATH and --out DIR"));
+  }
+  auto c = DefaultEvalConfig();
+  Status st = LoadTextConfig(flags->Get("config"), &c);
+  if (!st.ok()) return Fail(st);
+  int64_t k = c.images_per_prompt(), p = c.prompts_per_task();
+  uint64_t seed = c.seed();
+  if (!(st = ApplyRuntimeFlags(*flags, c.mutable_runtime())).ok() ||
+      !(st = ApplySamplingFlags(*flags, c.mutable_sampling())).ok() || !(st = flags->GetInt("images-per-prompt", &k)).ok() ||
+      !(st = flags->GetInt("prompts-per-task", &p)).ok() || !(st = flags->GetUint("seed", &seed)).ok()) {
+    return Fail(st);
+  }
+  c.set_images_per_prompt(static_cast<int32_t>(k));
+  c.set_prompts_per_task(static_cast<int32_t>(p));
+  c.set_seed(seed);
+  auto options = ToEvalOptions(c);
+  if (!options.ok()) return Fail(options.status());
+  auto device = ToDeviceOptions(c.runtime());
+  if (!device.ok()) return Fail(device.status());
+  ConfigureThreads(c.runtime().threads());
+  auto model = LoadModel(flags->Get("checkpoint"), *device);
+  if (!model.ok()) return Fail(model.status());
+  const std::string out = flags->Get("out");
+  if (!(st = EnsureDir(out)).ok()) return Fail(st);
+  shapeworld::World world;
+  auto result = EvaluateHeldout(**model, world, *options, [](int done, int total) {
+    std::fprintf(stderr, "\reval: %d/%d images", done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+  });
+  if (!result.ok()) return Fail(result.status());
+  std::printf("held-out evaluation of %s (%d images per prompt, %lld steps, guidance %.1f)\n",
+              flags->Get("checkpoint").c_str(), options->images_per_prompt,
+              static_cast<long long>(options->sampling.steps), options->sampling.guidance);
+  std::printf("%s", result->table.Format().c_str());
+  Json j = result->table.ToJson();
+  j["checkpoint"] = flags->Get("checkpoint");
+  j["mean_dense_reward"] = result->mean_dense_reward;
+  j["images_per_prompt"] = options->images_per_prompt;
+  j["sampling_steps"] = static_cast<int64_t>(options->sampling.steps);
+  j["guidance"] = options->sampling.guidance;
+  j["seed"] = static_cast<int64_t>(seed);
+  if (!(st = WriteFileAtomically(out + "/eval.json", j.Dump(2) + "\n")).ok()) return Fail(st);
+  auto grid = shapeworld::MakeGrid(result->grid_images, result->grid_captions, 6, 3);
+  if (!(st = shapeworld::WritePng(out + "/eval_grid.png", grid)).ok()) return Fail(st);
+  Log("wrote " + out + "/eval.json and " + out + "/eval_grid.png");
+  return 0;
+}
+
+int GenerateCommand(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args, {"config", "checkpoint", "out", "prompt", "threads", "device", "dtype", "seed",
+                                   "sampling-steps", "guidance", "images-per-prompt"});
+  if (!flags.ok()) return Fail(flags.status());
+  if (!flags->Has("checkpoint") || !flags->Has("out")) {
+    return Fail(InvalidArgument("generate needs --checkpoint PATH and --out FILE.png"));
+  }
+  auto c = DefaultGenerateConfig();
+  Status st = LoadTextConfig(flags->Get("config"), &c);
+  if (!st.ok()) return Fail(st);
+  int64_t k = c.images_per_prompt();
+  uint64_t seed = c.seed();
+  if (!(st = ApplyRuntimeFlags(*flags, c.mutable_runtime())).ok() ||
+      !(st = ApplySamplingFlags(*flags, c.mutable_sampling())).ok() || !(st = flags->GetInt("images-per-prompt", &k)).ok() ||
+      !(st = flags->GetUint("seed", &seed)).ok()) {
+    return Fail(st);
+  }
+  auto sampling = ToSampleOptions(c.sampling(), seed);
+  if (!sampling.ok()) return Fail(sampling.status());
+  auto device = ToDeviceOptions(c.runtime());
+  if (!device.ok()) return Fail(device.status());
+  shapeworld::World world;
+  std::vector<std::string> prompts(c.prompts().begin(), c.prompts().end());
+  if (flags->Has("prompt")) prompts = {flags->Get("prompt")};
+  if (prompts.empty()) {
+    // One held-out prompt per task.
+    for (int t = 0; t < shapeworld::kNumTasks; ++t) {
+      for (const auto& p : world.split.heldout) {
+        if (static_cast<int>(p.task) == t) { prompts.push_back(p.text); break; }
+      }
+    }
+  }
+  ConfigureThreads(c.runtime().threads());
+  auto model = LoadModel(flags->Get("checkpoint"), *device);
+  if (!model.ok()) return Fail(model.status());
+  auto images = GenerateImages(**model, world, prompts, static_cast<int>(k), *sampling);
+  if (!images.ok()) return Fail(images.status());
+  std::vector<std::string> captions;
+  for (const auto& p : prompts)
+    for (int64_t i = 0; i < k; ++i) captions.push_back(p);
+  const std::string out = flags->Get("out");
+  if (fs::path(out).has_parent_path() && !(st = EnsureDir(fs::path(out).parent_path().string())).ok()) return Fail(st);
+  st = shapeworld::WritePng(out, shapeworld::MakeGrid(*images, captions, static_cast<int>(k), c.scale()));
+  if (!st.ok()) return Fail(st);
+  Log("wrote " + out + " (" + std::to_string(images->size()) + " images)");
+  return 0;
+}
+
+int BenchCommand(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args, {"model", "checkpoint", "device", "dtype", "threads", "batch", "sampling-steps",
+                                   "guidance", "repeats"});
+  if (!flags.ok()) return Fail(flags.status());
+  SamplerBenchOptions o;
+  o.model = flags->Get("model", o.model);
+  o.checkpoint = flags->Get("checkpoint");
+  o.device.device = flags->Get("device", o.device.device);
+  o.device.dtype = flags->Get("dtype", o.device.dtype);
+  int64_t threads = 0, batch = o.batch, steps = o.steps, repeats = o.repeats;
+  Status st;
+  if (!(st = flags->GetInt("threads", &threads)).ok() || !(st = flags->GetInt("batch", &batch)).ok() ||
+      !(st = flags->GetInt("sampling-steps", &steps)).ok() || !(st = flags->GetInt("repeats", &repeats)).ok() ||
+      !(st = flags->GetDouble("guidance", &o.guidance)).ok()) {
+    return Fail(st);
+  }
+  o.threads = static_cast<int>(threads);
+  o.batch = static_cast<int>(batch);
+  o.steps = static_cast<int>(steps);
+  o.repeats = static_cast<int>(repeats);
+  st = RunSamplerBench(o);
+  return st.ok() ? 0 : Fail(st);
+}
+
+}  // namespace maskgrpo::app

@@ -1,0 +1,15 @@
+// The subcommands of build/bin/maskgrpo. Each takes the arguments after its name and
+// returns a process exit code (0 ok, 1 runtime failure, 2 bad usage / bad input).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace maskgrpo::app {
+
+int PretrainCommand(const std::vector<std::string>& args);
+int EvalCommand(const std::vector<std::string>& args);
+int GenerateCommand(const std::vector<std::string>& args);
+int BenchCommand(const std::vector<std::string>& args);
+
+}  // namespace maskgrpo::app

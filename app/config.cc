@@ -1,0 +1,149 @@
+#include "app/config.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include "core/safetensors.h"
+
+namespace maskgrpo::app {
+namespace {
+
+class CollectErrors : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column, const std::string& message) override {
+    if (first.empty()) first = "line " + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
+  }
+  std::string first;
+};
+
+void DefaultRuntime(config::Runtime* r) {
+  r->set_device("cpu");
+  r->set_dtype("float32");
+  r->set_threads(0);
+}
+
+void DefaultSampling(config::Sampling* s) {
+  s->set_steps(16);
+  s->set_guidance(2.0);
+  s->set_temperature(1.0);
+  s->set_gumbel_tau0(1.0);
+}
+
+}  // namespace
+
+config::PretrainConfig DefaultPretrainConfig() {
+  config::PretrainConfig c;
+  auto* m = c.mutable_model();
+  m->set_hidden_size(128);
+  m->set_num_layers(4);
+  m->set_num_heads(4);
+  m->set_intermediate_size(512);
+  m->set_rotary_dim(16);
+  DefaultRuntime(c.mutable_runtime());
+  c.set_steps(2000);
+  c.set_batch_size(64);
+  c.set_learning_rate(1e-3);
+  c.set_min_lr_ratio(0.1);
+  c.set_weight_decay(0.01);
+  c.set_warmup_steps(100);
+  c.set_prompt_dropout(0.1);
+  c.set_checkpoint_every(250);
+  c.set_log_every(25);
+  c.set_seed(1);
+  c.set_out_dir("runs/pretrain");
+  return c;
+}
+
+config::EvalConfig DefaultEvalConfig() {
+  config::EvalConfig c;
+  DefaultRuntime(c.mutable_runtime());
+  DefaultSampling(c.mutable_sampling());
+  c.set_images_per_prompt(4);
+  c.set_prompts_per_task(16);
+  c.set_seed(1234);
+  c.set_batch_images(128);
+  c.set_grid_images(24);
+  return c;
+}
+
+config::GenerateConfig DefaultGenerateConfig() {
+  config::GenerateConfig c;
+  DefaultRuntime(c.mutable_runtime());
+  DefaultSampling(c.mutable_sampling());
+  c.set_seed(7);
+  c.set_images_per_prompt(4);
+  c.set_scale(3);
+  return c;
+}
+
+Status LoadTextConfig(const std::string& path, google::protobuf::Message* config) {
+  if (path.empty()) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  google::protobuf::TextFormat::Parser parser;
+  CollectErrors errors;
+  parser.RecordErrorsTo(&errors);
+  // Merge, so that fields absent from the file keep their defaults.
+  if (!parser.MergeFromString(text, config)) {
+    return InvalidArgument("config " + path + ": " + (errors.first.empty() ? "parse error" : errors.first));
+  }
+  return Status::Ok();
+}
+
+StatusOr<DeviceOptions> ToDeviceOptions(const config::Runtime& r) {
+  if (r.threads() < 0) return InvalidArgument("runtime.threads must be >= 0");
+  DeviceOptions d{r.device(), r.dtype()};
+  RETURN_IF_ERROR(ParseDtype(d.dtype).status());
+  RETURN_IF_ERROR(ParseDevice(d.device).status());
+  return d;
+}
+
+StatusOr<SampleOptions> ToSampleOptions(const config::Sampling& s, uint64_t seed) {
+  if (s.steps() < 1) return InvalidArgument("sampling.steps must be >= 1");
+  if (!(s.temperature() > 0)) return InvalidArgument("sampling.temperature must be > 0");
+  if (s.gumbel_tau0() < 0) return InvalidArgument("sampling.gumbel_tau0 must be >= 0");
+  SampleOptions o;
+  o.steps = s.steps();
+  o.guidance = s.guidance();
+  o.temperature = s.temperature();
+  o.gumbel_tau0 = s.gumbel_tau0();
+  o.seed = seed;
+  return o;
+}
+
+StatusOr<PretrainOptions> ToPretrainOptions(const config::PretrainConfig& c) {
+  PretrainOptions o;
+  o.hidden_size = c.model().hidden_size();
+  o.num_layers = c.model().num_layers();
+  o.num_heads = c.model().num_heads();
+  o.intermediate_size = c.model().intermediate_size();
+  o.rotary_dim = c.model().rotary_dim();
+  ASSIGN_OR_RETURN(o.device, ToDeviceOptions(c.runtime()));
+  o.steps = c.steps();
+  o.batch_size = c.batch_size();
+  o.learning_rate = c.learning_rate();
+  o.min_lr_ratio = c.min_lr_ratio();
+  o.weight_decay = c.weight_decay();
+  o.warmup_steps = c.warmup_steps();
+  o.prompt_dropout = c.prompt_dropout();
+  o.checkpoint_every = c.checkpoint_every();
+  o.log_every = c.log_every();
+  o.seed = c.seed();
+  o.out_dir = c.out_dir();
+  return o;
+}
+
+StatusOr<EvalOptions> ToEvalOptions(const config::EvalConfig& c) {
+  EvalOptions o;
+  ASSIGN_OR_RETURN(o.sampling, ToSampleOptions(c.sampling(), c.seed()));
+  o.images_per_prompt = c.images_per_prompt();
+  o.prompts_per_task = c.prompts_per_task();
+  o.batch_images = c.batch_images();
+  o.grid_images = c.grid_images();
+  if (o.images_per_prompt <= 0) return InvalidArgument("images_per_prompt must be > 0");
+  if (o.prompts_per_task <= 0) return InvalidArgument("prompts_per_task must be > 0");
+  if (o.batch_images <= 0) return InvalidArgument("batch_images must be > 0");
+  if (o.grid_images < 0) return InvalidArgument("grid_images must be >= 0");
+  return o;
+}
+
+}  // namespace maskgrpo::app

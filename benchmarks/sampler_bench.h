@@ -1,0 +1,27 @@
+// Sampler and transformer throughput benchmark (LibTorch only, so it builds with the core
+// library on GPU machines): images/s of the masked sampler, achieved GFLOP/s of the
+// transformer forward, and a plain matmul's GFLOP/s measured in the same run.
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+#include "core/transformer.h"
+
+namespace maskgrpo {
+
+struct SamplerBenchOptions {
+  std::string model = "shapeworld";  // "shapeworld" (the embedded default) or "showo512"
+  std::string checkpoint;            // optional safetensors to load instead of random init
+  DeviceOptions device;
+  int threads = 0;
+  int batch = 64;         // images per sampler call
+  int steps = 16;         // unmasking steps
+  double guidance = 2.0;  // CFG doubles the forward batch when != 0
+  int repeats = 3;
+};
+
+// Runs the benchmark and prints a table to stdout.
+Status RunSamplerBench(const SamplerBenchOptions& options);
+
+}  // namespace maskgrpo
