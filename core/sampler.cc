@@ -32,6 +32,7 @@ StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, con
     const auto inf = std::numeric_limits<float>::infinity();
     int64_t masked_before = N;
     for (int64_t t = 0; t < T; ++t) {
+      if (options.on_step) options.on_step(t, codes);
       auto logp = ImageLogProbs(model, prompts, uncond, codes, options.guidance, options.temperature);  // [B,N,K]
       const int64_t K = logp.size(-1);
       auto sampled = torch::multinomial(logp.exp().view({B * N, K}), 1, /*replacement=*/true, gen).view({B, N});

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "core/status.h"
 #include "core/trajectory.h"
@@ -20,6 +21,9 @@ struct SampleOptions {
   // Also record the behaviour log-probability under `full` (needs the final tokens, so it
   // costs one extra replay pass at the end).
   bool record_full = true;
+  // Optional observer: called with each step index and the codes before that step
+  // ([B, N], -1 = masked). For tests and debugging; costs nothing when unset.
+  std::function<void(int64_t step, const at::Tensor& codes_before)> on_step;
 };
 
 // Samples one trajectory per prompt row (repeat a prompt G times for a group). `uncond` is

@@ -127,15 +127,10 @@ StatusOr<std::unique_ptr<MaskedTransformer>> MaskedTransformer::Create(const Mod
     }
     impl->root->to(device, dtype);
     // Rotary tables (NeoX / HF Phi convention: rotate-half on the first rotary_dim dims).
-    int64_t rd = config.rotary_dim;
-    if (rd > 0) {
-      auto inv_freq = 1.0 / torch::pow(torch::tensor(config.rope_theta, torch::kDouble),
-                                       torch::arange(0, rd, 2, torch::kDouble) / static_cast<double>(rd));
-      auto t = torch::arange(config.seq_len(), torch::kDouble);
-      auto freqs = torch::outer(t, inv_freq);
-      auto emb = torch::cat({freqs, freqs}, -1);
-      impl->cos = emb.cos().to(device, dtype);
-      impl->sin = emb.sin().to(device, dtype);
+    if (config.rotary_dim > 0) {
+      auto [cos, sin] = RotaryTables(config.seq_len(), config.rotary_dim, config.rope_theta);
+      impl->cos = cos.to(device, dtype);
+      impl->sin = sin.to(device, dtype);
     }
     return std::unique_ptr<MaskedTransformer>(new MaskedTransformer(config, std::move(impl)));
   } catch (const c10::Error& e) {
@@ -165,17 +160,20 @@ at::Tensor MaskedTransformer::AttentionMask(const at::Tensor& text_valid) const 
   return mask;
 }
 
-namespace {
+std::pair<at::Tensor, at::Tensor> RotaryTables(int64_t seq_len, int64_t rd, double theta) {
+  auto inv_freq = 1.0 / torch::pow(torch::tensor(theta, torch::kDouble),
+                                   torch::arange(0, rd, 2, torch::kDouble) / static_cast<double>(rd));
+  auto freqs = torch::outer(torch::arange(seq_len, torch::kDouble), inv_freq);
+  auto emb = torch::cat({freqs, freqs}, -1);
+  return {emb.cos(), emb.sin()};
+}
 
-torch::Tensor ApplyRotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, int64_t rd) {
-  // x: [B, H, S, D]; rotate only the first rd dims.
+at::Tensor ApplyRotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, int64_t rd) {
   if (rd == 0) return x;
   auto x_rot = x.slice(-1, 0, rd), x_pass = x.slice(-1, rd);
   auto rotated = x_rot * cos + RotateHalf(x_rot) * sin;
   return torch::cat({rotated, x_pass}, -1);
 }
-
-}  // namespace
 
 static torch::Tensor HiddenStates(const ModelConfig& c, MaskedTransformer::Impl& impl, const torch::Tensor& mask_bias,
                                   const torch::Tensor& input_ids) {

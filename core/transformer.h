@@ -69,6 +69,12 @@ class MaskedTransformer {
   std::unique_ptr<Impl> impl_;
 };
 
+// Rotary embedding (NeoX / HF Phi "rotate half" convention) applied to the first
+// `rotary_dim` dims of x [..., S, head_dim]; the other dims pass through unchanged.
+// cos/sin: [S, rotary_dim] tables from RotaryTables.
+std::pair<at::Tensor, at::Tensor> RotaryTables(int64_t seq_len, int64_t rotary_dim, double theta);
+at::Tensor ApplyRotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, int64_t rotary_dim);
+
 // Converts a device string to a device, with a clear error for a bad string or a CUDA
 // device on a build or machine without CUDA.
 StatusOr<at::Device> ParseDevice(const std::string& device);

@@ -75,15 +75,14 @@ std::vector<Detection> Detect(const Image& image, const DetectorOptions& options
     d.color = color;
     d.area = static_cast<int>(pixels.size());
     d.x0 = W; d.y0 = H; d.x1 = -1; d.y1 = -1;
-    double sx = 0, sy = 0;
     for (int p : pixels) {
       const int px = p % W, py = p / W;
       d.x0 = std::min(d.x0, px); d.x1 = std::max(d.x1, px);
       d.y0 = std::min(d.y0, py); d.y1 = std::max(d.y1, py);
-      sx += px; sy += py;
     }
-    d.center_x = sx / d.area;
-    d.center_y = sy / d.area;
+    // Box centres, as GenEval uses: a triangle's centroid would sit low in its box.
+    d.center_x = 0.5 * (d.x0 + d.x1);
+    d.center_y = 0.5 * (d.y0 + d.y1);
     // Template match: align each template's bounding box with the region's, compute IoU.
     for (int s = 0; s < kNumShapes; ++s) {
       const Template& t = Templates()[s];

@@ -12,7 +12,7 @@ namespace maskgrpo::shapeworld {
 struct Detection {
   int shape = -1;  // -1: a region that matches no shape well (a fragment)
   int color = 0;
-  double center_x = 0, center_y = 0;  // pixels
+  double center_x = 0, center_y = 0;  // bounding-box centre, pixels
   int x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // inclusive bounding box
   int area = 0;
   double iou = 0;  // match quality of `shape`

@@ -1,0 +1,128 @@
+#include "core/sampler.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/schedule.h"
+#include "core/testing/tiny_model.h"
+#include "core/transition.h"
+
+namespace maskgrpo {
+namespace {
+
+class SamplerTest : public ::testing::TestWithParam<double> {
+ protected:
+  void SetUp() override {
+    config_ = testing::TinyConfig(/*image_len=*/24, /*codes=*/12);
+    model_ = std::move(MaskedTransformer::Create(config_, {}, 4)).value();
+    prompts_ = testing::TinyPrompts(3, config_.text_len, 4, 1);
+    uncond_ = testing::TinyPrompts(1, config_.text_len, 2, 2);
+  }
+  ModelConfig config_;
+  std::unique_ptr<MaskedTransformer> model_;
+  PromptBatch prompts_, uncond_;
+};
+
+TEST_P(SamplerTest, FollowsTheScheduleAndReplaysExactly) {
+  SampleOptions o;
+  o.steps = 8;
+  o.guidance = GetParam();
+  o.seed = 42;
+  std::vector<torch::Tensor> seen_states;
+  o.on_step = [&](int64_t, const at::Tensor& codes) { seen_states.push_back(codes.clone()); };
+  auto traj = SampleTrajectories(*model_, prompts_, uncond_, o);
+  ASSERT_TRUE(traj.ok()) << traj.status().ToString();
+  const int64_t N = config_.image_len, T = o.steps;
+  ASSERT_EQ(static_cast<int64_t>(seen_states.size()), T);
+
+  // Every position revealed exactly once, at a step in [0, T), in the scheduled numbers.
+  EXPECT_TRUE((traj->reveal_step >= 0).all().item<bool>());
+  EXPECT_TRUE((traj->reveal_step < T).all().item<bool>());
+  EXPECT_TRUE((traj->tokens >= 0).all().item<bool>());
+  EXPECT_TRUE((traj->tokens < config_.num_image_codes).all().item<bool>());
+  int64_t masked = N;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t after = MaskedAfterStep(N, T, t, masked);
+    auto count = (traj->reveal_step == t).sum(1);
+    EXPECT_TRUE((count == masked - after).all().item<bool>()) << "step " << t;
+    masked = after;
+    // The compact form rebuilds exactly the state the sampler saw before step t.
+    EXPECT_TRUE(torch::equal(StateBeforeStep(*traj, t), seen_states[t])) << "state before step " << t;
+  }
+
+  // c_t is a real probability, not a boolean.
+  EXPECT_TRUE((traj->min_revealed_prob > 0).all().item<bool>());
+  EXPECT_TRUE((traj->min_revealed_prob < 1).all().item<bool>());
+
+  // A separate forward pass on the rebuilt states reproduces the recorded log-probs.
+  std::vector<int64_t> steps(T);
+  std::iota(steps.begin(), steps.end(), 0);
+  torch::NoGradGuard g;
+  auto replay = ReplayStepLogProbs(*model_, prompts_, uncond_, *traj, steps, o.guidance);
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+  EXPECT_TRUE(torch::allclose(replay->candidate1, traj->logp_candidate1, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(replay->candidate2, traj->logp_candidate2, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(replay->full, traj->logp_full, 1e-4, 1e-4));
+  // candidate1's second term is present wherever positions stay masked (all but the last step).
+  auto second_term = (traj->logp_candidate1 - traj->logp_candidate2).slice(1, 0, T - 1);
+  EXPECT_TRUE((second_term < -1e-6).all().item<bool>());
+  EXPECT_TRUE(torch::allclose((traj->logp_candidate1 - traj->logp_candidate2).select(1, T - 1), torch::zeros({3})));
+  // full covers every still-masked position, so it is the smallest.
+  EXPECT_TRUE((traj->logp_full <= traj->logp_candidate2 + 1e-5).all().item<bool>());
+}
+
+INSTANTIATE_TEST_SUITE_P(WithAndWithoutCfg, SamplerTest, ::testing::Values(0.0, 1.5));
+
+TEST_F(SamplerTest, IsReproducibleForASeedAndVariesAcrossSeeds) {
+  SampleOptions o;
+  o.steps = 6;
+  o.seed = 9;
+  auto a = SampleTrajectories(*model_, prompts_, uncond_, o);
+  auto b = SampleTrajectories(*model_, prompts_, uncond_, o);
+  o.seed = 10;
+  auto c = SampleTrajectories(*model_, prompts_, uncond_, o);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_TRUE(torch::equal(a->tokens, b->tokens));
+  EXPECT_TRUE(torch::equal(a->reveal_step, b->reveal_step));
+  EXPECT_FALSE(torch::equal(a->tokens, c->tokens));
+}
+
+TEST_F(SamplerTest, RejectsBadOptions) {
+  SampleOptions o;
+  o.steps = 0;
+  EXPECT_FALSE(SampleTrajectories(*model_, prompts_, uncond_, o).ok());
+  o.steps = config_.image_len + 1;
+  EXPECT_FALSE(SampleTrajectories(*model_, prompts_, uncond_, o).ok());
+}
+
+TEST(TransitionTest, Candidate1SecondTermHasAGradientAndVanishesAtCEqualsOne) {
+  // One state, 3 positions, 4 codes: position 0 revealed with token 2, positions 1-2 remain.
+  auto logits = torch::tensor({{{1.0, 0.5, 2.0, -1.0}, {0.2, 0.1, 0.0, -0.3}, {3.0, -2.0, 0.5, 0.1}}},
+                              torch::kDouble).requires_grad_(true);
+  auto logp = torch::log_softmax(logits, -1);
+  auto tokens = torch::tensor({{2, 0, 0}}, torch::kLong);
+  auto revealed = torch::tensor({{true, false, false}});
+  auto remaining = torch::tensor({{false, true, true}});
+  auto c = logp.exp()[0][0][2].detach().unsqueeze(0);  // c_t = p_0(y_0)
+  auto out = ComputeStepLogProbs(logp, tokens, revealed, remaining, c);
+  auto second = out.candidate1 - out.candidate2;
+  // By hand: sum over remaining i of log sum_{k: p_i(k) < c} p_i(k).
+  auto p = logp.exp().detach()[0];
+  double expected = 0;
+  for (int i = 1; i <= 2; ++i) {
+    double s = 0;
+    for (int k = 0; k < 4; ++k) if (p[i][k].item<double>() < c.item<double>()) s += p[i][k].item<double>();
+    expected += std::log(s);
+  }
+  EXPECT_NEAR(second.item<double>(), expected, 1e-9);
+  EXPECT_LT(second.item<double>(), -1e-3);
+  second.sum().backward();
+  EXPECT_GT(logits.grad().abs().sum().item<double>(), 1e-6);
+  // The authors' defect: c_t stored as a bool becomes 1.0, every p < 1 qualifies, and the
+  // term collapses to log(1) = 0 (candidate1 == candidate2).
+  auto degenerate = ComputeStepLogProbs(logp.detach(), tokens, revealed, remaining, torch::ones({1}, torch::kDouble));
+  EXPECT_NEAR((degenerate.candidate1 - degenerate.candidate2).item<double>(), 0.0, 1e-9);
+}
+
+}  // namespace
+}  // namespace maskgrpo

@@ -1,0 +1,94 @@
+#include "core/shapeworld/scorer.h"
+
+#include <gtest/gtest.h>
+
+namespace maskgrpo::shapeworld {
+namespace {
+
+Detection D(int shape, int color, double x, double y) {
+  Detection d;
+  d.shape = shape;
+  d.color = color;
+  d.center_x = x;
+  d.center_y = y;
+  d.iou = 1.0;
+  return d;
+}
+
+TEST(ScorerTest, SingleObject) {
+  auto p = MakeSingleObject(kCircle);
+  EXPECT_TRUE(ScoreDetections(p, {D(kCircle, kRed, 10, 10)}).correct);
+  EXPECT_TRUE(ScoreDetections(p, {D(kCircle, kRed, 10, 10), D(kSquare, kBlue, 40, 40)}).correct);  // extras allowed
+  EXPECT_FALSE(ScoreDetections(p, {D(kSquare, kRed, 10, 10)}).correct);
+  EXPECT_FALSE(ScoreDetections(p, {}).correct);
+}
+
+TEST(ScorerTest, TwoObject) {
+  auto p = MakeTwoObject(kSquare, kTriangle);
+  EXPECT_TRUE(ScoreDetections(p, {D(kTriangle, kRed, 10, 10), D(kSquare, kRed, 40, 40)}).correct);
+  auto half = ScoreDetections(p, {D(kSquare, kRed, 40, 40)});
+  EXPECT_FALSE(half.correct);
+  EXPECT_NEAR(half.dense, (1.0 + 0.0 + 1.0) / 3.0, 1e-9);  // square yes, triangle no, no fragments
+}
+
+TEST(ScorerTest, CountingIsExact) {
+  auto p = MakeCounting(kDiamond, 3);
+  std::vector<Detection> three{D(kDiamond, kRed, 5, 5), D(kDiamond, kBlue, 30, 5), D(kDiamond, kRed, 50, 50)};
+  EXPECT_TRUE(ScoreDetections(p, three).correct);
+  auto four = three;
+  four.push_back(D(kDiamond, kGreen, 5, 50));
+  EXPECT_FALSE(ScoreDetections(p, four).correct);
+  three.pop_back();
+  auto two = ScoreDetections(p, three);
+  EXPECT_FALSE(two.correct);
+  EXPECT_NEAR(two.dense, (2.0 / 3.0 + 1.0 + 1.0) / 3.0, 1e-9);
+}
+
+TEST(ScorerTest, Colors) {
+  auto p = MakeColors(kSquare, kYellow);
+  EXPECT_TRUE(ScoreDetections(p, {D(kSquare, kYellow, 10, 10)}).correct);
+  auto wrong = ScoreDetections(p, {D(kSquare, kPurple, 10, 10)});
+  EXPECT_FALSE(wrong.correct);
+  EXPECT_NEAR(wrong.dense, (0.5 + 1.0) / 2.0, 1e-9);  // half credit for the right shape
+}
+
+TEST(ScorerTest, PositionUsesTheTenPercentThreshold) {
+  auto p = MakePosition(kCircle, Relation::kLeftOf, kSquare);  // circle left of square
+  EXPECT_TRUE(ScoreDetections(p, {D(kCircle, kRed, 10, 30), D(kSquare, kRed, 40, 30)}).correct);
+  EXPECT_FALSE(ScoreDetections(p, {D(kCircle, kRed, 40, 30), D(kSquare, kRed, 10, 30)}).correct);
+  // Centres closer than 6.4 px: not "left of".
+  EXPECT_FALSE(ScoreDetections(p, {D(kCircle, kRed, 30, 10), D(kSquare, kRed, 35, 50)}).correct);
+  auto below = MakePosition(kTriangle, Relation::kBelow, kDiamond);
+  EXPECT_TRUE(ScoreDetections(below, {D(kTriangle, kRed, 10, 50), D(kDiamond, kRed, 10, 10)}).correct);
+  EXPECT_FALSE(ScoreDetections(below, {D(kTriangle, kRed, 10, 10), D(kDiamond, kRed, 10, 50)}).correct);
+}
+
+TEST(ScorerTest, ColorAttributionBindsColoursToClasses) {
+  auto p = MakeColorAttr(kSquare, kRed, kCircle, kBlue);
+  EXPECT_TRUE(ScoreDetections(p, {D(kSquare, kRed, 10, 10), D(kCircle, kBlue, 40, 40)}).correct);
+  EXPECT_FALSE(ScoreDetections(p, {D(kSquare, kBlue, 10, 10), D(kCircle, kRed, 40, 40)}).correct);  // swapped
+}
+
+TEST(ScorerTest, FragmentsCostDenseCreditButNotTheVerdict) {
+  auto p = MakeSingleObject(kSquare);
+  auto clean = ScoreDetections(p, {D(kSquare, kRed, 10, 10)});
+  auto frag = ScoreDetections(p, {D(kSquare, kRed, 10, 10), D(-1, kBlue, 40, 40)});
+  EXPECT_TRUE(frag.correct);
+  EXPECT_LT(frag.dense, clean.dense);
+}
+
+TEST(EvalTableTest, OverallIsTheMeanOfTaskScores) {
+  EvalTable t;
+  t.Add(Task::kSingleObject, true);
+  t.Add(Task::kSingleObject, true);
+  t.Add(Task::kPosition, false);
+  t.Add(Task::kPosition, true);
+  EXPECT_DOUBLE_EQ(t.TaskScore(Task::kPosition), 0.5);
+  EXPECT_DOUBLE_EQ(t.Overall(), 0.75);
+  auto j = t.ToJson();
+  EXPECT_EQ(j.Find("images")->as_number(), 4);
+  EXPECT_DOUBLE_EQ(j.Find("tasks")->Find("single_object")->as_number(), 1.0);
+}
+
+}  // namespace
+}  // namespace maskgrpo::shapeworld
