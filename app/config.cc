@@ -39,6 +39,7 @@ config::PretrainConfig DefaultPretrainConfig() {
   m->set_num_heads(4);
   m->set_intermediate_size(512);
   m->set_rotary_dim(16);
+  m->set_rope_theta(10000.0);
   DefaultRuntime(c.mutable_runtime());
   c.set_steps(2000);
   c.set_batch_size(64);
@@ -117,6 +118,7 @@ StatusOr<PretrainOptions> ToPretrainOptions(const config::PretrainConfig& c) {
   o.num_heads = c.model().num_heads();
   o.intermediate_size = c.model().intermediate_size();
   o.rotary_dim = c.model().rotary_dim();
+  o.rope_theta = c.model().rope_theta();
   ASSIGN_OR_RETURN(o.device, ToDeviceOptions(c.runtime()));
   o.steps = c.steps();
   o.batch_size = c.batch_size();

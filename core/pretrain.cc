@@ -54,8 +54,9 @@ Status RunPretrain(const PretrainOptions& o, const std::function<void(const std:
   const std::string state_path = o.out_dir + "/pretrain_state.json";
 
   shapeworld::World world;
-  const ModelConfig config =
+  ModelConfig config =
       shapeworld::ShapeWorldModelConfig(o.hidden_size, o.num_layers, o.num_heads, o.intermediate_size, o.rotary_dim);
+  config.rope_theta = o.rope_theta;
   std::unique_ptr<MaskedTransformer> model;
   int64_t start_step = 0;
   const bool resume = fs::exists(state_path) && fs::exists(model_path) && fs::exists(optim_path);

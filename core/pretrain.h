@@ -15,6 +15,7 @@ namespace maskgrpo {
 
 struct PretrainOptions {
   int64_t hidden_size = 128, num_layers = 4, num_heads = 4, intermediate_size = 512, rotary_dim = 16;
+  double rope_theta = 10000.0;
   DeviceOptions device;
   int64_t steps = 2000;
   int64_t batch_size = 64;
