@@ -29,7 +29,8 @@ struct DeviceOptions {
 
 class MaskedTransformer {
  public:
-  // Builds a randomly initialised model (normal(0, 0.02) weights, zero biases).
+  // Builds a randomly initialised model: normal(0, 1/sqrt(fan_in)) weights, zero biases,
+  // unit LayerNorm scales.
   static StatusOr<std::unique_ptr<MaskedTransformer>> Create(const ModelConfig& config,
                                                               const DeviceOptions& device,
                                                               uint64_t init_seed);
