@@ -47,6 +47,22 @@ Status ApplySamplingFlags(const Flags& f, config::Sampling* s) {
   return Status::Ok();
 }
 
+// eval and generate share these settings: the config file, then runtime, sampling,
+// images-per-prompt and seed flags over it.
+template <typename Config>
+Status LoadSamplingCommandConfig(const Flags& f, Config* c) {
+  RETURN_IF_ERROR(LoadTextConfig(f.Get("config"), c));
+  RETURN_IF_ERROR(ApplyRuntimeFlags(f, c->mutable_runtime()));
+  RETURN_IF_ERROR(ApplySamplingFlags(f, c->mutable_sampling()));
+  int64_t k = c->images_per_prompt();
+  uint64_t seed = c->seed();
+  RETURN_IF_ERROR(f.GetInt("images-per-prompt", &k));
+  RETURN_IF_ERROR(f.GetUint("seed", &seed));
+  c->set_images_per_prompt(static_cast<int32_t>(k));
+  c->set_seed(seed);
+  return Status::Ok();
+}
+
 Status EnsureDir(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -89,18 +105,11 @@ int EvalCommand(const std::vector<std::string>& args) {
     return Fail(InvalidArgument("eval needs --checkpoint PATH and --out DIR"));
   }
   auto c = DefaultEvalConfig();
-  Status st = LoadTextConfig(flags->Get("config"), &c);
-  if (!st.ok()) return Fail(st);
-  int64_t k = c.images_per_prompt(), p = c.prompts_per_task();
-  uint64_t seed = c.seed();
-  if (!(st = ApplyRuntimeFlags(*flags, c.mutable_runtime())).ok() ||
-      !(st = ApplySamplingFlags(*flags, c.mutable_sampling())).ok() || !(st = flags->GetInt("images-per-prompt", &k)).ok() ||
-      !(st = flags->GetInt("prompts-per-task", &p)).ok() || !(st = flags->GetUint("seed", &seed)).ok()) {
-    return Fail(st);
-  }
-  c.set_images_per_prompt(static_cast<int32_t>(k));
+  Status st = LoadSamplingCommandConfig(*flags, &c);
+  int64_t p = c.prompts_per_task();
+  if (!st.ok() || !(st = flags->GetInt("prompts-per-task", &p)).ok()) return Fail(st);
   c.set_prompts_per_task(static_cast<int32_t>(p));
-  c.set_seed(seed);
+  const uint64_t seed = c.seed();
   auto options = ToEvalOptions(c);
   if (!options.ok()) return Fail(options.status());
   auto device = ToDeviceOptions(c.runtime());
@@ -142,16 +151,10 @@ int GenerateCommand(const std::vector<std::string>& args) {
     return Fail(InvalidArgument("generate needs --checkpoint PATH and --out FILE.png"));
   }
   auto c = DefaultGenerateConfig();
-  Status st = LoadTextConfig(flags->Get("config"), &c);
+  Status st = LoadSamplingCommandConfig(*flags, &c);
   if (!st.ok()) return Fail(st);
-  int64_t k = c.images_per_prompt();
-  uint64_t seed = c.seed();
-  if (!(st = ApplyRuntimeFlags(*flags, c.mutable_runtime())).ok() ||
-      !(st = ApplySamplingFlags(*flags, c.mutable_sampling())).ok() || !(st = flags->GetInt("images-per-prompt", &k)).ok() ||
-      !(st = flags->GetUint("seed", &seed)).ok()) {
-    return Fail(st);
-  }
-  auto sampling = ToSampleOptions(c.sampling(), seed);
+  const int64_t k = c.images_per_prompt();
+  auto sampling = ToSampleOptions(c.sampling(), c.seed());
   if (!sampling.ok()) return Fail(sampling.status());
   auto device = ToDeviceOptions(c.runtime());
   if (!device.ok()) return Fail(device.status());
