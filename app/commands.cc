@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include <google/protobuf/text_format.h>
+
 #include "app/config.h"
 #include "app/flags.h"
 #include "benchmarks/sampler_bench.h"
@@ -183,6 +185,52 @@ int GenerateCommand(const std::vector<std::string>& args) {
   if (!st.ok()) return Fail(st);
   Log("wrote " + out + " (" + std::to_string(images->size()) + " images)");
   return 0;
+}
+
+int TrainCommand(const std::vector<std::string>& args) {
+  auto flags = Flags::Parse(args, {"config", "out", "init", "updates", "stop-after", "seed", "threads", "device", "dtype",
+                                   "eval-every", "dump-groups"});
+  if (!flags.ok()) return Fail(flags.status());
+  auto c = DefaultTrainConfig();
+  Status st = LoadTextConfig(flags->Get("config"), &c);
+  if (!st.ok()) return Fail(st);
+  int64_t updates = c.updates(), eval_every = c.eval_every(), stop_after = 0;
+  uint64_t seed = c.seed();
+  if (!(st = flags->GetInt("updates", &updates)).ok() || !(st = flags->GetInt("eval-every", &eval_every)).ok() ||
+      !(st = flags->GetInt("stop-after", &stop_after)).ok() || !(st = flags->GetUint("seed", &seed)).ok() ||
+      !(st = ApplyRuntimeFlags(*flags, c.mutable_runtime())).ok()) {
+    return Fail(st);
+  }
+  c.set_updates(updates);
+  c.set_eval_every(eval_every);
+  c.set_seed(seed);
+  if (flags->Has("out")) c.set_out_dir(flags->Get("out"));
+  if (flags->Has("init")) c.set_init_model(flags->Get("init"));
+  if (flags->Has("dump-groups")) {
+    const std::string v = flags->Get("dump-groups");
+    if (v != "true" && v != "false") return Fail(InvalidArgument("flag --dump-groups must be true or false"));
+    c.set_dump_groups(v == "true");
+  }
+  auto options = ToTrainOptions(c);
+  if (!options.ok()) return Fail(options.status());
+  options->stop_after = stop_after;
+  // The run folder keeps the config it was started with; resuming under a different one
+  // would silently change the experiment.
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(c, &text);
+  const std::string saved = options->out_dir + "/config.textproto";
+  if (fs::exists(options->out_dir + "/checkpoints/latest") && fs::exists(saved)) {
+    auto previous = ReadFileToString(saved);
+    if (!previous.ok()) return Fail(previous.status());
+    if (*previous != text) {
+      return Fail(FailedPrecondition(options->out_dir + " holds a run started with a different config (" + saved +
+                                     "); resume with the same settings or choose a new --out"));
+    }
+  }
+  if (!(st = EnsureDir(options->out_dir)).ok() || !(st = WriteFileAtomically(saved, text)).ok()) return Fail(st);
+  ConfigureThreads(c.runtime().threads());
+  st = grpo::RunTrain(*options, Log);
+  return st.ok() ? 0 : Fail(st);
 }
 
 int BenchCommand(const std::vector<std::string>& args) {

@@ -10,6 +10,7 @@ namespace maskgrpo::app {
 int PretrainCommand(const std::vector<std::string>& args);
 int EvalCommand(const std::vector<std::string>& args);
 int GenerateCommand(const std::vector<std::string>& args);
+int TrainCommand(const std::vector<std::string>& args);
 int BenchCommand(const std::vector<std::string>& args);
 
 }  // namespace maskgrpo::app

@@ -77,6 +77,50 @@ config::GenerateConfig DefaultGenerateConfig() {
   return c;
 }
 
+config::TrainConfig DefaultTrainConfig() {
+  config::TrainConfig c;
+  DefaultRuntime(c.mutable_runtime());
+  c.set_init_model("models/shapeworld_base.safetensors");
+  c.set_out_dir("runs/train");
+  DefaultSampling(c.mutable_rollout());
+  c.set_group_size(8);
+  c.set_groups_per_update(8);
+  c.set_updates(60);
+  auto* l = c.mutable_learner();
+  l->set_transition("candidate1");
+  l->set_clip_low(0.1);
+  l->set_clip_high(0.2);
+  l->set_step_reduce("sum");
+  l->set_kl_beta(0.0);
+  l->set_advantage_eps(1e-4);
+  l->set_batch_std(false);
+  l->set_step_subset("all");
+  l->set_subset_steps(0);
+  l->set_inner_epochs(1);
+  l->set_minibatches(2);
+  l->set_learning_rate(1e-4);
+  l->set_beta1(0.9);
+  l->set_beta2(0.95);
+  l->set_weight_decay(0.02);
+  l->set_min_lr_ratio(0.1);
+  l->set_warmup_updates(5);
+  l->set_max_grad_norm(1.0);
+  auto* f = c.mutable_filter();
+  f->set_enabled(true);
+  f->set_window(512);
+  f->set_percentile(10.0);
+  f->set_warmup(32);
+  f->set_max_resamples(2);
+  c.set_reward("dense");
+  *c.mutable_eval() = DefaultEvalConfig();
+  c.set_eval_every(20);
+  c.set_checkpoint_every(10);
+  c.set_keep_checkpoints(2);
+  c.set_dump_groups(false);
+  c.set_seed(1);
+  return c;
+}
+
 Status LoadTextConfig(const std::string& path, google::protobuf::Message* config) {
   if (path.empty()) return Status::Ok();
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
@@ -145,6 +189,55 @@ StatusOr<EvalOptions> ToEvalOptions(const config::EvalConfig& c) {
   if (o.prompts_per_task <= 0) return InvalidArgument("prompts_per_task must be > 0");
   if (o.batch_images <= 0) return InvalidArgument("batch_images must be > 0");
   if (o.grid_images < 0) return InvalidArgument("grid_images must be >= 0");
+  return o;
+}
+
+StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
+  grpo::TrainOptions o;
+  o.init_model = c.init_model();
+  o.out_dir = c.out_dir();
+  ASSIGN_OR_RETURN(o.device, ToDeviceOptions(c.runtime()));
+  ASSIGN_OR_RETURN(o.rollout, ToSampleOptions(c.rollout(), c.seed()));
+  o.group_size = c.group_size();
+  o.groups_per_update = c.groups_per_update();
+  o.updates = c.updates();
+  const auto& l = c.learner();
+  auto& lo = o.learner;
+  ASSIGN_OR_RETURN(lo.transition, ParseTransition(l.transition()));
+  lo.loss.clip_low = l.clip_low();
+  lo.loss.clip_high = l.clip_high();
+  ASSIGN_OR_RETURN(lo.loss.reduce, grpo::ParseStepReduce(l.step_reduce()));
+  lo.loss.kl_beta = l.kl_beta();
+  lo.advantages.eps = l.advantage_eps();
+  lo.advantages.batch_std = l.batch_std();
+  ASSIGN_OR_RETURN(lo.reduction.subset, grpo::ParseStepSubset(l.step_subset()));
+  lo.reduction.num_steps = l.subset_steps();
+  lo.guidance = c.rollout().guidance();
+  lo.inner_epochs = l.inner_epochs();
+  lo.minibatches = l.minibatches();
+  lo.adamw = AdamWSettings{l.learning_rate(), l.beta1(), l.beta2(), l.weight_decay()};
+  if (!(l.beta1() >= 0 && l.beta1() < 1 && l.beta2() >= 0 && l.beta2() < 1)) {
+    return InvalidArgument("learner.beta1 and learner.beta2 must be in [0, 1)");
+  }
+  lo.min_lr_ratio = l.min_lr_ratio();
+  lo.warmup_updates = l.warmup_updates();
+  lo.total_updates = c.updates();
+  lo.max_grad_norm = l.max_grad_norm();
+  lo.seed = c.seed();
+  const auto& f = c.filter();
+  o.filter.enabled = f.enabled();
+  o.filter.window = f.window();
+  o.filter.percentile = f.percentile();
+  o.filter.warmup = f.warmup();
+  o.filter.max_resamples = f.max_resamples();
+  ASSIGN_OR_RETURN(o.reward, grpo::ParseRewardKind(c.reward()));
+  ASSIGN_OR_RETURN(o.eval, ToEvalOptions(c.eval()));
+  o.eval_every = c.eval_every();
+  o.checkpoint_every = c.checkpoint_every();
+  o.keep_checkpoints = c.keep_checkpoints();
+  o.dump_groups = c.dump_groups();
+  o.seed = c.seed();
+  RETURN_IF_ERROR(grpo::ValidateTrainOptions(o));
   return o;
 }
 

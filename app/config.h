@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/evaluate.h"
+#include "core/grpo/train.h"
 #include "core/pretrain.h"
 #include "core/status.h"
 #include "maskgrpo/config.pb.h"
@@ -14,6 +15,7 @@ namespace maskgrpo::app {
 config::PretrainConfig DefaultPretrainConfig();
 config::EvalConfig DefaultEvalConfig();
 config::GenerateConfig DefaultGenerateConfig();
+config::TrainConfig DefaultTrainConfig();
 
 // Parses `path` over the defaults (an empty path gives the defaults). Syntax errors and
 // unknown fields are errors with the file, line and column.
@@ -23,5 +25,6 @@ StatusOr<PretrainOptions> ToPretrainOptions(const config::PretrainConfig& c);
 StatusOr<EvalOptions> ToEvalOptions(const config::EvalConfig& c);
 StatusOr<SampleOptions> ToSampleOptions(const config::Sampling& s, uint64_t seed);
 StatusOr<DeviceOptions> ToDeviceOptions(const config::Runtime& r);
+StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c);
 
 }  // namespace maskgrpo::app

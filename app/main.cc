@@ -19,6 +19,10 @@ const char kUsage[] =
     "             --sampling-steps T --guidance W --seed N --threads N --device D --dtype T]\n"
     "  generate  prompts to a PNG grid with the prompt under each image\n"
     "            --checkpoint PATH --out FILE.png [--prompt TEXT --config F --images-per-prompt K ...]\n"
+    "  train     Mask-GRPO fine-tuning in one process (rollouts, ShapeWorld rewards, GRPO updates,\n"
+    "            held-out eval); resumes from OUT's latest checkpoint\n"
+    "            [--config F --out DIR --init MODEL --updates N --stop-after N --eval-every N --seed N\n"
+    "             --dump-groups true|false --threads N --device D --dtype T]\n"
     "  bench     sampler images/s and transformer GFLOP/s next to a plain matmul's\n"
     "            [--model shapeworld|showo512 --checkpoint F --batch N --sampling-steps T --guidance W\n"
     "             --repeats N --threads N --device D --dtype T]\n";
@@ -35,6 +39,7 @@ int main(int argc, char** argv) {
   if (command == "pretrain") return maskgrpo::app::PretrainCommand(args);
   if (command == "eval") return maskgrpo::app::EvalCommand(args);
   if (command == "generate") return maskgrpo::app::GenerateCommand(args);
+  if (command == "train") return maskgrpo::app::TrainCommand(args);
   if (command == "bench") return maskgrpo::app::BenchCommand(args);
   std::fprintf(stderr, "unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return 2;

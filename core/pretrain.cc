@@ -9,6 +9,7 @@
 
 #include "core/json.h"
 #include "core/model_io.h"
+#include "core/optim.h"
 #include "core/safetensors.h"
 #include "core/shapeworld/dataset.h"
 
@@ -18,10 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 double LearningRate(const PretrainOptions& o, int64_t step) {
-  if (step < o.warmup_steps) return o.learning_rate * (step + 1) / static_cast<double>(o.warmup_steps);
-  const double progress = static_cast<double>(step - o.warmup_steps) / std::max<int64_t>(1, o.steps - o.warmup_steps);
-  const double cosine = 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
-  return o.learning_rate * (o.min_lr_ratio + (1.0 - o.min_lr_ratio) * cosine);
+  return WarmupCosineLr(o.learning_rate, o.min_lr_ratio, o.warmup_steps, o.steps, step);
 }
 
 std::string FormatSeconds(double s) {
@@ -75,19 +73,10 @@ Status RunPretrain(const PretrainOptions& o, const std::function<void(const std:
   }
 
   try {
-    // AdamW without weight decay on biases and 1-D parameters (LayerNorm).
-    std::vector<torch::Tensor> decay, no_decay;
-    for (const auto& [name, p] : model->NamedParameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                   torch::optim::AdamWOptions(o.learning_rate).betas({0.9, 0.95}).weight_decay(o.weight_decay)));
-    groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                      torch::optim::AdamWOptions(o.learning_rate).betas({0.9, 0.95}).weight_decay(0.0)));
-    torch::optim::AdamW optimizer(groups);
+    auto optimizer_ptr = MakeAdamW(*model, AdamWSettings{o.learning_rate, 0.9, 0.95, o.weight_decay});
+    auto& optimizer = *optimizer_ptr;
     if (resume) {
-      torch::serialize::InputArchive archive;
-      archive.load_from(optim_path);
-      optimizer.load(archive);
+      RETURN_IF_ERROR(LoadOptimizer(optimizer, optim_path));
       log("resumed from " + o.out_dir + " at step " + std::to_string(start_step));
     }
     log("model: " + std::to_string(model->NumParameters()) + " parameters, " + std::to_string(config.seq_len()) +
@@ -95,10 +84,7 @@ Status RunPretrain(const PretrainOptions& o, const std::function<void(const std:
 
     auto save = [&](int64_t step) -> Status {
       RETURN_IF_ERROR(SaveModel(model_path, *model, {{"pretrain_step", std::to_string(step)}}));
-      torch::serialize::OutputArchive archive;
-      optimizer.save(archive);
-      archive.save_to(optim_path + ".tmp");
-      fs::rename(optim_path + ".tmp", optim_path);
+      RETURN_IF_ERROR(SaveOptimizer(optimizer, optim_path));
       Json state;
       state["step"] = step;
       return WriteFileAtomically(state_path, state.Dump(2));
@@ -135,7 +121,7 @@ Status RunPretrain(const PretrainOptions& o, const std::function<void(const std:
       auto mask_f = masked.reshape({-1}).to(per_token.scalar_type());
       auto loss = (per_token * mask_f).sum() / mask_f.sum();
       const double lr = LearningRate(o, step);
-      for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      SetLearningRate(optimizer, lr);
       optimizer.zero_grad();
       loss.backward();
       torch::nn::utils::clip_grad_norm_(model->Parameters(), 1.0);

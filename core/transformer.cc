@@ -93,7 +93,9 @@ StatusOr<at::Device> ParseDevice(const std::string& device) {
 StatusOr<at::ScalarType> ParseDtype(const std::string& dtype) {
   if (dtype == "float32" || dtype == "fp32") return at::kFloat;
   if (dtype == "bfloat16" || dtype == "bf16") return at::kBFloat16;
-  return InvalidArgument("dtype must be float32 or bfloat16, got '" + dtype + "'");
+  // float64 exists for finite-difference gradient checks in tests, not for training.
+  if (dtype == "float64") return at::kDouble;
+  return InvalidArgument("dtype must be float32, bfloat16 or float64, got '" + dtype + "'");
 }
 
 MaskedTransformer::MaskedTransformer(ModelConfig config, std::unique_ptr<Impl> impl)
@@ -191,8 +193,9 @@ static torch::Tensor HiddenStates(const ModelConfig& c, MaskedTransformer::Impl&
     auto v = attn.v_proj(x).view({B, S, H, D}).transpose(1, 2);
     q = ApplyRotary(q, impl.cos, impl.sin, c.rotary_dim);
     k = ApplyRotary(k, impl.cos, impl.sin, c.rotary_dim);
-    // Scores in float32 (as HF Phi does) for a stable softmax under bfloat16.
-    auto scores = torch::matmul(q.to(torch::kFloat), k.to(torch::kFloat).transpose(-1, -2)) * scale + mask_bias;
+    // Scores in at least float32 (as HF Phi does) for a stable softmax under bfloat16.
+    const auto score_type = at::promote_types(q.scalar_type(), torch::kFloat);
+    auto scores = torch::matmul(q.to(score_type), k.to(score_type).transpose(-1, -2)) * scale + mask_bias;
     auto probs = torch::softmax(scores, -1).to(v.scalar_type());
     auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({B, S, H * D});
     auto attn_out = attn.dense(ctx);
@@ -216,12 +219,14 @@ at::Tensor MaskedTransformer::ImageLogits(const at::Tensor& input_ids, const at:
   const int64_t off = config_.image_token_offset, K = config_.num_image_codes;
   auto w = impl_->root->lm_head->weight.slice(0, off, off + K);
   auto b = impl_->root->lm_head->bias.slice(0, off, off + K);
-  return F::linear(h_img, w, b).to(torch::kFloat);
+  auto logits = F::linear(h_img, w, b);
+  return logits.to(at::promote_types(logits.scalar_type(), torch::kFloat));
 }
 
 at::Tensor MaskedTransformer::AllLogits(const at::Tensor& input_ids, const at::Tensor& text_valid) const {
   auto h = HiddenStates(config_, *impl_, MaskBias(AttentionMask(text_valid)), input_ids);
-  return impl_->root->lm_head(h).to(torch::kFloat);
+  auto logits = impl_->root->lm_head(h);
+  return logits.to(at::promote_types(logits.scalar_type(), torch::kFloat));
 }
 
 std::vector<std::pair<std::string, at::Tensor>> MaskedTransformer::NamedParameters() const {

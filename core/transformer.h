@@ -24,7 +24,7 @@ namespace maskgrpo {
 
 struct DeviceOptions {
   std::string device = "cpu";    // "cpu", "cuda", "cuda:1", ...
-  std::string dtype = "float32";  // "float32" or "bfloat16"
+  std::string dtype = "float32";  // "float32", "bfloat16" (or "float64" for gradient checks)
 };
 
 class MaskedTransformer {
@@ -38,7 +38,7 @@ class MaskedTransformer {
 
   // input_ids: [B, seq_len] int64 in the layout of ModelConfig; text_valid: [B, text_len]
   // bool, false at pad positions. Returns the image-code logits read at the image
-  // positions themselves, [B, image_len, num_image_codes], in float32.
+  // positions themselves, [B, image_len, num_image_codes], in float32 (float64 for a float64 model).
   at::Tensor ImageLogits(const at::Tensor& input_ids, const at::Tensor& text_valid) const;
 
   // The full forward for tests: logits over the whole vocabulary at every position,

@@ -1,0 +1,293 @@
+#include "core/grpo/learner.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "core/json.h"
+#include "core/model_io.h"
+#include "core/safetensors.h"
+
+namespace maskgrpo::grpo {
+namespace {
+
+// Seeds derived from (seed, version, purpose) so that an update is a pure function of the
+// learner's state and its input: this is what makes resume exact.
+uint64_t DeriveSeed(uint64_t seed, int64_t version, uint64_t purpose) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(version) + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull;
+  x ^= purpose * 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  return x;
+}
+
+TrajectoryBatch SelectRows(const TrajectoryBatch& t, const torch::Tensor& idx) {
+  TrajectoryBatch out;
+  out.steps = t.steps;
+  out.tokens = t.tokens.index_select(0, idx);
+  out.reveal_step = t.reveal_step.index_select(0, idx);
+  out.min_revealed_prob = t.min_revealed_prob.index_select(0, idx);
+  out.logp_candidate1 = t.logp_candidate1.index_select(0, idx);
+  out.logp_candidate2 = t.logp_candidate2.index_select(0, idx);
+  out.logp_full = t.logp_full.index_select(0, idx);
+  return out;
+}
+
+const torch::Tensor& BehaviourLogp(const TrajectoryBatch& t, Transition transition) {
+  switch (transition) {
+    case Transition::kCandidate2: return t.logp_candidate2;
+    case Transition::kFull: return t.logp_full;
+    default: return t.logp_candidate1;
+  }
+}
+
+}  // namespace
+
+Status ValidateLearnerOptions(const LearnerOptions& o) {
+  if (!(o.loss.clip_low > 0 && o.loss.clip_low < 1)) return InvalidArgument("clip_low must be in (0, 1)");
+  if (!(o.loss.clip_high > 0)) return InvalidArgument("clip_high must be > 0");
+  if (!(o.loss.kl_beta >= 0)) return InvalidArgument("kl_beta must be >= 0");
+  if (!(o.advantages.eps > 0)) return InvalidArgument("advantage eps must be > 0");
+  if (o.inner_epochs < 1) return InvalidArgument("inner_epochs must be >= 1");
+  if (o.minibatches < 1) return InvalidArgument("minibatches must be >= 1");
+  if (!(o.adamw.learning_rate > 0)) return InvalidArgument("learning_rate must be > 0");
+  if (!(o.adamw.weight_decay >= 0)) return InvalidArgument("weight_decay must be >= 0");
+  if (!(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1)) return InvalidArgument("min_lr_ratio must be in [0, 1]");
+  if (o.warmup_updates < 0) return InvalidArgument("warmup_updates must be >= 0");
+  if (o.total_updates < 1) return InvalidArgument("total_updates must be >= 1");
+  if (!(o.max_grad_norm >= 0)) return InvalidArgument("max_grad_norm must be >= 0");
+  if (o.reduction.subset != StepSubset::kAll && o.reduction.num_steps < 1) {
+    return InvalidArgument("reduction.num_steps must be >= 1 for a first/last/random subset");
+  }
+  return Status::Ok();
+}
+
+GrpoLearner::~GrpoLearner() = default;
+
+StatusOr<std::unique_ptr<GrpoLearner>> GrpoLearner::Create(std::unique_ptr<MaskedTransformer> policy,
+                                                           std::unique_ptr<MaskedTransformer> reference,
+                                                           PromptBatch uncond, const LearnerOptions& options) {
+  RETURN_IF_ERROR(ValidateLearnerOptions(options));
+  if (!policy) return InvalidArgument("learner: no policy model");
+  if (options.loss.kl_beta > 0 && !reference) return InvalidArgument("learner: kl_beta > 0 needs a reference model");
+  if (reference && reference->config().ToJson().Dump() != policy->config().ToJson().Dump()) {
+    return InvalidArgument("learner: the reference model's shape differs from the policy's");
+  }
+  std::unique_ptr<GrpoLearner> l(new GrpoLearner());
+  l->policy_ = std::move(policy);
+  l->reference_ = std::move(reference);
+  if (l->reference_) {
+    for (const auto& p : l->reference_->Parameters()) p.requires_grad_(false);
+  }
+  l->uncond_ = std::move(uncond);
+  l->options_ = options;
+  l->optimizer_ = MakeAdamW(*l->policy_, options.adamw);
+  return l;
+}
+
+Status GrpoLearner::ValidateGroup(const ScoredGroup& g) const {
+  const auto& c = policy_->config();
+  const auto& t = g.trajectories;
+  if (!g.prompt.text_ids.defined() || g.prompt.text_ids.dim() != 2 || g.prompt.text_ids.size(0) != 1 ||
+      g.prompt.text_ids.size(1) != c.text_len) {
+    return InvalidArgument("group.prompt.text_ids must be [1, " + std::to_string(c.text_len) + "]");
+  }
+  if (!g.prompt.text_valid.defined() || !g.prompt.text_valid.sizes().equals(g.prompt.text_ids.sizes())) {
+    return InvalidArgument("group.prompt.text_valid must match text_ids");
+  }
+  if (!t.tokens.defined() || t.tokens.dim() != 2 || t.tokens.size(1) != c.image_len) {
+    return InvalidArgument("group.trajectories.tokens must be [G, " + std::to_string(c.image_len) + "]");
+  }
+  const int64_t G = t.tokens.size(0);
+  if (G < 2) return InvalidArgument("group: needs at least 2 samples, got " + std::to_string(G));
+  if (static_cast<int64_t>(g.rewards.size()) != G) {
+    return InvalidArgument("group.rewards has " + std::to_string(g.rewards.size()) + " values for " + std::to_string(G) +
+                           " samples");
+  }
+  for (double r : g.rewards) {
+    if (!std::isfinite(r)) return InvalidArgument("group.rewards holds a value that is not finite");
+  }
+  if (t.steps < 1 || t.steps > c.image_len) return InvalidArgument("group.trajectories.steps out of range");
+  if (!t.reveal_step.defined() || !t.reveal_step.sizes().equals(t.tokens.sizes())) {
+    return InvalidArgument("group.trajectories.reveal_step must be [G, N]");
+  }
+  if (t.tokens.min().item<int64_t>() < 0 || t.tokens.max().item<int64_t>() >= c.num_image_codes) {
+    return InvalidArgument("group.trajectories.tokens out of range [0, " + std::to_string(c.num_image_codes) + ")");
+  }
+  if (t.reveal_step.min().item<int64_t>() < 0 || t.reveal_step.max().item<int64_t>() >= t.steps) {
+    return InvalidArgument("group.trajectories.reveal_step out of range [0, steps)");
+  }
+  for (const auto* name_tensor : {&t.min_revealed_prob, &BehaviourLogp(t, options_.transition)}) {
+    const std::string name = name_tensor == &t.min_revealed_prob ? "min_revealed_prob" : "behaviour log-probs";
+    if (!name_tensor->defined() || name_tensor->dim() != 2 || name_tensor->size(0) != G ||
+        name_tensor->size(1) != t.steps) {
+      return InvalidArgument("group.trajectories." + name + " must be [G, steps]");
+    }
+    if (!torch::isfinite(*name_tensor).all().item<bool>()) {
+      return InvalidArgument("group.trajectories." + name + " holds a value that is not finite");
+    }
+  }
+  if (g.policy_version < 0 || g.policy_version > version_) {
+    return InvalidArgument("group.policy_version " + std::to_string(g.policy_version) + " is beyond the learner's " +
+                           std::to_string(version_));
+  }
+  return Status::Ok();
+}
+
+StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups) {
+  const auto start = std::chrono::steady_clock::now();
+  if (groups.empty()) return InvalidArgument("update: no groups");
+  const int64_t G = groups[0].trajectories.size();
+  const int64_t T = groups[0].trajectories.steps;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    Status st = ValidateGroup(groups[i]);
+    if (!st.ok()) return InvalidArgument("update: group " + std::to_string(i) + ": " + st.message());
+    if (groups[i].trajectories.size() != G || groups[i].trajectories.steps != T) {
+      return InvalidArgument("update: groups differ in group size or step count");
+    }
+  }
+  std::vector<double> rewards;
+  for (const auto& g : groups) rewards.insert(rewards.end(), g.rewards.begin(), g.rewards.end());
+  ASSIGN_OR_RETURN(std::vector<double> adv, GroupAdvantages(rewards, G, options_.advantages));
+  ASSIGN_OR_RETURN(std::vector<int64_t> steps,
+                   SelectSteps(T, options_.reduction, DeriveSeed(options_.seed, version_, /*purpose=*/1)));
+  const int64_t B = static_cast<int64_t>(rewards.size());
+  if (options_.minibatches > B) return InvalidArgument("update: more minibatches than samples");
+
+  UpdateStats stats;
+  try {
+    const auto dev = policy_->device();
+    // The whole update's batch, on the model's device.
+    std::vector<torch::Tensor> text, valid, tokens, reveal, cmin, lp1, lp2, lpf;
+    for (const auto& g : groups) {
+      text.push_back(g.prompt.text_ids.expand({G, -1}));
+      valid.push_back(g.prompt.text_valid.expand({G, -1}));
+      const auto& t = g.trajectories;
+      tokens.push_back(t.tokens);
+      reveal.push_back(t.reveal_step);
+      cmin.push_back(t.min_revealed_prob);
+      lp1.push_back(t.logp_candidate1.defined() ? t.logp_candidate1 : torch::zeros_like(t.min_revealed_prob));
+      lp2.push_back(t.logp_candidate2.defined() ? t.logp_candidate2 : torch::zeros_like(t.min_revealed_prob));
+      lpf.push_back(t.logp_full.defined() ? t.logp_full : torch::zeros_like(t.min_revealed_prob));
+    }
+    PromptBatch prompts{torch::cat(text).to(dev), torch::cat(valid).to(dev)};
+    TrajectoryBatch traj;
+    traj.steps = T;
+    traj.tokens = torch::cat(tokens).to(dev);
+    traj.reveal_step = torch::cat(reveal).to(dev);
+    traj.min_revealed_prob = torch::cat(cmin).to(dev, torch::kFloat);
+    traj.logp_candidate1 = torch::cat(lp1).to(dev, torch::kFloat);
+    traj.logp_candidate2 = torch::cat(lp2).to(dev, torch::kFloat);
+    traj.logp_full = torch::cat(lpf).to(dev, torch::kFloat);
+    auto step_idx = torch::tensor(steps, torch::kLong).to(dev);
+    auto old_logp = BehaviourLogp(traj, options_.transition).index_select(1, step_idx);  // [B, S]
+    auto counts = StepTokenCounts(traj, steps, options_.transition);                      // [B, S]
+    auto advantages = torch::tensor(adv, torch::kDouble).to(dev);
+
+    const double lr = WarmupCosineLr(options_.adamw.learning_rate, options_.min_lr_ratio, options_.warmup_updates,
+                                     options_.total_updates, version_);
+    SetLearningRate(*optimizer_, lr);
+    auto params = policy_->Parameters();
+    auto gen = at::detail::createCPUGenerator(DeriveSeed(options_.seed, version_, /*purpose=*/2));
+    for (int64_t epoch = 0; epoch < options_.inner_epochs; ++epoch) {
+      auto order = torch::randperm(B, gen, torch::kLong).to(dev);
+      for (int64_t m = 0; m < options_.minibatches; ++m) {
+        const int64_t begin = B * m / options_.minibatches, end = B * (m + 1) / options_.minibatches;
+        auto idx = order.slice(0, begin, end);
+        PromptBatch mb_prompts{prompts.text_ids.index_select(0, idx), prompts.text_valid.index_select(0, idx)};
+        auto mb_traj = SelectRows(traj, idx);
+        ASSIGN_OR_RETURN(StepLogProbs now,
+                         ReplayStepLogProbs(*policy_, mb_prompts, uncond_, mb_traj, steps, options_.guidance));
+        torch::Tensor ref;
+        if (options_.loss.kl_beta > 0) {
+          torch::NoGradGuard no_grad;
+          ASSIGN_OR_RETURN(StepLogProbs r,
+                           ReplayStepLogProbs(*reference_, mb_prompts, uncond_, mb_traj, steps, options_.guidance));
+          ref = r.Get(options_.transition);
+        }
+        auto result = GrpoLoss(now.Get(options_.transition), old_logp.index_select(0, idx), advantages.index_select(0, idx),
+                               counts.index_select(0, idx), ref, options_.loss);
+        optimizer_->zero_grad();
+        result.loss.backward();
+        double grad_norm;
+        if (options_.max_grad_norm > 0) {
+          grad_norm = torch::nn::utils::clip_grad_norm_(params, options_.max_grad_norm);
+        } else {
+          std::vector<torch::Tensor> norms;
+          for (const auto& p : params) if (p.grad().defined()) norms.push_back(p.grad().norm().to(torch::kDouble));
+          grad_norm = norms.empty() ? 0.0 : torch::stack(norms).norm().item<double>();
+        }
+        if (!std::isfinite(grad_norm) || !std::isfinite(result.loss.item<double>())) {
+          // Do not step on a non-finite gradient: the weights would be lost.
+          optimizer_->zero_grad();
+          return Internal("update: non-finite loss or gradient (loss " + std::to_string(result.loss.item<double>()) +
+                          ", grad norm " + std::to_string(grad_norm) + "); the step was skipped");
+        }
+        optimizer_->step();
+        stats.loss += result.loss.item<double>();
+        stats.policy_loss += result.policy_loss;
+        stats.kl += result.kl;
+        stats.clip_fraction += result.clip_fraction;
+        stats.approx_kl += result.approx_kl;
+        stats.ratio_mean += result.ratio_mean;
+        stats.grad_norm += grad_norm;
+        ++stats.optimizer_steps;
+      }
+    }
+  } catch (const c10::Error& e) {
+    return Internal(std::string("update failed: ") + e.what_without_backtrace());
+  }
+  const double n = static_cast<double>(stats.optimizer_steps);
+  for (double* v : {&stats.loss, &stats.policy_loss, &stats.kl, &stats.clip_fraction, &stats.approx_kl,
+                    &stats.ratio_mean, &stats.grad_norm}) {
+    *v /= n;
+  }
+  ++version_;
+  stats.version = version_;
+  stats.groups = static_cast<int64_t>(groups.size());
+  stats.samples = B;
+  stats.learning_rate = WarmupCosineLr(options_.adamw.learning_rate, options_.min_lr_ratio, options_.warmup_updates,
+                                       options_.total_updates, version_ - 1);
+  stats.reward_mean = Mean(rewards);
+  stats.reward_std = UnbiasedStd(rewards);
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return stats;
+}
+
+Status GrpoLearner::SaveCheckpoint(const std::string& dir) const {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return FailedPrecondition("cannot create '" + dir + "': " + ec.message());
+  RETURN_IF_ERROR(SaveModel(dir + "/model.safetensors", *policy_, {{"policy_version", std::to_string(version_)}}));
+  RETURN_IF_ERROR(SaveOptimizer(*optimizer_, dir + "/optimizer.pt"));
+  Json j;
+  j["version"] = version_;
+  return WriteFileAtomically(dir + "/learner.json", j.Dump(2));
+}
+
+Status GrpoLearner::LoadCheckpoint(const std::string& dir) {
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(dir + "/learner.json"));
+  ASSIGN_OR_RETURN(Json j, Json::Parse(text));
+  const Json* v = j.Find("version");
+  if (!v || !v->is_number() || v->as_number() < 0 || v->as_number() != std::floor(v->as_number())) {
+    return DataLoss(dir + "/learner.json: 'version' must be a non-negative integer");
+  }
+  const auto dt = policy_->dtype();
+  DeviceOptions device{policy_->device().str(),
+                       dt == at::kBFloat16 ? "bfloat16" : dt == at::kDouble ? "float64" : "float32"};
+  ASSIGN_OR_RETURN(auto loaded, LoadModel(dir + "/model.safetensors", device));
+  if (loaded->config().ToJson().Dump() != policy_->config().ToJson().Dump()) {
+    return FailedPrecondition(dir + "/model.safetensors has a different model shape than the learner's");
+  }
+  std::map<std::string, at::Tensor> state;
+  for (const auto& [name, p] : loaded->NamedParameters()) state[name] = p.detach();
+  // The optimiser first: it restores itself on failure, and the weights cannot fail after
+  // the shape check above.
+  RETURN_IF_ERROR(LoadOptimizer(*optimizer_, dir + "/optimizer.pt"));
+  RETURN_IF_ERROR(policy_->LoadState(state));
+  version_ = static_cast<int64_t>(v->as_number());
+  return Status::Ok();
+}
+
+}  // namespace maskgrpo::grpo

@@ -1,0 +1,95 @@
+// The learner's core: GRPO updates on scored groups of compact trajectories. It owns the
+// policy, the frozen reference (for the optional KL) and the optimiser, and knows nothing
+// of where groups come from: the in-process trainer and the distributed learner service
+// both feed it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/grpo/advantages.h"
+#include "core/grpo/loss.h"
+#include "core/grpo/reduction.h"
+#include "core/optim.h"
+#include "core/status.h"
+#include "core/trajectory.h"
+#include "core/transformer.h"
+#include "core/transition.h"
+
+namespace maskgrpo::grpo {
+
+struct LearnerOptions {
+  Transition transition = Transition::kCandidate1;
+  GrpoLossOptions loss;
+  AdvantageOptions advantages;
+  ReductionOptions reduction;
+  // The CFG weight the rollouts were sampled with: the policy being optimised is the guided
+  // distribution, so the replay must use the same weight.
+  double guidance = 0.0;
+  int64_t inner_epochs = 1;   // passes over each update's groups
+  int64_t minibatches = 1;    // optimiser steps per pass
+  AdamWSettings adamw{1e-4, 0.9, 0.95, 0.02};
+  double min_lr_ratio = 0.1;
+  int64_t warmup_updates = 5;
+  int64_t total_updates = 100;  // length of the cosine schedule
+  double max_grad_norm = 1.0;   // 0 = no clipping
+  uint64_t seed = 1;            // minibatch order and random step subsets
+};
+Status ValidateLearnerOptions(const LearnerOptions& o);
+
+// One prompt's group: G trajectories sampled by the policy at `policy_version`, scored.
+struct ScoredGroup {
+  std::string prompt_text;
+  PromptBatch prompt;             // [1, text_len]
+  TrajectoryBatch trajectories;   // G rows
+  std::vector<double> rewards;    // G finite rewards
+  int64_t policy_version = 0;
+};
+
+struct UpdateStats {
+  int64_t version = 0;  // the version the update produced
+  int64_t groups = 0, samples = 0, optimizer_steps = 0;
+  double loss = 0, policy_loss = 0, kl = 0, clip_fraction = 0, approx_kl = 0, ratio_mean = 0;
+  double grad_norm = 0, learning_rate = 0;
+  double reward_mean = 0, reward_std = 0;  // over the update's samples
+  double seconds = 0;
+};
+
+class GrpoLearner {
+ public:
+  // `reference` may be null when options.loss.kl_beta == 0. `uncond` is the empty prompt
+  // ([1, text_len]) for the CFG twin. `version` is the policy's version (0 for a new run).
+  static StatusOr<std::unique_ptr<GrpoLearner>> Create(std::unique_ptr<MaskedTransformer> policy,
+                                                       std::unique_ptr<MaskedTransformer> reference, PromptBatch uncond,
+                                                       const LearnerOptions& options);
+  ~GrpoLearner();
+
+  // Checks a group against the model (shapes, token and step ranges, finite rewards and
+  // behaviour log-probs); the error names the offending field.
+  Status ValidateGroup(const ScoredGroup& group) const;
+
+  // One update on these groups (all of the same group size); increments the version.
+  // On error nothing has changed.
+  StatusOr<UpdateStats> Update(const std::vector<ScoredGroup>& groups);
+
+  int64_t version() const { return version_; }
+  const MaskedTransformer& policy() const { return *policy_; }
+  const LearnerOptions& options() const { return options_; }
+
+  // model.safetensors, optimizer.pt and learner.json (version) in `dir`.
+  Status SaveCheckpoint(const std::string& dir) const;
+  // Restores all three; on error the learner is unchanged.
+  Status LoadCheckpoint(const std::string& dir);
+
+ private:
+  GrpoLearner() = default;
+  std::unique_ptr<MaskedTransformer> policy_, reference_;
+  PromptBatch uncond_;
+  LearnerOptions options_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t version_ = 0;
+};
+
+}  // namespace maskgrpo::grpo

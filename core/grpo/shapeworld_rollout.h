@@ -1,0 +1,49 @@
+// In-process rollouts on ShapeWorld: a reproducible stream of training prompts, and whole
+// groups sampled in one batched sampler call, decoded and scored by the pixel-only
+// detector. (The distributed rollout worker does the same with the reward on a server.)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/grpo/learner.h"
+#include "core/sampler.h"
+#include "core/shapeworld/dataset.h"
+#include "core/shapeworld/scorer.h"
+
+namespace maskgrpo::grpo {
+
+// Draw p of the stream: a task uniformly, then a prompt of that task uniformly, both from
+// (seed, p) alone, so that a position is all a checkpoint needs to record.
+class PromptStream {
+ public:
+  PromptStream(const std::vector<shapeworld::PromptSpec>& prompts, uint64_t seed, int64_t position = 0);
+  const shapeworld::PromptSpec& Next();
+  int64_t position() const { return position_; }
+
+ private:
+  const std::vector<shapeworld::PromptSpec>* prompts_;
+  std::vector<std::vector<int>> by_task_;
+  uint64_t seed_;
+  int64_t position_;
+};
+
+enum class RewardKind { kDense, kBinary };
+StatusOr<RewardKind> ParseRewardKind(const std::string& name);
+const char* RewardKindName(RewardKind r);
+
+struct RolloutGroup {
+  const shapeworld::PromptSpec* spec = nullptr;
+  ScoredGroup group;
+  std::vector<shapeworld::ScoreResult> scores;  // per sample
+};
+
+// Samples `group_size` images for each spec in one sampler call (trajectories on CPU) and
+// scores them. `version` is recorded as the groups' policy version.
+StatusOr<std::vector<RolloutGroup>> SampleScoredGroups(const MaskedTransformer& model, const shapeworld::World& world,
+                                                       const std::vector<const shapeworld::PromptSpec*>& specs,
+                                                       int64_t group_size, const SampleOptions& sampling,
+                                                       RewardKind reward, int64_t version);
+
+}  // namespace maskgrpo::grpo

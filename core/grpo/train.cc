@@ -1,0 +1,443 @@
+#include "core/grpo/train.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/grpo/npy.h"
+#include "core/json.h"
+#include "core/model_io.h"
+#include "core/safetensors.h"
+#include "core/shapeworld/png.h"
+
+namespace maskgrpo::grpo {
+namespace {
+
+namespace fs = std::filesystem;
+using shapeworld::PromptSpec;
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string VersionDir(int64_t version) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "v%06lld", static_cast<long long>(version));
+  return buf;
+}
+
+std::string FormatSeconds(double s) {
+  char buf[32];
+  const int total = static_cast<int>(std::max(0.0, s));
+  std::snprintf(buf, sizeof(buf), "%dm%02ds", total / 60, total % 60);
+  return buf;
+}
+
+uint64_t RoundSeed(uint64_t seed, int64_t round) {
+  uint64_t x = (seed + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull ^ static_cast<uint64_t>(round) * 0x94D049BB133111EBull;
+  return x ^ (x >> 29);
+}
+
+Status EnsureDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return FailedPrecondition("cannot create '" + dir + "': " + ec.message());
+  return Status::Ok();
+}
+
+// What the trainer adds to the learner's checkpoint: the prompt stream, the sampler round
+// counter, prompts waiting to be resampled and the filter's window and counters.
+struct TrainerState {
+  int64_t prompt_position = 0;
+  int64_t sample_round = 0;
+  std::deque<std::pair<int64_t, int64_t>> resample_queue;  // (index in the train split, resamples so far)
+};
+
+class Trainer {
+ public:
+  Trainer(const TrainOptions& o, const std::function<void(const std::string&)>& log)
+      : o_(o), log_(log), filter_(o.filter), stream_(world_.split.train, o.seed) {}
+
+  Status Run();
+
+ private:
+  Status Setup();
+  Status Resume(const std::string& dir);
+  StatusOr<std::vector<RolloutGroup>> CollectGroups(Json* rollout_stats);
+  Status Evaluate(const std::string& label);
+  Status Checkpoint();
+  Status DumpGroups(const std::vector<RolloutGroup>& groups);
+  Status AppendMetrics(const Json& line);
+  Status TruncateMetrics(int64_t max_version);
+  int64_t SpecIndex(const PromptSpec* spec) const { return spec - world_.split.train.data(); }
+
+  const TrainOptions& o_;
+  std::function<void(const std::string&)> log_;
+  shapeworld::World world_;
+  StdFilter filter_;
+  PromptStream stream_;
+  TrainerState state_;
+  std::unique_ptr<GrpoLearner> learner_;
+  std::string metrics_path_;
+};
+
+Status Trainer::Setup() {
+  RETURN_IF_ERROR(EnsureDir(o_.out_dir));
+  metrics_path_ = o_.out_dir + "/metrics.jsonl";
+  ASSIGN_OR_RETURN(auto policy, LoadModel(o_.init_model, o_.device));
+  const auto& c = policy->config();
+  if (c.text_len != 16 || c.image_len != shapeworld::kGrid * shapeworld::kGrid || c.num_image_codes != world_.image.num_codes()) {
+    return FailedPrecondition(o_.init_model + " is not a ShapeWorld model (text_len 16, " +
+                              std::to_string(shapeworld::kGrid * shapeworld::kGrid) + " image tokens, " +
+                              std::to_string(world_.image.num_codes()) + " codes)");
+  }
+  std::unique_ptr<MaskedTransformer> reference;
+  if (o_.learner.loss.kl_beta > 0) {
+    ASSIGN_OR_RETURN(reference, LoadModel(o_.init_model, o_.device));
+  }
+  const auto uncond = shapeworld::EmptyPrompt(world_.text, c.text_len);
+  ASSIGN_OR_RETURN(learner_, GrpoLearner::Create(std::move(policy), std::move(reference), uncond, o_.learner));
+  log_("policy: " + std::to_string(learner_->policy().NumParameters()) + " parameters from " + o_.init_model +
+       "; transition " + TransitionName(o_.learner.transition) + ", " + std::to_string(o_.groups_per_update) +
+       " groups x " + std::to_string(o_.group_size) + " images per update, rollout T=" +
+       std::to_string(o_.rollout.steps) + ", eval T=" + std::to_string(o_.eval.sampling.steps));
+  return Status::Ok();
+}
+
+Status Trainer::Resume(const std::string& dir) {
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(dir + "/trainer.json"));
+  ASSIGN_OR_RETURN(Json j, Json::Parse(text));
+  auto number = [&](const char* key, int64_t* out) -> Status {
+    const Json* v = j.Find(key);
+    if (!v || !v->is_number() || v->as_number() < 0) return DataLoss(dir + "/trainer.json: bad or missing '" + key + "'");
+    *out = static_cast<int64_t>(v->as_number());
+    return Status::Ok();
+  };
+  TrainerState st;
+  int64_t seed = 0;
+  RETURN_IF_ERROR(number("prompt_position", &st.prompt_position));
+  RETURN_IF_ERROR(number("sample_round", &st.sample_round));
+  RETURN_IF_ERROR(number("seed", &seed));
+  if (static_cast<uint64_t>(seed) != (o_.seed & ((1ull << 52) - 1))) {
+    return FailedPrecondition(dir + " was written with seed " + std::to_string(seed) + ", the config says " +
+                              std::to_string(o_.seed));
+  }
+  const Json* queue = j.Find("resample_queue");
+  if (!queue || !queue->is_array()) return DataLoss(dir + "/trainer.json: bad or missing 'resample_queue'");
+  for (const auto& e : queue->as_array()) {
+    if (!e.is_array() || e.as_array().size() != 2 || !e.as_array()[0].is_number() || !e.as_array()[1].is_number()) {
+      return DataLoss(dir + "/trainer.json: resample_queue entries must be [prompt, resamples]");
+    }
+    const auto idx = static_cast<int64_t>(e.as_array()[0].as_number());
+    if (idx < 0 || idx >= static_cast<int64_t>(world_.split.train.size())) {
+      return DataLoss(dir + "/trainer.json: resample_queue names prompt " + std::to_string(idx) + ", out of range");
+    }
+    st.resample_queue.emplace_back(idx, static_cast<int64_t>(e.as_array()[1].as_number()));
+  }
+  const Json* filter = j.Find("filter");
+  if (!filter) return DataLoss(dir + "/trainer.json: missing 'filter'");
+  StdFilter restored(o_.filter);
+  RETURN_IF_ERROR(restored.FromJson(*filter));
+  // Everything parsed: now change state.
+  RETURN_IF_ERROR(learner_->LoadCheckpoint(dir));
+  filter_ = restored;
+  state_ = st;
+  stream_ = PromptStream(world_.split.train, o_.seed, st.prompt_position);
+  RETURN_IF_ERROR(TruncateMetrics(learner_->version()));
+  log_("resumed from " + dir + " at version " + std::to_string(learner_->version()));
+  return Status::Ok();
+}
+
+Status Trainer::TruncateMetrics(int64_t max_version) {
+  if (!fs::exists(metrics_path_)) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(metrics_path_));
+  std::istringstream in(text);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    auto j = Json::Parse(line);
+    if (!j.ok()) continue;  // a line cut short by a crash
+    const Json* v = j->Find("version");
+    if (v && v->is_number() && v->as_number() <= max_version) kept += line + "\n";
+  }
+  return WriteFileAtomically(metrics_path_, kept);
+}
+
+Status Trainer::AppendMetrics(const Json& line) {
+  std::ofstream out(metrics_path_, std::ios::app);
+  out << line.Dump() << "\n";
+  out.flush();
+  if (!out) return Internal("cannot append to " + metrics_path_);
+  return Status::Ok();
+}
+
+StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) {
+  std::vector<RolloutGroup> accepted;
+  const int64_t want = o_.groups_per_update, cap = o_.groups_per_update * o_.max_draws_factor;
+  int64_t drawn = 0;
+  double reward_sum = 0;
+  int64_t reward_count = 0;
+  const auto before = filter_.counters();
+  while (static_cast<int64_t>(accepted.size()) < want && drawn < cap) {
+    const int64_t need = std::min(want - static_cast<int64_t>(accepted.size()), cap - drawn);
+    std::vector<const PromptSpec*> specs;
+    std::vector<int64_t> resamples;
+    while (static_cast<int64_t>(specs.size()) < need && !state_.resample_queue.empty()) {
+      specs.push_back(&world_.split.train[state_.resample_queue.front().first]);
+      resamples.push_back(state_.resample_queue.front().second);
+      state_.resample_queue.pop_front();
+    }
+    while (static_cast<int64_t>(specs.size()) < need) {
+      specs.push_back(&stream_.Next());
+      resamples.push_back(0);
+    }
+    SampleOptions so = o_.rollout;
+    so.seed = RoundSeed(o_.seed, state_.sample_round++);
+    ASSIGN_OR_RETURN(auto groups, SampleScoredGroups(learner_->policy(), world_, specs, o_.group_size, so, o_.reward,
+                                                     learner_->version()));
+    drawn += need;
+    for (size_t i = 0; i < groups.size(); ++i) {
+      for (double r : groups[i].group.rewards) reward_sum += r, ++reward_count;
+      switch (filter_.Decide(UnbiasedStd(groups[i].group.rewards), resamples[i])) {
+        case FilterDecision::kAccept: accepted.push_back(std::move(groups[i])); break;
+        case FilterDecision::kResample: state_.resample_queue.emplace_back(SpecIndex(specs[i]), resamples[i] + 1); break;
+        case FilterDecision::kDrop: break;
+      }
+    }
+  }
+  const auto& after = filter_.counters();
+  Json& s = *rollout_stats;
+  s["groups_drawn"] = drawn;
+  s["sampled_reward_mean"] = reward_count ? reward_sum / reward_count : 0.0;
+  s["filter_zero_std"] = after.zero_std - before.zero_std;
+  s["filter_low_std"] = after.low_std - before.low_std;
+  s["filter_resampled"] = after.resampled - before.resampled;
+  s["filter_dropped"] = after.dropped - before.dropped;
+  s["filter_threshold"] = filter_.Threshold();
+  if (accepted.empty()) {
+    return FailedPrecondition("no group with a reward spread in " + std::to_string(drawn) +
+                              " draws: every group had (near) identical rewards");
+  }
+  return accepted;
+}
+
+Status Trainer::Evaluate(const std::string& label) {
+  const int64_t version = learner_->version();
+  const auto start = Clock::now();
+  ASSIGN_OR_RETURN(EvalResult r, EvaluateHeldout(learner_->policy(), world_, o_.eval, nullptr));
+  const std::string dir = o_.out_dir + "/eval/" + VersionDir(version);
+  RETURN_IF_ERROR(EnsureDir(dir));
+  Json j = r.table.ToJson();
+  j["version"] = version;
+  j["mean_dense_reward"] = r.mean_dense_reward;
+  RETURN_IF_ERROR(WriteFileAtomically(dir + "/eval.json", j.Dump(2)));
+  if (!r.grid_images.empty()) {
+    RETURN_IF_ERROR(shapeworld::WritePng(dir + "/grid.png", shapeworld::MakeGrid(r.grid_images, r.grid_captions, 6, 2)));
+  }
+  Json line;
+  line["kind"] = "eval";
+  line["version"] = version;
+  line["overall"] = r.table.Overall();
+  line["tasks"] = *j.Find("tasks");
+  line["mean_dense_reward"] = r.mean_dense_reward;
+  line["seconds"] = Since(start);
+  RETURN_IF_ERROR(AppendMetrics(line));
+  char head[160];
+  std::snprintf(head, sizeof(head), "eval %s at version %lld: overall %.3f, dense reward %.3f (%d images, %.0fs)",
+                label.c_str(), static_cast<long long>(version), r.table.Overall(), r.mean_dense_reward, r.table.images(),
+                Since(start));
+  log_(head);
+  log_(r.table.Format());
+  return Status::Ok();
+}
+
+Status Trainer::Checkpoint() {
+  const std::string name = VersionDir(learner_->version());
+  const std::string root = o_.out_dir + "/checkpoints", dir = root + "/" + name;
+  RETURN_IF_ERROR(learner_->SaveCheckpoint(dir));
+  Json j;
+  j["version"] = learner_->version();
+  j["prompt_position"] = stream_.position();
+  j["sample_round"] = state_.sample_round;
+  j["seed"] = static_cast<int64_t>(o_.seed & ((1ull << 52) - 1));
+  Json::Array queue;
+  for (const auto& [idx, n] : state_.resample_queue) queue.emplace_back(Json::Array{Json(idx), Json(n)});
+  j["resample_queue"] = Json(std::move(queue));
+  j["filter"] = filter_.ToJson();
+  RETURN_IF_ERROR(WriteFileAtomically(dir + "/trainer.json", j.Dump()));
+  // Only now is the checkpoint complete: point `latest` at it, then prune old ones.
+  RETURN_IF_ERROR(WriteFileAtomically(root + "/latest", name + "\n"));
+  std::vector<std::string> dirs;
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (e.is_directory() && e.path().filename().string().rfind("v", 0) == 0) dirs.push_back(e.path().filename().string());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  std::error_code ec;
+  for (size_t i = 0; i + static_cast<size_t>(o_.keep_checkpoints) < dirs.size(); ++i) {
+    if (dirs[i] != name) fs::remove_all(root + "/" + dirs[i], ec);
+  }
+  return Status::Ok();
+}
+
+Status Trainer::DumpGroups(const std::vector<RolloutGroup>& groups) {
+  const std::string dir = o_.out_dir + "/groups/" + VersionDir(learner_->version() + 1);
+  RETURN_IF_ERROR(EnsureDir(dir));
+  std::vector<torch::Tensor> tokens, reveal, cmin, lp1, lp2, lpf;
+  std::vector<double> rewards;
+  std::vector<int64_t> group_index, policy_version;
+  Json::Array prompts;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& t = groups[g].group.trajectories;
+    tokens.push_back(t.tokens);
+    reveal.push_back(t.reveal_step);
+    cmin.push_back(t.min_revealed_prob);
+    lp1.push_back(t.logp_candidate1);
+    lp2.push_back(t.logp_candidate2);
+    lpf.push_back(t.logp_full);
+    for (double r : groups[g].group.rewards) {
+      rewards.push_back(r);
+      group_index.push_back(static_cast<int64_t>(g));
+      policy_version.push_back(groups[g].group.policy_version);
+    }
+    prompts.push_back(groups[g].spec->ToJson());
+  }
+  ASSIGN_OR_RETURN(auto adv, GroupAdvantages(rewards, o_.group_size, o_.learner.advantages));
+  const std::pair<const char*, torch::Tensor> arrays[] = {
+      {"tokens", torch::cat(tokens)},
+      {"reveal_step", torch::cat(reveal)},
+      {"min_revealed_prob", torch::cat(cmin)},
+      {"logp_candidate1", torch::cat(lp1)},
+      {"logp_candidate2", torch::cat(lp2)},
+      {"logp_full", torch::cat(lpf)},
+      {"rewards", torch::tensor(rewards, torch::kDouble)},
+      {"advantages", torch::tensor(adv, torch::kDouble)},
+      {"group_index", torch::tensor(group_index, torch::kLong)},
+      {"policy_version", torch::tensor(policy_version, torch::kLong)},
+  };
+  for (const auto& [name, tensor] : arrays) RETURN_IF_ERROR(WriteNpy(dir + "/" + name + ".npy", tensor));
+  Json meta;
+  meta["prompts"] = Json(std::move(prompts));
+  meta["group_size"] = o_.group_size;
+  meta["steps"] = o_.rollout.steps;
+  meta["transition"] = TransitionName(o_.learner.transition);
+  return WriteFileAtomically(dir + "/groups.json", meta.Dump(2));
+}
+
+Status Trainer::Run() {
+  RETURN_IF_ERROR(Setup());
+  const std::string latest = o_.out_dir + "/checkpoints/latest";
+  if (fs::exists(latest)) {
+    ASSIGN_OR_RETURN(std::string name, ReadFileToString(latest));
+    name.erase(std::remove_if(name.begin(), name.end(), [](char ch) { return std::isspace(static_cast<unsigned char>(ch)); }),
+               name.end());
+    RETURN_IF_ERROR(Resume(o_.out_dir + "/checkpoints/" + name));
+  } else {
+    RETURN_IF_ERROR(TruncateMetrics(-1));
+    RETURN_IF_ERROR(Evaluate("before training"));
+  }
+  const auto start = Clock::now();
+  const int64_t first = learner_->version();
+  const int64_t last = o_.stop_after > 0 ? std::min(o_.stop_after, o_.updates) : o_.updates;
+  while (learner_->version() < last) {
+    const auto t0 = Clock::now();
+    Json line;
+    ASSIGN_OR_RETURN(auto groups, CollectGroups(&line));
+    const double rollout_s = Since(t0);
+    if (o_.dump_groups) RETURN_IF_ERROR(DumpGroups(groups));
+    std::vector<ScoredGroup> batch;
+    for (auto& g : groups) batch.push_back(std::move(g.group));
+    ASSIGN_OR_RETURN(UpdateStats s, learner_->Update(batch));
+    const int64_t v = s.version;
+    line["kind"] = "update";
+    line["version"] = v;
+    line["groups"] = s.groups;
+    line["samples"] = s.samples;
+    line["reward_mean"] = s.reward_mean;
+    line["reward_std"] = s.reward_std;
+    line["loss"] = s.loss;
+    line["policy_loss"] = s.policy_loss;
+    line["kl"] = s.kl;
+    line["clip_fraction"] = s.clip_fraction;
+    line["approx_kl"] = s.approx_kl;
+    line["ratio_mean"] = s.ratio_mean;
+    line["grad_norm"] = s.grad_norm;
+    line["learning_rate"] = s.learning_rate;
+    line["rollout_seconds"] = rollout_s;
+    line["learn_seconds"] = s.seconds;
+    line["elapsed_seconds"] = Since(start);
+    RETURN_IF_ERROR(AppendMetrics(line));
+    const double per_update = Since(start) / static_cast<double>(v - first);
+    char buf[400];
+    std::snprintf(buf, sizeof(buf),
+                  "update %4lld/%lld  reward %.3f (trained %.3f+-%.3f)  groups %lld/%lld drawn (zero-std %lld, low-std %lld, "
+                  "resampled %lld, dropped %lld)  loss %+.4f  clip %.3f  approx-kl %.4f  %.1fs (rollout %.1fs)  ETA %s",
+                  static_cast<long long>(v), static_cast<long long>(o_.updates),
+                  line.Find("sampled_reward_mean")->as_number(), s.reward_mean, s.reward_std,
+                  static_cast<long long>(s.groups), static_cast<long long>(line.Find("groups_drawn")->as_number()),
+                  static_cast<long long>(line.Find("filter_zero_std")->as_number()),
+                  static_cast<long long>(line.Find("filter_low_std")->as_number()),
+                  static_cast<long long>(line.Find("filter_resampled")->as_number()),
+                  static_cast<long long>(line.Find("filter_dropped")->as_number()), s.loss, s.clip_fraction,
+                  s.approx_kl, Since(t0), rollout_s, FormatSeconds(per_update * (o_.updates - v)).c_str());
+    log_(buf);
+    if (o_.eval_every > 0 && v % o_.eval_every == 0 && v < o_.updates) RETURN_IF_ERROR(Evaluate("during training"));
+    if (v % o_.checkpoint_every == 0 || v == last) RETURN_IF_ERROR(Checkpoint());
+  }
+  if (learner_->version() < o_.updates) {
+    log_("stopped at version " + std::to_string(learner_->version()) + " of " + std::to_string(o_.updates) +
+         " (stop_after); run the same command without it to resume");
+    return Status::Ok();
+  }
+  if (!fs::exists(o_.out_dir + "/eval/" + VersionDir(learner_->version()) + "/eval.json")) {
+    RETURN_IF_ERROR(Evaluate("after training"));
+  }
+  RETURN_IF_ERROR(SaveModel(o_.out_dir + "/model.safetensors", learner_->policy(),
+                            {{"policy_version", std::to_string(learner_->version())}}));
+  log_("trained " + std::to_string(learner_->version()) + " updates in " + FormatSeconds(Since(start)) +
+       "; final policy: " + o_.out_dir + "/model.safetensors");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateTrainOptions(const TrainOptions& o) {
+  if (o.init_model.empty()) return InvalidArgument("train: init_model must be set");
+  if (o.out_dir.empty()) return InvalidArgument("train: out_dir must be set");
+  RETURN_IF_ERROR(ValidateLearnerOptions(o.learner));
+  RETURN_IF_ERROR(ValidateFilterOptions(o.filter));
+  if (o.group_size < 2) return InvalidArgument("train: group_size must be >= 2");
+  if (o.groups_per_update < 1) return InvalidArgument("train: groups_per_update must be >= 1");
+  if (o.updates < 1) return InvalidArgument("train: updates must be >= 1");
+  if (o.stop_after < 0) return InvalidArgument("train: stop_after must be >= 0");
+  if (o.eval_every < 0) return InvalidArgument("train: eval_every must be >= 0");
+  if (o.checkpoint_every < 1) return InvalidArgument("train: checkpoint_every must be >= 1");
+  if (o.keep_checkpoints < 1) return InvalidArgument("train: keep_checkpoints must be >= 1");
+  if (o.max_draws_factor < 1) return InvalidArgument("train: max_draws_factor must be >= 1");
+  if (o.rollout.steps < 1) return InvalidArgument("train: rollout steps must be >= 1");
+  if (o.rollout.guidance != o.learner.guidance) {
+    return InvalidArgument("train: the learner's guidance must equal the rollout's (the policy is the guided sampler)");
+  }
+  if (o.learner.reduction.subset != StepSubset::kAll && o.learner.reduction.num_steps > o.rollout.steps) {
+    return InvalidArgument("train: reduction.num_steps exceeds the rollout's steps");
+  }
+  if (o.learner.minibatches > o.group_size * o.groups_per_update) {
+    return InvalidArgument("train: more minibatches than samples per update");
+  }
+  return Status::Ok();
+}
+
+Status RunTrain(const TrainOptions& options, const std::function<void(const std::string&)>& log) {
+  RETURN_IF_ERROR(ValidateTrainOptions(options));
+  try {
+    Trainer trainer(options, log);
+    return trainer.Run();
+  } catch (const c10::Error& e) {
+    return Internal(std::string("training failed: ") + e.what_without_backtrace());
+  }
+}
+
+}  // namespace maskgrpo::grpo

@@ -1,0 +1,56 @@
+// `maskgrpo train`: Mask-GRPO in one process. Rollouts on ShapeWorld training prompts,
+// rewards from the pixel-only scorer, the std filter with resampling, GRPO updates,
+// periodic held-out eval, checkpoints with the full state and exact resume.
+//
+// Run folder (out_dir):
+//   metrics.jsonl             one JSON object per line: {"kind":"update",...} or {"kind":"eval",...}
+//   eval/vNNNNNN/             eval.json (per-task table) and grid.png at that version
+//   checkpoints/vNNNNNN/      model.safetensors, optimizer.pt, learner.json, trainer.json
+//   checkpoints/latest        name of the newest complete checkpoint directory
+//   model.safetensors         the final policy
+//   groups/vNNNNNN/           (dump_groups) the scored groups an update trained on, as .npy
+//                             files plus groups.json; see docs/run-folder.md
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/evaluate.h"
+#include "core/grpo/learner.h"
+#include "core/grpo/shapeworld_rollout.h"
+#include "core/grpo/std_filter.h"
+
+namespace maskgrpo::grpo {
+
+struct TrainOptions {
+  std::string init_model;  // starting weights (also the KL reference)
+  std::string out_dir;
+  DeviceOptions device;
+  LearnerOptions learner;
+  SampleOptions rollout;   // training sampling; rollout.steps < eval steps = unmasking reduction
+  int64_t group_size = 8;  // G
+  int64_t groups_per_update = 8;
+  int64_t updates = 60;
+  // Stop (with a checkpoint) once this version is reached, as a preempted job would; the
+  // schedule still spans `updates`. 0 = run to the end.
+  int64_t stop_after = 0;
+  FilterOptions filter;
+  RewardKind reward = RewardKind::kDense;
+  EvalOptions eval;
+  int64_t eval_every = 20;        // 0: only before and after training
+  int64_t checkpoint_every = 10;
+  int64_t keep_checkpoints = 2;
+  bool dump_groups = false;
+  uint64_t seed = 1;
+  // Cap on groups sampled for one update, as a multiple of groups_per_update, so that a
+  // policy producing only zero-std groups stops with an error instead of looping.
+  int64_t max_draws_factor = 8;
+};
+Status ValidateTrainOptions(const TrainOptions& o);
+
+// Trains (or resumes, when out_dir holds a checkpoint) for options.updates updates in
+// total. `log` receives the progress lines.
+Status RunTrain(const TrainOptions& options, const std::function<void(const std::string&)>& log);
+
+}  // namespace maskgrpo::grpo
