@@ -105,6 +105,7 @@ config::TrainConfig DefaultTrainConfig() {
   l->set_min_lr_ratio(0.1);
   l->set_warmup_updates(5);
   l->set_max_grad_norm(1.0);
+  l->set_micro_batch(8);
   auto* f = c.mutable_filter();
   f->set_enabled(true);
   f->set_window(512);
@@ -223,6 +224,7 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   lo.warmup_updates = l.warmup_updates();
   lo.total_updates = c.updates();
   lo.max_grad_norm = l.max_grad_norm();
+  lo.micro_batch = l.micro_batch();
   lo.seed = c.seed();
   const auto& f = c.filter();
   o.filter.enabled = f.enabled();

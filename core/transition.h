@@ -30,8 +30,9 @@ struct StepLogProbs {
 //               the trajectory's final tokens)
 //   revealed:   [R, N] bool, U_t;  remaining: [R, N] bool, R_t
 //   min_prob:   [R] float32 c_t
-// candidate1 adds, for each i in R_t, log sum_{k: p_i(k) < c_t} p_i(k); the sum is floored
-// at exp(-1e4) so an empty set gives a large negative finite number, never -inf or NaN.
+// candidate1 adds, for each i in R_t, log sum_{k: p_i(k) < c_t} p_i(k), with the set's edge
+// softened over 0.02 nats (see transition.cc) so that the value is continuous in the logits
+// and finite even for an empty set.
 StepLogProbs ComputeStepLogProbs(const at::Tensor& logp, const at::Tensor& tokens, const at::Tensor& revealed,
                                  const at::Tensor& remaining, const at::Tensor& min_prob);
 

@@ -51,6 +51,7 @@ Status ValidateLearnerOptions(const LearnerOptions& o) {
   if (!(o.advantages.eps > 0)) return InvalidArgument("advantage eps must be > 0");
   if (o.inner_epochs < 1) return InvalidArgument("inner_epochs must be >= 1");
   if (o.minibatches < 1) return InvalidArgument("minibatches must be >= 1");
+  if (o.micro_batch < 1) return InvalidArgument("micro_batch must be >= 1");
   if (!(o.adamw.learning_rate > 0)) return InvalidArgument("learning_rate must be > 0");
   if (!(o.adamw.weight_decay >= 0)) return InvalidArgument("weight_decay must be >= 0");
   if (!(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1)) return InvalidArgument("min_lr_ratio must be in [0, 1]");
@@ -195,21 +196,34 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
       for (int64_t m = 0; m < options_.minibatches; ++m) {
         const int64_t begin = B * m / options_.minibatches, end = B * (m + 1) / options_.minibatches;
         auto idx = order.slice(0, begin, end);
-        PromptBatch mb_prompts{prompts.text_ids.index_select(0, idx), prompts.text_valid.index_select(0, idx)};
-        auto mb_traj = SelectRows(traj, idx);
-        ASSIGN_OR_RETURN(StepLogProbs now,
-                         ReplayStepLogProbs(*policy_, mb_prompts, uncond_, mb_traj, steps, options_.guidance));
-        torch::Tensor ref;
-        if (options_.loss.kl_beta > 0) {
-          torch::NoGradGuard no_grad;
-          ASSIGN_OR_RETURN(StepLogProbs r,
-                           ReplayStepLogProbs(*reference_, mb_prompts, uncond_, mb_traj, steps, options_.guidance));
-          ref = r.Get(options_.transition);
-        }
-        auto result = GrpoLoss(now.Get(options_.transition), old_logp.index_select(0, idx), advantages.index_select(0, idx),
-                               counts.index_select(0, idx), ref, options_.loss);
+        const int64_t mb = end - begin;
         optimizer_->zero_grad();
-        result.loss.backward();
+        GrpoLossResult sum;
+        double loss_sum = 0;
+        for (int64_t c0 = 0; c0 < mb; c0 += options_.micro_batch) {
+          auto cidx = idx.slice(0, c0, std::min(mb, c0 + options_.micro_batch));
+          const double weight = static_cast<double>(cidx.size(0)) / static_cast<double>(mb);
+          PromptBatch c_prompts{prompts.text_ids.index_select(0, cidx), prompts.text_valid.index_select(0, cidx)};
+          auto c_traj = SelectRows(traj, cidx);
+          ASSIGN_OR_RETURN(StepLogProbs now,
+                           ReplayStepLogProbs(*policy_, c_prompts, uncond_, c_traj, steps, options_.guidance));
+          torch::Tensor ref;
+          if (options_.loss.kl_beta > 0) {
+            torch::NoGradGuard no_grad;
+            ASSIGN_OR_RETURN(StepLogProbs r,
+                             ReplayStepLogProbs(*reference_, c_prompts, uncond_, c_traj, steps, options_.guidance));
+            ref = r.Get(options_.transition);
+          }
+          auto part = GrpoLoss(now.Get(options_.transition), old_logp.index_select(0, cidx),
+                               advantages.index_select(0, cidx), counts.index_select(0, cidx), ref, options_.loss);
+          (part.loss * weight).backward();
+          loss_sum += weight * part.loss.item<double>();
+          sum.policy_loss += weight * part.policy_loss;
+          sum.kl += weight * part.kl;
+          sum.clip_fraction += weight * part.clip_fraction;
+          sum.approx_kl += weight * part.approx_kl;
+          sum.ratio_mean += weight * part.ratio_mean;
+        }
         double grad_norm;
         if (options_.max_grad_norm > 0) {
           grad_norm = torch::nn::utils::clip_grad_norm_(params, options_.max_grad_norm);
@@ -218,19 +232,19 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
           for (const auto& p : params) if (p.grad().defined()) norms.push_back(p.grad().norm().to(torch::kDouble));
           grad_norm = norms.empty() ? 0.0 : torch::stack(norms).norm().item<double>();
         }
-        if (!std::isfinite(grad_norm) || !std::isfinite(result.loss.item<double>())) {
+        if (!std::isfinite(grad_norm) || !std::isfinite(loss_sum)) {
           // Do not step on a non-finite gradient: the weights would be lost.
           optimizer_->zero_grad();
-          return Internal("update: non-finite loss or gradient (loss " + std::to_string(result.loss.item<double>()) +
+          return Internal("update: non-finite loss or gradient (loss " + std::to_string(loss_sum) +
                           ", grad norm " + std::to_string(grad_norm) + "); the step was skipped");
         }
         optimizer_->step();
-        stats.loss += result.loss.item<double>();
-        stats.policy_loss += result.policy_loss;
-        stats.kl += result.kl;
-        stats.clip_fraction += result.clip_fraction;
-        stats.approx_kl += result.approx_kl;
-        stats.ratio_mean += result.ratio_mean;
+        stats.loss += loss_sum;
+        stats.policy_loss += sum.policy_loss;
+        stats.kl += sum.kl;
+        stats.clip_fraction += sum.clip_fraction;
+        stats.approx_kl += sum.approx_kl;
+        stats.ratio_mean += sum.ratio_mean;
         stats.grad_norm += grad_norm;
         ++stats.optimizer_steps;
       }

@@ -196,6 +196,7 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
       resamples.push_back(0);
     }
     SampleOptions so = o_.rollout;
+    so.record_full = o_.learner.transition == Transition::kFull;  // costs a replay pass
     so.seed = RoundSeed(o_.seed, state_.sample_round++);
     ASSIGN_OR_RETURN(auto groups, SampleScoredGroups(learner_->policy(), world_, specs, o_.group_size, so, o_.reward,
                                                      learner_->version()));
