@@ -87,10 +87,10 @@ config::TrainConfig DefaultTrainConfig() {
   c.set_groups_per_update(8);
   c.set_updates(60);
   auto* l = c.mutable_learner();
-  l->set_transition("candidate1");
+  l->set_transition("candidate2");
   l->set_clip_low(0.1);
   l->set_clip_high(0.2);
-  l->set_step_reduce("sum");
+  l->set_step_reduce("mean");
   l->set_kl_beta(0.0);
   l->set_advantage_eps(1e-4);
   l->set_batch_std(false);
@@ -98,7 +98,7 @@ config::TrainConfig DefaultTrainConfig() {
   l->set_subset_steps(0);
   l->set_inner_epochs(1);
   l->set_minibatches(2);
-  l->set_learning_rate(1e-4);
+  l->set_learning_rate(2e-4);
   l->set_beta1(0.9);
   l->set_beta2(0.95);
   l->set_weight_decay(0.02);

@@ -106,22 +106,40 @@ TEST(TransitionTest, Candidate1SecondTermHasAGradientAndVanishesAtCEqualsOne) {
   auto c = logp.exp()[0][0][2].detach().unsqueeze(0);  // c_t = p_0(y_0)
   auto out = ComputeStepLogProbs(logp, tokens, revealed, remaining, c);
   auto second = out.candidate1 - out.candidate2;
-  // By hand: sum over remaining i of log sum_{k: p_i(k) < c} p_i(k).
+  // By hand: sum over remaining i of log sum_k p_i(k) * sigmoid((log c - log p_i(k)) / s),
+  // the soft form of log sum_{k: p_i(k) < c} p_i(k).
   auto p = logp.exp().detach()[0];
-  double expected = 0;
+  const double s = kCandidate1ThresholdSoftness;
+  auto by_hand = [&](double cut) {
+    double total = 0;
+    for (int i = 1; i <= 2; ++i) {
+      double mass = 0;
+      for (int k = 0; k < 4; ++k) {
+        double pk = p[i][k].item<double>();
+        mass += pk / (1.0 + std::exp(-(std::log(cut) - std::log(pk)) / s));
+      }
+      total += std::log(mass);
+    }
+    return total;
+  };
+  EXPECT_NEAR(second.item<double>(), by_hand(c.item<double>()), 1e-9);
+  // Far from the edge the soft set is the hard one: here every p_i(k) is at least 0.1 nats from c.
+  double hard = 0;
   for (int i = 1; i <= 2; ++i) {
-    double s = 0;
-    for (int k = 0; k < 4; ++k) if (p[i][k].item<double>() < c.item<double>()) s += p[i][k].item<double>();
-    expected += std::log(s);
+    double mass = 0;
+    for (int k = 0; k < 4; ++k) if (p[i][k].item<double>() < c.item<double>()) mass += p[i][k].item<double>();
+    hard += std::log(mass);
   }
-  EXPECT_NEAR(second.item<double>(), expected, 1e-9);
-  EXPECT_LT(second.item<double>(), -1e-3);
+  EXPECT_NEAR(second.item<double>(), hard, 1e-3);
+  EXPECT_LT(second.item<double>(), -0.5);
   second.sum().backward();
   EXPECT_GT(logits.grad().abs().sum().item<double>(), 1e-6);
   // The authors' defect: c_t stored as a bool becomes 1.0, every p < 1 qualifies, and the
-  // term collapses to log(1) = 0 (candidate1 == candidate2).
+  // term collapses to about log(1) = 0 (candidate1 == candidate2 up to the soft edge).
   auto degenerate = ComputeStepLogProbs(logp.detach(), tokens, revealed, remaining, torch::ones({1}, torch::kDouble));
-  EXPECT_NEAR((degenerate.candidate1 - degenerate.candidate2).item<double>(), 0.0, 1e-9);
+  auto vanished = (degenerate.candidate1 - degenerate.candidate2).item<double>();
+  EXPECT_NEAR(vanished, by_hand(1.0), 1e-9);
+  EXPECT_GT(vanished, -0.01);
 }
 
 }  // namespace

@@ -42,13 +42,12 @@ StepLogProbs ComputeStepLogProbs(const at::Tensor& logp, const at::Tensor& token
   // Probability that a still-masked position would have drawn something less confident
   // than the least confident revealed token. c_t is data (a float), never a bool.
   // Membership {k : p_i(k) < c_t} is softened into a sigmoid weight on log(c_t / p_i(k)) with
-  // a width of kThresholdSoftness nats: the hard set makes the log-probability jump when float
+  // a width of kCandidate1ThresholdSoftness nats: the hard set makes the log-probability jump when float
   // noise (a different batch shape in the replay) moves a token across c_t, which shows up as
   // ratios of e^100 on-policy. Tokens further than ~5 widths from c_t count exactly as in the
   // hard definition.
-  constexpr double kThresholdSoftness = 0.02;
   auto log_c = torch::log(min_prob.to(logp.scalar_type()).clamp_min(1e-30)).view({-1, 1, 1});
-  auto weight = torch::log_sigmoid((log_c - logp) / kThresholdSoftness);
+  auto weight = torch::log_sigmoid((log_c - logp) / kCandidate1ThresholdSoftness);
   auto lse = torch::logsumexp(logp + weight, -1);  // [R, N]
   out.candidate1 = revealed_sum + torch::where(remaining, lse, zero).sum(-1);
   return out;

@@ -31,8 +31,10 @@ struct StepLogProbs {
 //   revealed:   [R, N] bool, U_t;  remaining: [R, N] bool, R_t
 //   min_prob:   [R] float32 c_t
 // candidate1 adds, for each i in R_t, log sum_{k: p_i(k) < c_t} p_i(k), with the set's edge
-// softened over 0.02 nats (see transition.cc) so that the value is continuous in the logits
-// and finite even for an empty set.
+// softened over kCandidate1ThresholdSoftness nats (see transition.cc): each p_i(k) is weighted
+// by sigmoid((log c_t - log p_i(k)) / softness), so the value is continuous in the logits and
+// finite even for an empty set.
+inline constexpr double kCandidate1ThresholdSoftness = 0.02;
 StepLogProbs ComputeStepLogProbs(const at::Tensor& logp, const at::Tensor& tokens, const at::Tensor& revealed,
                                  const at::Tensor& remaining, const at::Tensor& min_prob);
 

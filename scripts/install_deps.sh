@@ -8,7 +8,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp
   libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev
-  python3
+  python3 python3-numpy
 )
 
 missing=()
