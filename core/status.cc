@@ -12,6 +12,9 @@ std::string Status::ToString() const {
     case StatusCode::kDataLoss: name = "DATA_LOSS"; break;
     case StatusCode::kInternal: name = "INTERNAL"; break;
     case StatusCode::kUnavailable: name = "UNAVAILABLE"; break;
+    case StatusCode::kResourceExhausted: name = "RESOURCE_EXHAUSTED"; break;
+    case StatusCode::kDeadlineExceeded: name = "DEADLINE_EXCEEDED"; break;
+    case StatusCode::kUnauthenticated: name = "UNAUTHENTICATED"; break;
   }
   if (ok()) return name;
   return std::string(name) + ": " + message_;

@@ -19,6 +19,9 @@ enum class StatusCode {
   kDataLoss,
   kInternal,
   kUnavailable,
+  kResourceExhausted,
+  kDeadlineExceeded,
+  kUnauthenticated,
 };
 
 class Status {

@@ -87,8 +87,7 @@ StatusOr<std::unique_ptr<GrpoLearner>> GrpoLearner::Create(std::unique_ptr<Maske
   return l;
 }
 
-Status GrpoLearner::ValidateGroup(const ScoredGroup& g) const {
-  const auto& c = policy_->config();
+Status ValidateScoredGroup(const ModelConfig& c, Transition transition, int64_t max_version, const ScoredGroup& g) {
   const auto& t = g.trajectories;
   if (!g.prompt.text_ids.defined() || g.prompt.text_ids.dim() != 2 || g.prompt.text_ids.size(0) != 1 ||
       g.prompt.text_ids.size(1) != c.text_len) {
@@ -119,7 +118,7 @@ Status GrpoLearner::ValidateGroup(const ScoredGroup& g) const {
   if (t.reveal_step.min().item<int64_t>() < 0 || t.reveal_step.max().item<int64_t>() >= t.steps) {
     return InvalidArgument("group.trajectories.reveal_step out of range [0, steps)");
   }
-  for (const auto* name_tensor : {&t.min_revealed_prob, &BehaviourLogp(t, options_.transition)}) {
+  for (const auto* name_tensor : {&t.min_revealed_prob, &BehaviourLogp(t, transition)}) {
     const std::string name = name_tensor == &t.min_revealed_prob ? "min_revealed_prob" : "behaviour log-probs";
     if (!name_tensor->defined() || name_tensor->dim() != 2 || name_tensor->size(0) != G ||
         name_tensor->size(1) != t.steps) {
@@ -129,11 +128,15 @@ Status GrpoLearner::ValidateGroup(const ScoredGroup& g) const {
       return InvalidArgument("group.trajectories." + name + " holds a value that is not finite");
     }
   }
-  if (g.policy_version < 0 || g.policy_version > version_) {
+  if (g.policy_version < 0 || g.policy_version > max_version) {
     return InvalidArgument("group.policy_version " + std::to_string(g.policy_version) + " is beyond the learner's " +
-                           std::to_string(version_));
+                           std::to_string(max_version));
   }
   return Status::Ok();
+}
+
+Status GrpoLearner::ValidateGroup(const ScoredGroup& g) const {
+  return ValidateScoredGroup(policy_->config(), options_.transition, version_, g);
 }
 
 StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups) {

@@ -52,6 +52,12 @@ struct ScoredGroup {
   int64_t policy_version = 0;
 };
 
+// The checks of GrpoLearner::ValidateGroup against a model shape, usable without the model
+// (the distributed learner checks submissions on RPC threads): shapes, token and step
+// ranges, finite rewards and behaviour log-probs, policy_version in [0, max_version].
+Status ValidateScoredGroup(const ModelConfig& config, Transition transition, int64_t max_version,
+                           const ScoredGroup& group);
+
 struct UpdateStats {
   int64_t version = 0;  // the version the update produced
   int64_t groups = 0, samples = 0, optimizer_steps = 0;

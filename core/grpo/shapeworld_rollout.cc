@@ -31,10 +31,9 @@ StatusOr<RewardKind> ParseRewardKind(const std::string& name) {
 
 const char* RewardKindName(RewardKind r) { return r == RewardKind::kDense ? "dense" : "binary"; }
 
-StatusOr<std::vector<RolloutGroup>> SampleScoredGroups(const MaskedTransformer& model, const shapeworld::World& world,
-                                                       const std::vector<const PromptSpec*>& specs, int64_t group_size,
-                                                       const SampleOptions& sampling, RewardKind reward,
-                                                       int64_t version) {
+StatusOr<std::vector<SampledGroup>> SampleGroups(const MaskedTransformer& model, const shapeworld::World& world,
+                                                 const std::vector<const PromptSpec*>& specs, int64_t group_size,
+                                                 const SampleOptions& sampling, int64_t version) {
   if (specs.empty()) return InvalidArgument("rollout: no prompts");
   if (group_size < 2) return InvalidArgument("rollout: group_size must be >= 2");
   const int64_t text_len = model.config().text_len;
@@ -44,27 +43,44 @@ StatusOr<std::vector<RolloutGroup>> SampleScoredGroups(const MaskedTransformer& 
   ASSIGN_OR_RETURN(PromptBatch prompts, shapeworld::EncodePrompts(world.text, texts, text_len));
   const auto uncond = shapeworld::EmptyPrompt(world.text, text_len);
   ASSIGN_OR_RETURN(TrajectoryBatch traj, SampleTrajectories(model, prompts, uncond, sampling));
-  auto cpu = [](const torch::Tensor& t) { return t.to(torch::kCPU); };
-  std::vector<RolloutGroup> out(specs.size());
+  auto cpu = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kCPU) : t; };
+  std::vector<SampledGroup> out(specs.size());
   for (size_t g = 0; g < specs.size(); ++g) {
     const int64_t begin = static_cast<int64_t>(g) * group_size, end = begin + group_size;
-    auto& rg = out[g];
-    rg.spec = specs[g];
-    rg.group.prompt_text = specs[g]->text;
-    rg.group.prompt = PromptBatch{cpu(prompts.text_ids.slice(0, begin, begin + 1)),
+    auto& sg = out[g];
+    sg.spec = specs[g];
+    sg.group.prompt_text = specs[g]->text;
+    sg.group.prompt = PromptBatch{cpu(prompts.text_ids.slice(0, begin, begin + 1)),
                                   cpu(prompts.text_valid.slice(0, begin, begin + 1))};
-    auto& t = rg.group.trajectories;
+    auto& t = sg.group.trajectories;
     t.steps = traj.steps;
     t.tokens = cpu(traj.tokens.slice(0, begin, end));
     t.reveal_step = cpu(traj.reveal_step.slice(0, begin, end));
     t.min_revealed_prob = cpu(traj.min_revealed_prob.slice(0, begin, end));
     t.logp_candidate1 = cpu(traj.logp_candidate1.slice(0, begin, end));
     t.logp_candidate2 = cpu(traj.logp_candidate2.slice(0, begin, end));
-    t.logp_full = cpu(traj.logp_full.slice(0, begin, end));
-    rg.group.policy_version = version;
+    if (traj.logp_full.defined()) t.logp_full = cpu(traj.logp_full.slice(0, begin, end));
+    sg.group.policy_version = version;
     for (int64_t i = 0; i < group_size; ++i) {
       ASSIGN_OR_RETURN(shapeworld::Image img, shapeworld::DecodeCodes(world.image, t.tokens[i]));
-      auto score = shapeworld::ScoreDetections(*specs[g], shapeworld::Detect(img));
+      sg.images.push_back(std::move(img));
+    }
+  }
+  return out;
+}
+
+StatusOr<std::vector<RolloutGroup>> SampleScoredGroups(const MaskedTransformer& model, const shapeworld::World& world,
+                                                       const std::vector<const PromptSpec*>& specs, int64_t group_size,
+                                                       const SampleOptions& sampling, RewardKind reward,
+                                                       int64_t version) {
+  ASSIGN_OR_RETURN(auto sampled, SampleGroups(model, world, specs, group_size, sampling, version));
+  std::vector<RolloutGroup> out(sampled.size());
+  for (size_t g = 0; g < sampled.size(); ++g) {
+    auto& rg = out[g];
+    rg.spec = sampled[g].spec;
+    rg.group = std::move(sampled[g].group);
+    for (const auto& img : sampled[g].images) {
+      auto score = shapeworld::ScoreDetections(*rg.spec, shapeworld::Detect(img));
       rg.group.rewards.push_back(reward == RewardKind::kDense ? score.dense : (score.correct ? 1.0 : 0.0));
       rg.scores.push_back(std::move(score));
     }

@@ -39,8 +39,20 @@ struct RolloutGroup {
   std::vector<shapeworld::ScoreResult> scores;  // per sample
 };
 
+// A sampled, decoded, not yet scored group (the rollout worker scores it remotely).
+struct SampledGroup {
+  const shapeworld::PromptSpec* spec = nullptr;
+  ScoredGroup group;  // rewards empty
+  std::vector<shapeworld::Image> images;
+};
+
 // Samples `group_size` images for each spec in one sampler call (trajectories on CPU) and
-// scores them. `version` is recorded as the groups' policy version.
+// decodes them. `version` is recorded as the groups' policy version.
+StatusOr<std::vector<SampledGroup>> SampleGroups(const MaskedTransformer& model, const shapeworld::World& world,
+                                                 const std::vector<const shapeworld::PromptSpec*>& specs,
+                                                 int64_t group_size, const SampleOptions& sampling, int64_t version);
+
+// SampleGroups, then scoring in process by the pixel-only detector. `version` is recorded as the groups' policy version.
 StatusOr<std::vector<RolloutGroup>> SampleScoredGroups(const MaskedTransformer& model, const shapeworld::World& world,
                                                        const std::vector<const shapeworld::PromptSpec*>& specs,
                                                        int64_t group_size, const SampleOptions& sampling,

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/grpo/npy.h"
+#include "core/grpo/run_folder.h"
 #include "core/json.h"
 #include "core/model_io.h"
 #include "core/safetensors.h"
@@ -25,29 +26,9 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string VersionDir(int64_t version) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "v%06lld", static_cast<long long>(version));
-  return buf;
-}
-
-std::string FormatSeconds(double s) {
-  char buf[32];
-  const int total = static_cast<int>(std::max(0.0, s));
-  std::snprintf(buf, sizeof(buf), "%dm%02ds", total / 60, total % 60);
-  return buf;
-}
-
 uint64_t RoundSeed(uint64_t seed, int64_t round) {
   uint64_t x = (seed + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull ^ static_cast<uint64_t>(round) * 0x94D049BB133111EBull;
   return x ^ (x >> 29);
-}
-
-Status EnsureDir(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return FailedPrecondition("cannot create '" + dir + "': " + ec.message());
-  return Status::Ok();
 }
 
 // What the trainer adds to the learner's checkpoint: the prompt stream, the sampler round
@@ -72,8 +53,6 @@ class Trainer {
   Status Evaluate(const std::string& label);
   Status Checkpoint();
   Status DumpGroups(const std::vector<RolloutGroup>& groups);
-  Status AppendMetrics(const Json& line);
-  Status TruncateMetrics(int64_t max_version);
   int64_t SpecIndex(const PromptSpec* spec) const { return spec - world_.split.train.data(); }
 
   const TrainOptions& o_;
@@ -83,25 +62,12 @@ class Trainer {
   PromptStream stream_;
   TrainerState state_;
   std::unique_ptr<GrpoLearner> learner_;
-  std::string metrics_path_;
+  MetricsLog metrics_{o_.out_dir + "/metrics.jsonl"};
 };
 
 Status Trainer::Setup() {
   RETURN_IF_ERROR(EnsureDir(o_.out_dir));
-  metrics_path_ = o_.out_dir + "/metrics.jsonl";
-  ASSIGN_OR_RETURN(auto policy, LoadModel(o_.init_model, o_.device));
-  const auto& c = policy->config();
-  if (c.text_len != 16 || c.image_len != shapeworld::kGrid * shapeworld::kGrid || c.num_image_codes != world_.image.num_codes()) {
-    return FailedPrecondition(o_.init_model + " is not a ShapeWorld model (text_len 16, " +
-                              std::to_string(shapeworld::kGrid * shapeworld::kGrid) + " image tokens, " +
-                              std::to_string(world_.image.num_codes()) + " codes)");
-  }
-  std::unique_ptr<MaskedTransformer> reference;
-  if (o_.learner.loss.kl_beta > 0) {
-    ASSIGN_OR_RETURN(reference, LoadModel(o_.init_model, o_.device));
-  }
-  const auto uncond = shapeworld::EmptyPrompt(world_.text, c.text_len);
-  ASSIGN_OR_RETURN(learner_, GrpoLearner::Create(std::move(policy), std::move(reference), uncond, o_.learner));
+  ASSIGN_OR_RETURN(learner_, CreateShapeWorldLearner(o_, world_));
   log_("policy: " + std::to_string(learner_->policy().NumParameters()) + " parameters from " + o_.init_model +
        "; transition " + TransitionName(o_.learner.transition) + ", " + std::to_string(o_.groups_per_update) +
        " groups x " + std::to_string(o_.group_size) + " images per update, rollout T=" +
@@ -148,30 +114,8 @@ Status Trainer::Resume(const std::string& dir) {
   filter_ = restored;
   state_ = st;
   stream_ = PromptStream(world_.split.train, o_.seed, st.prompt_position);
-  RETURN_IF_ERROR(TruncateMetrics(learner_->version()));
+  RETURN_IF_ERROR(metrics_.TruncateAfter(learner_->version()));
   log_("resumed from " + dir + " at version " + std::to_string(learner_->version()));
-  return Status::Ok();
-}
-
-Status Trainer::TruncateMetrics(int64_t max_version) {
-  if (!fs::exists(metrics_path_)) return Status::Ok();
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString(metrics_path_));
-  std::istringstream in(text);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    auto j = Json::Parse(line);
-    if (!j.ok()) continue;  // a line cut short by a crash
-    const Json* v = j->Find("version");
-    if (v && v->is_number() && v->as_number() <= max_version) kept += line + "\n";
-  }
-  return WriteFileAtomically(metrics_path_, kept);
-}
-
-Status Trainer::AppendMetrics(const Json& line) {
-  std::ofstream out(metrics_path_, std::ios::app);
-  out << line.Dump() << "\n";
-  out.flush();
-  if (!out) return Internal("cannot append to " + metrics_path_);
   return Status::Ok();
 }
 
@@ -227,38 +171,13 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
 }
 
 Status Trainer::Evaluate(const std::string& label) {
-  const int64_t version = learner_->version();
-  const auto start = Clock::now();
-  ASSIGN_OR_RETURN(EvalResult r, EvaluateHeldout(learner_->policy(), world_, o_.eval, nullptr));
-  const std::string dir = o_.out_dir + "/eval/" + VersionDir(version);
-  RETURN_IF_ERROR(EnsureDir(dir));
-  Json j = r.table.ToJson();
-  j["version"] = version;
-  j["mean_dense_reward"] = r.mean_dense_reward;
-  RETURN_IF_ERROR(WriteFileAtomically(dir + "/eval.json", j.Dump(2)));
-  if (!r.grid_images.empty()) {
-    RETURN_IF_ERROR(shapeworld::WritePng(dir + "/grid.png", shapeworld::MakeGrid(r.grid_images, r.grid_captions, 6, 2)));
-  }
-  Json line;
-  line["kind"] = "eval";
-  line["version"] = version;
-  line["overall"] = r.table.Overall();
-  line["tasks"] = *j.Find("tasks");
-  line["mean_dense_reward"] = r.mean_dense_reward;
-  line["seconds"] = Since(start);
-  RETURN_IF_ERROR(AppendMetrics(line));
-  char head[160];
-  std::snprintf(head, sizeof(head), "eval %s at version %lld: overall %.3f, dense reward %.3f (%d images, %.0fs)",
-                label.c_str(), static_cast<long long>(version), r.table.Overall(), r.mean_dense_reward, r.table.images(),
-                Since(start));
-  log_(head);
-  log_(r.table.Format());
-  return Status::Ok();
+  return EvaluateIntoRunFolder(learner_->policy(), world_, o_.eval, o_.out_dir, learner_->version(), label, metrics_, log_)
+      .status();
 }
 
 Status Trainer::Checkpoint() {
   const std::string name = VersionDir(learner_->version());
-  const std::string root = o_.out_dir + "/checkpoints", dir = root + "/" + name;
+  const std::string dir = o_.out_dir + "/checkpoints/" + name;
   RETURN_IF_ERROR(learner_->SaveCheckpoint(dir));
   Json j;
   j["version"] = learner_->version();
@@ -271,17 +190,7 @@ Status Trainer::Checkpoint() {
   j["filter"] = filter_.ToJson();
   RETURN_IF_ERROR(WriteFileAtomically(dir + "/trainer.json", j.Dump()));
   // Only now is the checkpoint complete: point `latest` at it, then prune old ones.
-  RETURN_IF_ERROR(WriteFileAtomically(root + "/latest", name + "\n"));
-  std::vector<std::string> dirs;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory() && e.path().filename().string().rfind("v", 0) == 0) dirs.push_back(e.path().filename().string());
-  }
-  std::sort(dirs.begin(), dirs.end());
-  std::error_code ec;
-  for (size_t i = 0; i + static_cast<size_t>(o_.keep_checkpoints) < dirs.size(); ++i) {
-    if (dirs[i] != name) fs::remove_all(root + "/" + dirs[i], ec);
-  }
-  return Status::Ok();
+  return CommitCheckpoint(o_.out_dir, name, o_.keep_checkpoints);
 }
 
 Status Trainer::DumpGroups(const std::vector<RolloutGroup>& groups) {
@@ -330,14 +239,11 @@ Status Trainer::DumpGroups(const std::vector<RolloutGroup>& groups) {
 
 Status Trainer::Run() {
   RETURN_IF_ERROR(Setup());
-  const std::string latest = o_.out_dir + "/checkpoints/latest";
-  if (fs::exists(latest)) {
-    ASSIGN_OR_RETURN(std::string name, ReadFileToString(latest));
-    name.erase(std::remove_if(name.begin(), name.end(), [](char ch) { return std::isspace(static_cast<unsigned char>(ch)); }),
-               name.end());
-    RETURN_IF_ERROR(Resume(o_.out_dir + "/checkpoints/" + name));
+  ASSIGN_OR_RETURN(std::string latest, LatestCheckpointDir(o_.out_dir));
+  if (!latest.empty()) {
+    RETURN_IF_ERROR(Resume(latest));
   } else {
-    RETURN_IF_ERROR(TruncateMetrics(-1));
+    RETURN_IF_ERROR(metrics_.TruncateAfter(-1));
     RETURN_IF_ERROR(Evaluate("before training"));
   }
   const auto start = Clock::now();
@@ -353,24 +259,11 @@ Status Trainer::Run() {
     for (auto& g : groups) batch.push_back(std::move(g.group));
     ASSIGN_OR_RETURN(UpdateStats s, learner_->Update(batch));
     const int64_t v = s.version;
-    line["kind"] = "update";
-    line["version"] = v;
-    line["groups"] = s.groups;
-    line["samples"] = s.samples;
-    line["reward_mean"] = s.reward_mean;
-    line["reward_std"] = s.reward_std;
-    line["loss"] = s.loss;
-    line["policy_loss"] = s.policy_loss;
-    line["kl"] = s.kl;
-    line["clip_fraction"] = s.clip_fraction;
-    line["approx_kl"] = s.approx_kl;
-    line["ratio_mean"] = s.ratio_mean;
-    line["grad_norm"] = s.grad_norm;
-    line["learning_rate"] = s.learning_rate;
+    const Json update = UpdateLine(s);
+    for (const auto& [key, value] : update.as_object()) line[key] = value;
     line["rollout_seconds"] = rollout_s;
-    line["learn_seconds"] = s.seconds;
     line["elapsed_seconds"] = Since(start);
-    RETURN_IF_ERROR(AppendMetrics(line));
+    RETURN_IF_ERROR(metrics_.Append(line));
     const double per_update = Since(start) / static_cast<double>(v - first);
     char buf[400];
     std::snprintf(buf, sizeof(buf),
@@ -383,7 +276,7 @@ Status Trainer::Run() {
                   static_cast<long long>(line.Find("filter_low_std")->as_number()),
                   static_cast<long long>(line.Find("filter_resampled")->as_number()),
                   static_cast<long long>(line.Find("filter_dropped")->as_number()), s.loss, s.clip_fraction,
-                  s.approx_kl, Since(t0), rollout_s, FormatSeconds(per_update * (o_.updates - v)).c_str());
+                  s.approx_kl, Since(t0), rollout_s, FormatDuration(per_update * (o_.updates - v)).c_str());
     log_(buf);
     if (o_.eval_every > 0 && v % o_.eval_every == 0 && v < o_.updates) RETURN_IF_ERROR(Evaluate("during training"));
     if (v % o_.checkpoint_every == 0 || v == last) RETURN_IF_ERROR(Checkpoint());
@@ -398,12 +291,28 @@ Status Trainer::Run() {
   }
   RETURN_IF_ERROR(SaveModel(o_.out_dir + "/model.safetensors", learner_->policy(),
                             {{"policy_version", std::to_string(learner_->version())}}));
-  log_("trained " + std::to_string(learner_->version()) + " updates in " + FormatSeconds(Since(start)) +
+  log_("trained " + std::to_string(learner_->version()) + " updates in " + FormatDuration(Since(start)) +
        "; final policy: " + o_.out_dir + "/model.safetensors");
   return Status::Ok();
 }
 
 }  // namespace
+
+StatusOr<std::unique_ptr<GrpoLearner>> CreateShapeWorldLearner(const TrainOptions& o, const shapeworld::World& world) {
+  ASSIGN_OR_RETURN(auto policy, LoadModel(o.init_model, o.device));
+  const auto& c = policy->config();
+  if (c.text_len != 16 || c.image_len != shapeworld::kGrid * shapeworld::kGrid || c.num_image_codes != world.image.num_codes()) {
+    return FailedPrecondition(o.init_model + " is not a ShapeWorld model (text_len 16, " +
+                              std::to_string(shapeworld::kGrid * shapeworld::kGrid) + " image tokens, " +
+                              std::to_string(world.image.num_codes()) + " codes)");
+  }
+  std::unique_ptr<MaskedTransformer> reference;
+  if (o.learner.loss.kl_beta > 0) {
+    ASSIGN_OR_RETURN(reference, LoadModel(o.init_model, o.device));
+  }
+  const auto uncond = shapeworld::EmptyPrompt(world.text, c.text_len);
+  return GrpoLearner::Create(std::move(policy), std::move(reference), uncond, o.learner);
+}
 
 Status ValidateTrainOptions(const TrainOptions& o) {
   if (o.init_model.empty()) return InvalidArgument("train: init_model must be set");

@@ -49,6 +49,10 @@ struct TrainOptions {
 };
 Status ValidateTrainOptions(const TrainOptions& o);
 
+// The policy from o.init_model (checked to be a ShapeWorld model), the frozen reference when
+// the KL term is on, and the learner around them.
+StatusOr<std::unique_ptr<GrpoLearner>> CreateShapeWorldLearner(const TrainOptions& o, const shapeworld::World& world);
+
 // Trains (or resumes, when out_dir holds a checkpoint) for options.updates updates in
 // total. `log` receives the progress lines.
 Status RunTrain(const TrainOptions& options, const std::function<void(const std::string&)>& log);

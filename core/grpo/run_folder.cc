@@ -1,0 +1,137 @@
+#include "core/grpo/run_folder.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/safetensors.h"
+#include "core/shapeworld/png.h"
+
+namespace maskgrpo::grpo {
+namespace fs = std::filesystem;
+
+std::string VersionDir(int64_t version) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "v%06lld", static_cast<long long>(version));
+  return buf;
+}
+
+std::string FormatDuration(double s) {
+  char buf[32];
+  const int total = static_cast<int>(std::max(0.0, s));
+  std::snprintf(buf, sizeof(buf), "%dm%02ds", total / 60, total % 60);
+  return buf;
+}
+
+Status EnsureDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return FailedPrecondition("cannot create '" + dir + "': " + ec.message());
+  return Status::Ok();
+}
+
+Status MetricsLog::Append(const Json& line) const {
+  std::ofstream out(path_, std::ios::app);
+  out << line.Dump() << "\n";
+  out.flush();
+  if (!out) return Internal("cannot append to " + path_);
+  return Status::Ok();
+}
+
+Status MetricsLog::TruncateAfter(int64_t max_version) const {
+  if (!fs::exists(path_)) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path_));
+  std::istringstream in(text);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    auto j = Json::Parse(line);
+    if (!j.ok()) continue;  // a line cut short by a crash
+    const Json* v = j->Find("version");
+    if (v && v->is_number() && v->as_number() <= max_version) kept += line + "\n";
+  }
+  return WriteFileAtomically(path_, kept);
+}
+
+Json UpdateLine(const UpdateStats& s) {
+  Json line;
+  line["kind"] = "update";
+  line["version"] = s.version;
+  line["groups"] = s.groups;
+  line["samples"] = s.samples;
+  line["reward_mean"] = s.reward_mean;
+  line["reward_std"] = s.reward_std;
+  line["loss"] = s.loss;
+  line["policy_loss"] = s.policy_loss;
+  line["kl"] = s.kl;
+  line["clip_fraction"] = s.clip_fraction;
+  line["approx_kl"] = s.approx_kl;
+  line["ratio_mean"] = s.ratio_mean;
+  line["grad_norm"] = s.grad_norm;
+  line["learning_rate"] = s.learning_rate;
+  line["learn_seconds"] = s.seconds;
+  return line;
+}
+
+StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const shapeworld::World& world,
+                                     const EvalOptions& options, const std::string& out_dir, int64_t version,
+                                     const std::string& label, const MetricsLog& metrics,
+                                     const std::function<void(const std::string&)>& log) {
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(EvalResult r, EvaluateHeldout(policy, world, options, nullptr));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string dir = out_dir + "/eval/" + VersionDir(version);
+  RETURN_IF_ERROR(EnsureDir(dir));
+  Json j = r.table.ToJson();
+  j["version"] = version;
+  j["mean_dense_reward"] = r.mean_dense_reward;
+  RETURN_IF_ERROR(WriteFileAtomically(dir + "/eval.json", j.Dump(2)));
+  if (!r.grid_images.empty()) {
+    RETURN_IF_ERROR(shapeworld::WritePng(dir + "/grid.png", shapeworld::MakeGrid(r.grid_images, r.grid_captions, 6, 2)));
+  }
+  Json line;
+  line["kind"] = "eval";
+  line["version"] = version;
+  line["overall"] = r.table.Overall();
+  line["tasks"] = *j.Find("tasks");
+  line["mean_dense_reward"] = r.mean_dense_reward;
+  line["seconds"] = seconds;
+  RETURN_IF_ERROR(metrics.Append(line));
+  char head[200];
+  std::snprintf(head, sizeof(head), "eval %s at version %lld: overall %.3f, dense reward %.3f (%d images, %.0fs)",
+                label.c_str(), static_cast<long long>(version), r.table.Overall(), r.mean_dense_reward,
+                r.table.images(), seconds);
+  log(head);
+  log(r.table.Format());
+  return line;
+}
+
+StatusOr<std::string> LatestCheckpointDir(const std::string& out_dir) {
+  const std::string latest = out_dir + "/checkpoints/latest";
+  if (!fs::exists(latest)) return std::string();
+  ASSIGN_OR_RETURN(std::string name, ReadFileToString(latest));
+  name.erase(std::remove_if(name.begin(), name.end(), [](char ch) { return std::isspace(static_cast<unsigned char>(ch)); }),
+             name.end());
+  if (name.empty() || name.find('/') != std::string::npos) return DataLoss(latest + " does not name a checkpoint");
+  return out_dir + "/checkpoints/" + name;
+}
+
+Status CommitCheckpoint(const std::string& out_dir, const std::string& name, int64_t keep) {
+  const std::string root = out_dir + "/checkpoints";
+  RETURN_IF_ERROR(WriteFileAtomically(root + "/latest", name + "\n"));
+  std::vector<std::string> dirs;
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (e.is_directory() && e.path().filename().string().rfind("v", 0) == 0) dirs.push_back(e.path().filename().string());
+  }
+  std::sort(dirs.begin(), dirs.end());
+  std::error_code ec;
+  for (size_t i = 0; i + static_cast<size_t>(keep) < dirs.size(); ++i) {
+    if (dirs[i] != name) fs::remove_all(root + "/" + dirs[i], ec);
+  }
+  return Status::Ok();
+}
+
+}  // namespace maskgrpo::grpo

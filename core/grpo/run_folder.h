@@ -1,0 +1,49 @@
+// The parts of a training run folder that the in-process trainer and the distributed
+// learner write the same way (layout: core/grpo/train.h and docs/run-folder.md):
+// metrics.jsonl, eval/vNNNNNN/ and the checkpoints/ rotation.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/evaluate.h"
+#include "core/grpo/learner.h"
+#include "core/json.h"
+#include "core/status.h"
+
+namespace maskgrpo::grpo {
+
+std::string VersionDir(int64_t version);  // "v000042"
+std::string FormatDuration(double seconds);  // "3m07s"
+Status EnsureDir(const std::string& dir);
+
+// metrics.jsonl: one JSON object per line, each with a "version".
+class MetricsLog {
+ public:
+  explicit MetricsLog(std::string path) : path_(std::move(path)) {}
+  Status Append(const Json& line) const;
+  // Drops lines of versions above `max_version` (and torn lines): a resumed run rewrites them.
+  Status TruncateAfter(int64_t max_version) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The update's figures as a metrics line ({"kind": "update", ...}).
+Json UpdateLine(const UpdateStats& s);
+
+// Held-out eval of `policy` at `version`: writes out_dir/eval/vN/{eval.json,grid.png},
+// appends the {"kind": "eval"} line to `metrics`, logs the table; returns the line.
+StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const shapeworld::World& world,
+                                     const EvalOptions& options, const std::string& out_dir, int64_t version,
+                                     const std::string& label, const MetricsLog& metrics,
+                                     const std::function<void(const std::string&)>& log);
+
+// out_dir/checkpoints/<latest>, or "" when there is no complete checkpoint.
+StatusOr<std::string> LatestCheckpointDir(const std::string& out_dir);
+// Points checkpoints/latest at `name` (already fully written), then keeps the newest `keep`.
+Status CommitCheckpoint(const std::string& out_dir, const std::string& name, int64_t keep);
+
+}  // namespace maskgrpo::grpo
