@@ -29,16 +29,6 @@ void Log(const std::string& line) {
   std::fflush(stdout);
 }
 
-// Flags shared by the sampling commands, applied over the config file.
-Status ApplyRuntimeFlags(const Flags& f, config::Runtime* r) {
-  if (f.Has("device")) r->set_device(f.Get("device"));
-  if (f.Has("dtype")) r->set_dtype(f.Get("dtype"));
-  int64_t threads = r->threads();
-  RETURN_IF_ERROR(f.GetInt("threads", &threads));
-  r->set_threads(static_cast<int32_t>(threads));
-  return Status::Ok();
-}
-
 Status ApplySamplingFlags(const Flags& f, config::Sampling* s) {
   int64_t steps = s->steps();
   double guidance = s->guidance();
@@ -214,20 +204,7 @@ int TrainCommand(const std::vector<std::string>& args) {
   auto options = ToTrainOptions(c);
   if (!options.ok()) return Fail(options.status());
   options->stop_after = stop_after;
-  // The run folder keeps the config it was started with; resuming under a different one
-  // would silently change the experiment.
-  std::string text;
-  google::protobuf::TextFormat::PrintToString(c, &text);
-  const std::string saved = options->out_dir + "/config.textproto";
-  if (fs::exists(options->out_dir + "/checkpoints/latest") && fs::exists(saved)) {
-    auto previous = ReadFileToString(saved);
-    if (!previous.ok()) return Fail(previous.status());
-    if (*previous != text) {
-      return Fail(FailedPrecondition(options->out_dir + " holds a run started with a different config (" + saved +
-                                     "); resume with the same settings or choose a new --out"));
-    }
-  }
-  if (!(st = EnsureDir(options->out_dir)).ok() || !(st = WriteFileAtomically(saved, text)).ok()) return Fail(st);
+  if (!(st = SnapshotRunConfig(options->out_dir, c)).ok()) return Fail(st);
   ConfigureThreads(c.runtime().threads());
   st = grpo::RunTrain(*options, Log);
   return st.ok() ? 0 : Fail(st);

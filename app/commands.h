@@ -12,5 +12,6 @@ int EvalCommand(const std::vector<std::string>& args);
 int GenerateCommand(const std::vector<std::string>& args);
 int TrainCommand(const std::vector<std::string>& args);
 int BenchCommand(const std::vector<std::string>& args);
+int LaunchCommand(const std::vector<std::string>& args);
 
 }  // namespace maskgrpo::app

@@ -1,7 +1,11 @@
 #include "app/config.h"
+#include "core/grpo/run_folder.h"
+#include "core/safetensors.h"
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
+
+#include <filesystem>
 
 #include "core/safetensors.h"
 
@@ -241,6 +245,44 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   o.seed = c.seed();
   RETURN_IF_ERROR(grpo::ValidateTrainOptions(o));
   return o;
+}
+
+Status ApplyRuntimeFlags(const Flags& f, config::Runtime* r) {
+  if (f.Has("device")) r->set_device(f.Get("device"));
+  if (f.Has("dtype")) r->set_dtype(f.Get("dtype"));
+  int64_t threads = r->threads();
+  RETURN_IF_ERROR(f.GetInt("threads", &threads));
+  r->set_threads(static_cast<int32_t>(threads));
+  return Status::Ok();
+}
+
+config::LaunchConfig DefaultLaunchConfig() {
+  config::LaunchConfig c;
+  c.set_learner_config("configs/learner.textproto");
+  c.set_worker_config("configs/rollout_worker.textproto");
+  c.set_reward_config("configs/reward_server.textproto");
+  c.set_workers(2);
+  c.set_reward_servers(1);
+  c.set_out_dir("runs/main");
+  c.set_learner_threads(2);
+  c.set_worker_threads(1);
+  c.set_startup_timeout_ms(60000);
+  return c;
+}
+
+Status SnapshotRunConfig(const std::string& out_dir, const google::protobuf::Message& config) {
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(config, &text);
+  const std::string saved = out_dir + "/config.textproto";
+  if (std::filesystem::exists(out_dir + "/checkpoints/latest") && std::filesystem::exists(saved)) {
+    ASSIGN_OR_RETURN(std::string previous, ReadFileToString(saved));
+    if (previous != text) {
+      return FailedPrecondition(out_dir + " holds a run started with a different config (" + saved +
+                                "); resume with the same settings or choose a new out_dir");
+    }
+  }
+  RETURN_IF_ERROR(grpo::EnsureDir(out_dir));
+  return WriteFileAtomically(saved, text);
 }
 
 }  // namespace maskgrpo::app

@@ -8,7 +8,9 @@
 #include "core/grpo/train.h"
 #include "core/pretrain.h"
 #include "core/status.h"
+#include "app/flags.h"
 #include "maskgrpo/config.pb.h"
+#include "maskgrpo/service_config.pb.h"
 
 namespace maskgrpo::app {
 
@@ -26,5 +28,15 @@ StatusOr<EvalOptions> ToEvalOptions(const config::EvalConfig& c);
 StatusOr<SampleOptions> ToSampleOptions(const config::Sampling& s, uint64_t seed);
 StatusOr<DeviceOptions> ToDeviceOptions(const config::Runtime& r);
 StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c);
+
+// --device, --dtype and --threads over a config's runtime block.
+Status ApplyRuntimeFlags(const Flags& f, config::Runtime* r);
+
+config::LaunchConfig DefaultLaunchConfig();
+
+// Keeps out_dir/config.textproto: written on a fresh run; a run folder that holds a
+// checkpoint must be resumed with the config it was started with (else an error: resuming
+// under other settings would silently change the experiment).
+Status SnapshotRunConfig(const std::string& out_dir, const google::protobuf::Message& config);
 
 }  // namespace maskgrpo::app

@@ -23,6 +23,9 @@ const char kUsage[] =
     "            held-out eval); resumes from OUT's latest checkpoint\n"
     "            [--config F --out DIR --init MODEL --updates N --stop-after N --eval-every N --seed N\n"
     "             --dump-groups true|false --threads N --device D --dtype T]\n"
+    "  launch    the distributed system on this machine: reward server(s), learner and rollout\n"
+    "            workers as child processes on 127.0.0.1, one progress line, report.html at the end\n"
+    "            [--config F --out DIR --workers N --reward-servers M --updates N --bin-dir DIR]\n"
     "  bench     sampler images/s and transformer GFLOP/s next to a plain matmul's\n"
     "            [--model shapeworld|showo512 --checkpoint F --batch N --sampling-steps T --guidance W\n"
     "             --repeats N --threads N --device D --dtype T]\n";
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   if (command == "eval") return maskgrpo::app::EvalCommand(args);
   if (command == "generate") return maskgrpo::app::GenerateCommand(args);
   if (command == "train") return maskgrpo::app::TrainCommand(args);
+  if (command == "launch") return maskgrpo::app::LaunchCommand(args);
   if (command == "bench") return maskgrpo::app::BenchCommand(args);
   std::fprintf(stderr, "unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return 2;

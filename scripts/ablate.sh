@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Small-scale versions of the paper's ablations (mask-grpo.md sections 3-5), each a short
 # `maskgrpo train` run from the shipped base model with fixed seeds:
-#   transition candidate1 (the default) vs candidate2 vs full; KL on vs off; the std filter
+#   transition candidate2 (the default) vs candidate1 vs full; KL on vs off; the std filter
 #   off; computational reduction (loss on the last half of the steps); unmasking reduction
-#   (rollouts with T/2 steps, evaluation with T).
+#   (rollouts with T/2 steps, evaluation with T); and the default with two other seeds, which
+#   gives the run-to-run noise the other rows must be read against.
 # Writes runs/ablation/<variant>/ (a normal run folder each) and runs/ablation/table.md.
 # Usage: bash scripts/ablate.sh [UPDATES (default 15)] [variant ...]
 set -euo pipefail
@@ -12,7 +13,7 @@ UPDATES=${1:-15}
 shift || true
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
-  VARIANTS=(default candidate2 full kl no_filter last_half_steps rollout_t8)
+  VARIANTS=(default seed2 seed3 candidate1 full kl no_filter last_half_steps rollout_t8)
 fi
 BIN=build/bin/maskgrpo
 [ -x "$BIN" ] || bash scripts/build.sh
@@ -24,7 +25,9 @@ mkdir -p "$OUT"
 variant_fields() {
   case "$1" in
     default) echo "" ;;
-    candidate2) echo 'learner { transition: "candidate2" }' ;;
+    seed2) echo 'seed: 2' ;;
+    seed3) echo 'seed: 3' ;;
+    candidate1) echo 'learner { transition: "candidate1" }' ;;
     full) echo 'learner { transition: "full" }' ;;
     kl) echo 'learner { kl_beta: 0.05 }' ;;
     no_filter) echo 'filter { enabled: false }' ;;
@@ -58,8 +61,8 @@ python3 - "$OUT" "$UPDATES" "${VARIANTS[@]}" <<'PY'
 import json, os, sys
 out, updates, variants = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 tasks = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
-rows = ["| variant | overall before | overall after | gain | dense reward after | " + " | ".join(tasks) + " | seconds |",
-        "|---|" + "---|" * (len(tasks) + 5)]
+rows = ["| variant | overall before | overall after | gain | dense before | dense after | " + " | ".join(tasks) + " | seconds |",
+        "|---|" + "---|" * (len(tasks) + 6)]
 for v in variants:
     run = os.path.join(out, v, "run", "eval")
     versions = sorted(os.listdir(run))
@@ -68,7 +71,7 @@ for v in variants:
     secs = open(os.path.join(out, v, "seconds")).read().strip()
     cells = [f"{after['tasks'][t]:.3f}" for t in tasks]
     rows.append(f"| {v} | {before['overall']:.3f} | {after['overall']:.3f} | {after['overall'] - before['overall']:+.3f} | "
-                f"{after['mean_dense_reward']:.3f} | " + " | ".join(cells) + f" | {secs} |")
+                f"{before['mean_dense_reward']:.3f} | {after['mean_dense_reward']:.3f} | " + " | ".join(cells) + f" | {secs} |")
 table = "\n".join(rows)
 open(os.path.join(out, "table.md"), "w").write(f"{updates} updates per variant\n\n" + table + "\n")
 print(table)

@@ -8,6 +8,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp
   libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev
+  libgrpc++-dev protobuf-compiler-grpc libabsl-dev prometheus-cpp-dev libspdlog-dev
   python3 python3-numpy
 )
 

@@ -197,7 +197,9 @@ TEST(StdFilter, ZeroStdGroupsAreNeverAccepted) {
     EXPECT_EQ(f.counters().zero_std, 3);
     EXPECT_EQ(f.counters().accepted, 0);
     // With the filter off, a low but non-zero std is used.
-    if (!enabled) EXPECT_EQ(f.Decide(1e-3, 0), FilterDecision::kAccept);
+    if (!enabled) {
+      EXPECT_EQ(f.Decide(1e-3, 0), FilterDecision::kAccept);
+    }
   }
 }
 

@@ -1,0 +1,301 @@
+#include "learner/learner_core.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "core/grpo/advantages.h"
+#include "core/grpo/run_folder.h"
+#include "core/model_io.h"
+#include "core/safetensors.h"
+#include "rpc/convert.h"
+
+namespace maskgrpo::learner {
+namespace {
+
+constexpr int64_t kRetryAfterMs = 200;
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string RandomHex() {
+  std::random_device rd;
+  const uint64_t x = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(x));
+  return buf;
+}
+
+}  // namespace
+
+const char* SubmitOutcomeName(SubmitOutcome o) {
+  switch (o) {
+    case SubmitOutcome::kAccepted: return "accepted";
+    case SubmitOutcome::kDuplicate: return "duplicate";
+    case SubmitOutcome::kResample: return "resample";
+    case SubmitOutcome::kDropped: return "dropped";
+  }
+  return "?";
+}
+
+Status ValidateLearnerCoreOptions(const LearnerCoreOptions& o) {
+  RETURN_IF_ERROR(grpo::ValidateTrainOptions(o.train));
+  if (o.lease_timeout_ms < 1) return InvalidArgument("lease_timeout_ms must be >= 1");
+  if (o.max_policy_lag < 0) return InvalidArgument("max_policy_lag must be >= 0");
+  if (o.max_leases_per_request < 1) return InvalidArgument("max_leases_per_request must be >= 1");
+  if (o.weights_versions_kept < 1) return InvalidArgument("weights_versions_kept must be >= 1");
+  return Status::Ok();
+}
+
+LearnerCore::LearnerCore(const LearnerCoreOptions& options, LearnerHooks hooks)
+    : options_(options),
+      hooks_(std::move(hooks)),
+      incarnation_(RandomHex()),
+      filter_(options.train.filter),
+      stream_(world_.split.train, options.train.seed) {
+  if (!hooks_.log) hooks_.log = [](const std::string&) {};
+}
+
+LearnerCore::~LearnerCore() = default;
+
+StatusOr<std::unique_ptr<LearnerCore>> LearnerCore::Create(const LearnerCoreOptions& options, LearnerHooks hooks) {
+  RETURN_IF_ERROR(ValidateLearnerCoreOptions(options));
+  std::unique_ptr<LearnerCore> core(new LearnerCore(options, std::move(hooks)));
+  try {
+    ASSIGN_OR_RETURN(core->learner_, grpo::CreateShapeWorldLearner(options.train, core->world_));
+  } catch (const c10::Error& e) {
+    return Internal(std::string("learner setup failed: ") + e.what_without_backtrace());
+  }
+  core->model_config_ = core->learner_->policy().config();
+  return core;
+}
+
+// ---------------------------------------------------------------------------------------
+// RPC side
+
+void LearnerCore::ExpireLeases(int64_t now_ms) {
+  for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+    if (it->second.deadline_unix_ms >= now_ms) {
+      ++it;
+      continue;
+    }
+    v1::PendingPrompt p;
+    p.set_prompt_index(it->second.prompt_index);
+    p.set_resamples(it->second.resamples);
+    pending_.push_front(p);  // re-issued before new prompts
+    counters_.set_leases_expired(counters_.leases_expired() + 1);
+    hooks_.log("lease " + it->first + " of worker " + it->second.worker_id + " expired; its prompt is re-issued");
+    it = outstanding_.erase(it);
+  }
+}
+
+StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_leases) {
+  if (worker_id.empty()) return InvalidArgument("worker_id is empty");
+  if (max_leases < 1) return InvalidArgument("max_leases must be >= 1");
+  const auto& t = options_.train;
+  absl::MutexLock lock(&mu_);
+  const int64_t now = NowUnixMs();
+  ExpireLeases(now);
+  LeaseBatch out;
+  out.version = version_;
+  out.finished = finished_;
+  if (finished_ || stop_) {
+    out.retry_after_ms = kRetryAfterMs;
+    return out;
+  }
+  // Hand out only what can still be admitted: groups sampled now are usable for this
+  // update and the next max_policy_lag ones, and no more than the remaining updates need.
+  const int64_t in_flight = static_cast<int64_t>(queue_.size() + outstanding_.size());
+  const int64_t window = t.groups_per_update * (options_.max_policy_lag + 1);
+  const int64_t remaining = (t.updates - version_) * t.groups_per_update;
+  const int64_t capacity = std::min(window, remaining) - in_flight;
+  const int64_t n = std::min<int64_t>({max_leases, options_.max_leases_per_request, capacity});
+  if (n <= 0) {
+    out.retry_after_ms = kRetryAfterMs;
+    return out;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    v1::PendingPrompt p;
+    if (!pending_.empty()) {
+      p = pending_.front();
+      pending_.pop_front();
+    } else {
+      p.set_prompt_index(&stream_.Next() - world_.split.train.data());
+    }
+    const std::string id = incarnation_ + "-" + std::to_string(++lease_sequence_);
+    LeaseInfo info;
+    info.prompt_index = p.prompt_index();
+    info.resamples = p.resamples();
+    info.version = version_;
+    info.deadline_unix_ms = now + options_.lease_timeout_ms;
+    info.worker_id = worker_id;
+    outstanding_[id] = info;
+    counters_.set_leases_issued(counters_.leases_issued() + 1);
+    out.leases.push_back({id, &world_.split.train[p.prompt_index()], info.deadline_unix_ms});
+  }
+  return out;
+}
+
+Status LearnerCore::CheckGroup(const Submission& s, int64_t lease_version) const {
+  const int64_t G = options_.train.group_size;
+  if (s.trajectories.size() != G) {
+    return InvalidArgument("group.group_size is " + std::to_string(s.trajectories.size()) + ", the learner uses " +
+                           std::to_string(G));
+  }
+  if (s.trajectories.steps != options_.train.rollout.steps) {
+    return InvalidArgument("group.steps is " + std::to_string(s.trajectories.steps) + ", the lease asked for " +
+                           std::to_string(options_.train.rollout.steps));
+  }
+  grpo::ScoredGroup g;
+  g.trajectories = s.trajectories;
+  g.rewards = s.rewards;
+  g.policy_version = lease_version;
+  g.prompt = shapeworld::EmptyPrompt(world_.text, model_config_.text_len);  // shape only; the real one is set on admission
+  return grpo::ValidateScoredGroup(model_config_, options_.train.learner.transition, lease_version, g);
+}
+
+void LearnerCore::RememberCompleted(const std::string& lease_id, SubmitOutcome outcome) {
+  completed_[lease_id] = outcome;
+  completed_order_.push_front(lease_id);
+  while (completed_order_.size() > kCompletedKept) {
+    completed_.erase(completed_order_.back());
+    completed_order_.pop_back();
+  }
+}
+
+StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
+  auto count_invalid = [this] {
+    absl::MutexLock lock(&mu_);
+    counters_.set_groups_invalid(counters_.groups_invalid() + 1);
+  };
+  if (s.lease_id.empty()) {
+    count_invalid();
+    return InvalidArgument("lease_id is empty");
+  }
+  // The lease: known, not expired, issued for the version the group claims, within the bound.
+  LeaseInfo lease;
+  {
+    absl::MutexLock lock(&mu_);
+    ExpireLeases(NowUnixMs());
+    if (completed_.count(s.lease_id)) {
+      counters_.set_groups_duplicate(counters_.groups_duplicate() + 1);
+      return SubmitOutcome::kDuplicate;
+    }
+    auto it = outstanding_.find(s.lease_id);
+    if (it == outstanding_.end()) {
+      counters_.set_groups_invalid(counters_.groups_invalid() + 1);
+      return FailedPrecondition("lease_id: unknown or expired lease '" + s.lease_id + "'");
+    }
+    lease = it->second;
+    if (s.policy_version != lease.version) {
+      counters_.set_groups_invalid(counters_.groups_invalid() + 1);
+      return InvalidArgument("policy_version: the lease was issued for version " + std::to_string(lease.version) +
+                             ", the group says " + std::to_string(s.policy_version));
+    }
+  }
+  // The group itself, checked without the lock (it may be large).
+  Status checked = CheckGroup(s, lease.version);
+  if (!checked.ok()) {
+    count_invalid();
+    return checked;
+  }
+  auto prompt = shapeworld::EncodePrompts(world_.text, {world_.split.train[lease.prompt_index].text},
+                                          model_config_.text_len);
+  if (!prompt.ok()) return prompt.status();
+  const double group_std = grpo::UnbiasedStd(s.rewards);
+
+  absl::MutexLock lock(&mu_);
+  if (completed_.count(s.lease_id)) {  // a concurrent duplicate won the race
+    counters_.set_groups_duplicate(counters_.groups_duplicate() + 1);
+    return SubmitOutcome::kDuplicate;
+  }
+  auto it = outstanding_.find(s.lease_id);
+  if (it == outstanding_.end()) {
+    counters_.set_groups_invalid(counters_.groups_invalid() + 1);
+    return FailedPrecondition("lease_id: unknown or expired lease '" + s.lease_id + "'");
+  }
+  if (version_ - lease.version > options_.max_policy_lag) {
+    // Too old to train on: the prompt goes back to be sampled at the current version.
+    counters_.set_groups_stale(counters_.groups_stale() + 1);
+    v1::PendingPrompt p;
+    p.set_prompt_index(lease.prompt_index);
+    p.set_resamples(lease.resamples);
+    pending_.push_front(p);
+    outstanding_.erase(it);
+    return FailedPrecondition("policy_version: version " + std::to_string(lease.version) + " is " +
+                              std::to_string(version_ - lease.version) + " versions behind the learner's " +
+                              std::to_string(version_) + ", beyond max_policy_lag " +
+                              std::to_string(options_.max_policy_lag));
+  }
+  outstanding_.erase(it);
+  SubmitOutcome outcome;
+  switch (filter_.Decide(group_std, lease.resamples)) {
+    case grpo::FilterDecision::kAccept: {
+      QueuedGroup q;
+      q.prompt_index = lease.prompt_index;
+      q.group.prompt_text = world_.split.train[lease.prompt_index].text;
+      q.group.prompt = std::move(*prompt);
+      q.group.trajectories = std::move(s.trajectories);
+      q.group.rewards = std::move(s.rewards);
+      q.group.policy_version = lease.version;
+      queue_.push_back(std::move(q));
+      counters_.set_groups_accepted(counters_.groups_accepted() + 1);
+      queue_cv_.Signal();
+      outcome = SubmitOutcome::kAccepted;
+      break;
+    }
+    case grpo::FilterDecision::kResample: {
+      v1::PendingPrompt p;
+      p.set_prompt_index(lease.prompt_index);
+      p.set_resamples(lease.resamples + 1);
+      pending_.push_front(p);
+      counters_.set_groups_resampled(counters_.groups_resampled() + 1);
+      outcome = SubmitOutcome::kResample;
+      break;
+    }
+    default:
+      counters_.set_groups_dropped(counters_.groups_dropped() + 1);
+      outcome = SubmitOutcome::kDropped;
+  }
+  RememberCompleted(s.lease_id, outcome);
+  return outcome;
+}
+
+std::shared_ptr<const rpc::WeightsSnapshot> LearnerCore::Weights(int64_t version) const {
+  absl::MutexLock lock(&mu_);
+  auto it = weights_.find(version);
+  return it == weights_.end() ? nullptr : it->second;
+}
+
+LearnerStatusSnapshot LearnerCore::GetStatus() const {
+  absl::MutexLock lock(&mu_);
+  LearnerStatusSnapshot s;
+  s.version = version_;
+  s.target_updates = options_.train.updates;
+  s.finished = finished_;
+  s.queued_groups = static_cast<int64_t>(queue_.size());
+  s.outstanding_leases = static_cast<int64_t>(outstanding_.size());
+  s.pending_prompts = static_cast<int64_t>(pending_.size());
+  s.counters = counters_;
+  s.last_reward_mean = last_reward_mean_;
+  s.last_eval_overall = last_eval_overall_;
+  s.last_eval_version = last_eval_version_;
+  return s;
+}
+
+void LearnerCore::CountInvalid() {
+  absl::MutexLock lock(&mu_);
+  counters_.set_groups_invalid(counters_.groups_invalid() + 1);
+}
+
+void LearnerCore::Stop() {
+  absl::MutexLock lock(&mu_);
+  stop_ = true;
+  queue_cv_.SignalAll();
+}
+
+}  // namespace maskgrpo::learner

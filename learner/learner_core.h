@@ -1,0 +1,162 @@
+// The distributed learner, without gRPC: prompt leases, admission of scored groups (checks,
+// staleness bound, the std filter with resampling), GRPO updates through grpo::GrpoLearner,
+// versioned weight snapshots, checkpoints with the full state and periodic held-out eval.
+//
+// Threads: Run() is the one thread that owns the model (updates, eval, checkpoints). Lease,
+// Submit, Weights and GetStatus are called from RPC threads; they take the state mutex
+// briefly and never touch the model (a group's checks need only the model's shape).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "core/grpo/std_filter.h"
+#include "core/grpo/train.h"
+#include "core/shapeworld/dataset.h"
+#include "maskgrpo/learner_state.pb.h"
+#include "rpc/weights_stream.h"
+
+namespace maskgrpo::learner {
+
+struct LearnerCoreOptions {
+  // The learner, filter, eval, rollout sampling, group size, updates and run folder, as for
+  // the in-process trainer (stop_after, dump_groups and max_draws_factor are not used).
+  grpo::TrainOptions train;
+  int64_t lease_timeout_ms = 120000;
+  int64_t max_policy_lag = 1;        // versions between sampling and the update that uses it
+  int32_t max_leases_per_request = 8;
+  int64_t weights_versions_kept = 2;
+};
+Status ValidateLearnerCoreOptions(const LearnerCoreOptions& o);
+
+struct LeaseGrant {
+  std::string lease_id;
+  const shapeworld::PromptSpec* spec = nullptr;
+  int64_t deadline_unix_ms = 0;
+};
+
+struct LeaseBatch {
+  int64_t version = 0;
+  std::vector<LeaseGrant> leases;
+  int64_t retry_after_ms = 0;  // > 0 when nothing could be handed out now
+  bool finished = false;
+};
+
+struct Submission {
+  std::string lease_id;
+  std::string worker_id;
+  int64_t policy_version = 0;
+  TrajectoryBatch trajectories;  // CPU tensors
+  std::vector<double> rewards;
+};
+
+enum class SubmitOutcome { kAccepted, kDuplicate, kResample, kDropped };
+const char* SubmitOutcomeName(SubmitOutcome o);
+
+struct LearnerStatusSnapshot {
+  int64_t version = 0;
+  int64_t target_updates = 0;
+  bool finished = false;
+  int64_t queued_groups = 0;
+  int64_t outstanding_leases = 0;
+  int64_t pending_prompts = 0;
+  v1::LearnerCounters counters;
+  double last_reward_mean = 0;
+  double last_eval_overall = -1;
+  int64_t last_eval_version = -1;
+};
+
+// Hooks for metrics and progress, called on the owner thread.
+struct LearnerHooks {
+  std::function<void(const grpo::UpdateStats&, double staleness_mean)> on_update;
+  std::function<void(int64_t version, const Json& eval_line)> on_eval;
+  std::function<void(const std::string&)> log;
+};
+
+class LearnerCore {
+ public:
+  static StatusOr<std::unique_ptr<LearnerCore>> Create(const LearnerCoreOptions& options, LearnerHooks hooks);
+  ~LearnerCore();
+
+  // RPC side (thread-safe).
+  StatusOr<LeaseBatch> Lease(const std::string& worker_id, int max_leases);
+  // Errors: INVALID_ARGUMENT (malformed group, the field named), FAILED_PRECONDITION
+  // (unknown or expired lease, version beyond the staleness bound). State is unchanged on
+  // error except for the error's counter.
+  StatusOr<SubmitOutcome> Submit(Submission submission);
+  // Null when `version` is not (or no longer) held.
+  std::shared_ptr<const rpc::WeightsSnapshot> Weights(int64_t version) const;
+  LearnerStatusSnapshot GetStatus() const;
+  // Counts a submission the adapter could not even decode.
+  void CountInvalid();
+  const LearnerCoreOptions& options() const { return options_; }
+  const shapeworld::World& world() const { return world_; }
+
+  // Owner side: resumes from the run folder's latest checkpoint if any, then trains until
+  // options.train.updates (returns OK), Stop() (returns OK with a checkpoint written), or
+  // an error.
+  Status Run();
+  void Stop();
+
+ private:
+  static constexpr size_t kCompletedKept = 65536;      // lease ids remembered for duplicate detection
+  static constexpr int kCompletedCheckpointed = 4096;  // of which a checkpoint keeps the newest
+  struct LeaseInfo {
+    int64_t prompt_index = 0;
+    int64_t resamples = 0;
+    int64_t version = 0;
+    int64_t deadline_unix_ms = 0;
+    std::string worker_id;
+  };
+  struct QueuedGroup {
+    int64_t prompt_index = 0;
+    grpo::ScoredGroup group;
+  };
+
+  explicit LearnerCore(const LearnerCoreOptions& options, LearnerHooks hooks);
+  Status Setup();
+  Status Resume(const std::string& dir);
+  Status Checkpoint();
+  Status Evaluate(const std::string& label);
+  Status Publish() ABSL_LOCKS_EXCLUDED(mu_);
+  void ExpireLeases(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RememberCompleted(const std::string& lease_id, SubmitOutcome outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status CheckGroup(const Submission& s, int64_t current_version) const;
+  // Waits for a full update's worth of admitted groups; false on Stop().
+  bool TakeBatch(std::vector<QueuedGroup>* batch, double* staleness_mean);
+
+  const LearnerCoreOptions options_;
+  LearnerHooks hooks_;
+  shapeworld::World world_;
+  std::unique_ptr<grpo::GrpoLearner> learner_;  // owner thread only
+  ModelConfig model_config_;
+  std::string incarnation_;  // makes lease ids unique across restarts
+
+  mutable absl::Mutex mu_;
+  absl::CondVar queue_cv_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t version_ ABSL_GUARDED_BY(mu_) = 0;  // the published version
+  grpo::StdFilter filter_ ABSL_GUARDED_BY(mu_);
+  grpo::PromptStream stream_ ABSL_GUARDED_BY(mu_);
+  int64_t lease_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<v1::PendingPrompt> pending_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, LeaseInfo> outstanding_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> completed_order_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, SubmitOutcome> completed_ ABSL_GUARDED_BY(mu_);
+  std::deque<QueuedGroup> queue_ ABSL_GUARDED_BY(mu_);
+  v1::LearnerCounters counters_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, std::shared_ptr<const rpc::WeightsSnapshot>> weights_ ABSL_GUARDED_BY(mu_);
+  double last_reward_mean_ ABSL_GUARDED_BY(mu_) = 0;
+  double last_eval_overall_ ABSL_GUARDED_BY(mu_) = -1;
+  int64_t last_eval_version_ ABSL_GUARDED_BY(mu_) = -1;
+};
+
+}  // namespace maskgrpo::learner

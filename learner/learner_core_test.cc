@@ -1,0 +1,180 @@
+#include "learner/learner_core.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <thread>
+
+namespace maskgrpo::learner {
+namespace {
+
+namespace fs = std::filesystem;
+
+class LearnerCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("learner_core_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    o_.train.init_model = std::string(MASKGRPO_SOURCE_DIR) + "/models/shapeworld_base.safetensors";
+    o_.train.out_dir = dir_.string();
+    o_.train.device = {"cpu", "float32"};
+    o_.train.learner.transition = Transition::kCandidate2;
+    o_.train.learner.guidance = 2.0;
+    o_.train.rollout.steps = 4;
+    o_.train.rollout.guidance = 2.0;
+    o_.train.group_size = 4;
+    o_.train.groups_per_update = 2;
+    o_.train.updates = 3;
+    o_.train.learner.minibatches = 1;
+    o_.train.learner.total_updates = 3;
+    o_.train.eval.prompts_per_task = 1;
+    o_.train.eval.images_per_prompt = 2;
+    o_.train.eval.sampling.steps = 4;
+    o_.train.eval.grid_images = 0;
+    o_.train.eval_every = 0;
+    o_.train.checkpoint_every = 1;
+    o_.max_policy_lag = 0;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<LearnerCore> Make() {
+    auto core = LearnerCore::Create(o_, LearnerHooks{});
+    EXPECT_TRUE(core.ok()) << core.status().ToString();
+    return std::move(*core);
+  }
+
+  // A well-formed group for `lease` (random but in range) with the given rewards.
+  Submission Group(const LeaseGrant& lease, int64_t version, std::vector<double> rewards) {
+    const int64_t G = o_.train.group_size, N = 64, T = o_.train.rollout.steps;
+    Submission s;
+    s.lease_id = lease.lease_id;
+    s.worker_id = "w";
+    s.policy_version = version;
+    s.trajectories.steps = T;
+    s.trajectories.tokens = torch::randint(0, 291, {G, N}, torch::kLong);
+    s.trajectories.reveal_step = torch::randint(0, T, {G, N}, torch::kLong);
+    s.trajectories.min_revealed_prob = torch::rand({G, T}) * 0.5 + 0.1;
+    s.trajectories.logp_candidate1 = -torch::rand({G, T}) * 10;
+    s.trajectories.logp_candidate2 = -torch::rand({G, T}) * 10;
+    s.rewards = std::move(rewards);
+    return s;
+  }
+
+  fs::path dir_;
+  LearnerCoreOptions o_;
+};
+
+TEST_F(LearnerCoreTest, LeasesStayWithinTheStalenessWindow) {
+  auto core = Make();
+  auto first = core->Lease("w1", 8);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->leases.size(), 2u);  // groups_per_update * (max_policy_lag + 1)
+  auto more = core->Lease("w2", 8);
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(more->leases.empty());
+  EXPECT_GT(more->retry_after_ms, 0);
+  EXPECT_FALSE(core->Lease("", 1).ok());
+  EXPECT_FALSE(core->Lease("w", 0).ok());
+}
+
+TEST_F(LearnerCoreTest, SubmissionsAreCheckedFilteredAndCountedOnce) {
+  auto core = Make();
+  auto leases = core->Lease("w1", 8);
+  ASSERT_TRUE(leases.ok());
+  ASSERT_EQ(leases->leases.size(), 2u);
+  const auto before = core->GetStatus();
+
+  // Malformed: token out of range, wrong group size, wrong version, unknown lease.
+  auto bad = Group(leases->leases[0], 0, {0.1, 0.5, 0.9, 0.2});
+  bad.trajectories.tokens[0][0] = 5000;
+  auto r = core->Submit(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("tokens"), std::string::npos);
+  auto small = Group(leases->leases[0], 0, {0.1, 0.5, 0.9});
+  small.trajectories.tokens = small.trajectories.tokens.slice(0, 0, 3);
+  EXPECT_EQ(core->Submit(small).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(core->Submit(Group(leases->leases[0], 1, {0.1, 0.5, 0.9, 0.2})).status().code(),
+            StatusCode::kInvalidArgument);
+  LeaseGrant unknown{"nope", nullptr, 0};
+  EXPECT_EQ(core->Submit(Group(unknown, 0, {0.1, 0.5, 0.9, 0.2})).status().code(), StatusCode::kFailedPrecondition);
+  auto after_bad = core->GetStatus();
+  EXPECT_EQ(after_bad.queued_groups, before.queued_groups);
+  EXPECT_EQ(after_bad.outstanding_leases, before.outstanding_leases);
+  EXPECT_EQ(after_bad.counters.groups_accepted(), 0);
+  EXPECT_EQ(after_bad.counters.groups_invalid(), 4);
+
+  // Good, then the same again: counted once.
+  auto good = Group(leases->leases[0], 0, {0.1, 0.5, 0.9, 0.2});
+  auto again = good;
+  auto ok = core->Submit(std::move(good));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(*ok, SubmitOutcome::kAccepted);
+  auto dup = core->Submit(std::move(again));
+  ASSERT_TRUE(dup.ok());
+  EXPECT_EQ(*dup, SubmitOutcome::kDuplicate);
+  // Zero spread carries no signal: never trained on.
+  auto flat = core->Submit(Group(leases->leases[1], 0, {0.5, 0.5, 0.5, 0.5}));
+  ASSERT_TRUE(flat.ok());
+  EXPECT_NE(*flat, SubmitOutcome::kAccepted);
+  auto s = core->GetStatus();
+  EXPECT_EQ(s.queued_groups, 1);
+  EXPECT_EQ(s.outstanding_leases, 0);
+  EXPECT_EQ(s.counters.groups_accepted(), 1);
+  EXPECT_EQ(s.counters.groups_duplicate(), 1);
+}
+
+TEST_F(LearnerCoreTest, ExpiredLeasesAreReissued) {
+  o_.lease_timeout_ms = 30;
+  auto core = Make();
+  auto first = core->Lease("w1", 1);
+  ASSERT_TRUE(first.ok() && first->leases.size() == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  auto second = core->Lease("w2", 1);
+  ASSERT_TRUE(second.ok() && second->leases.size() == 1);
+  EXPECT_EQ(second->leases[0].spec, first->leases[0].spec);  // the same prompt, re-issued
+  EXPECT_NE(second->leases[0].lease_id, first->leases[0].lease_id);
+  EXPECT_EQ(core->GetStatus().counters.leases_expired(), 1);
+  auto late = core->Submit(Group(first->leases[0], 0, {0.1, 0.5, 0.9, 0.2}));
+  EXPECT_EQ(late.status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(LearnerCoreTest, UpdatesPublishWeightsAndResumeKeepsLeasesAndCounters) {
+  std::string lease_kept;
+  {
+    auto core = Make();
+    std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+    // Two accepted groups make one update.
+    for (int i = 0; i < 2; ++i) {
+      auto l = core->Lease("w1", 1);
+      ASSERT_TRUE(l.ok() && l->leases.size() == 1);
+      auto r = core->Submit(Group(l->leases[0], l->version, {0.0, 0.3, 0.6, 1.0}));
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+    }
+    for (int i = 0; i < 600 && core->GetStatus().version < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_EQ(core->GetStatus().version, 1);
+    ASSERT_NE(core->Weights(1), nullptr);
+    auto l = core->Lease("w1", 1);  // outstanding at the stop: must survive it
+    ASSERT_TRUE(l.ok() && l->leases.size() == 1);
+    lease_kept = l->leases[0].lease_id;
+    core->Stop();
+    owner.join();
+  }
+  auto core = Make();
+  std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+  for (int i = 0; i < 600 && !core->Weights(1); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto s = core->GetStatus();
+  EXPECT_EQ(s.version, 1);
+  EXPECT_EQ(s.counters.groups_accepted(), 2);
+  EXPECT_EQ(s.outstanding_leases, 1);
+  // The lease handed out before the restart is still valid.
+  auto r = core->Submit(Group(LeaseGrant{lease_kept, nullptr, 0}, 1, {0.0, 0.3, 0.6, 1.0}));
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  core->Stop();
+  owner.join();
+}
+
+}  // namespace
+}  // namespace maskgrpo::learner

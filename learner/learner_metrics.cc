@@ -1,0 +1,114 @@
+#include "learner/learner_metrics.h"
+
+#include "rpc/metric_buckets.h"
+
+namespace maskgrpo::learner {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+namespace {
+prometheus::Gauge& NewGauge(prometheus::Registry& r, const std::string& name, const std::string& help) {
+  return BuildGauge().Name(name).Help(help).Register(r).Add({});
+}
+}  // namespace
+
+LearnerMetrics::LearnerMetrics(prometheus::Registry& r)
+    : rpcs_(BuildCounter().Name("maskgrpo_learner_rpcs_total").Help("Learner RPCs by method and gRPC status code").Register(r)),
+      groups_(BuildCounter()
+                  .Name("maskgrpo_learner_groups_total")
+                  .Help("Submitted groups by outcome: accepted, duplicate, resampled, dropped, stale, invalid, trained")
+                  .Register(r)),
+      leases_issued_(BuildCounter().Name("maskgrpo_learner_leases_issued_total").Help("Prompt leases handed out").Register(r).Add({})),
+      leases_expired_(BuildCounter().Name("maskgrpo_learner_leases_expired_total").Help("Leases that expired and were re-issued").Register(r).Add({})),
+      weights_bytes_(BuildCounter().Name("maskgrpo_learner_weights_sent_bytes_total").Help("Weight bytes streamed to workers").Register(r).Add({})),
+      weights_seconds_(BuildHistogram()
+                           .Name("maskgrpo_learner_weights_send_seconds")
+                           .Help("Seconds to stream one weights version to a worker")
+                           .Register(r)
+                           .Add({}, rpc::LatencyBuckets())),
+      version_(NewGauge(r, "maskgrpo_learner_policy_version", "Published policy version")),
+      queued_(NewGauge(r, "maskgrpo_learner_queued_groups", "Admitted groups waiting for an update")),
+      outstanding_(NewGauge(r, "maskgrpo_learner_outstanding_leases", "Leases handed out and not yet answered")),
+      staleness_(BuildHistogram()
+                     .Name("maskgrpo_learner_staleness_versions")
+                     .Help("Mean policy lag (versions) of the groups of each update")
+                     .Register(r)
+                     .Add({}, prometheus::Histogram::BucketBoundaries{0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4})),
+      step_seconds_(BuildHistogram()
+                        .Name("maskgrpo_learner_step_seconds")
+                        .Help("Seconds per GRPO update (replay, loss, optimiser)")
+                        .Register(r)
+                        .Add({}, rpc::LatencyBuckets())),
+      loss_(NewGauge(r, "maskgrpo_learner_loss", "Loss of the last update")),
+      reward_mean_(NewGauge(r, "maskgrpo_learner_reward_mean", "Mean reward of the last update's samples")),
+      reward_std_(NewGauge(r, "maskgrpo_learner_reward_std", "Reward std of the last update's samples")),
+      clip_fraction_(NewGauge(r, "maskgrpo_learner_clip_fraction", "Fraction of clipped ratios in the last update")),
+      approx_kl_(NewGauge(r, "maskgrpo_learner_approx_kl", "Approximate KL(old || new) of the last update")),
+      kl_(NewGauge(r, "maskgrpo_learner_kl", "KL to the reference policy in the last update (0 when off)")),
+      eval_overall_(NewGauge(r, "maskgrpo_learner_eval_overall_score", "Held-out GenEval-style overall score")),
+      eval_task_(BuildGauge().Name("maskgrpo_learner_eval_task_score").Help("Held-out score per task").Register(r)) {}
+
+void LearnerMetrics::Rpc(const std::string& method, const std::string& code) {
+  prometheus::Counter* c;
+  {
+    absl::MutexLock lock(&mu_);
+    auto& slot = rpc_series_[{method, code}];
+    if (!slot) slot = &rpcs_.Add({{"method", method}, {"code", code}});
+    c = slot;
+  }
+  c->Increment();
+}
+
+void LearnerMetrics::WeightsServed(int64_t bytes, double seconds) {
+  weights_bytes_.Increment(static_cast<double>(bytes));
+  weights_seconds_.Observe(seconds);
+}
+
+void LearnerMetrics::Update(const grpo::UpdateStats& s, double staleness_mean) {
+  staleness_.Observe(staleness_mean);
+  step_seconds_.Observe(s.seconds);
+  loss_.Set(s.loss);
+  reward_mean_.Set(s.reward_mean);
+  reward_std_.Set(s.reward_std);
+  clip_fraction_.Set(s.clip_fraction);
+  approx_kl_.Set(s.approx_kl);
+  kl_.Set(s.kl);
+  version_.Set(static_cast<double>(s.version));
+}
+
+void LearnerMetrics::Eval(const Json& line) {
+  eval_overall_.Set(line.Find("overall")->as_number());
+  if (const Json* tasks = line.Find("tasks"); tasks && tasks->is_object()) {
+    for (const auto& [task, score] : tasks->as_object()) {
+      if (score.is_number()) eval_task_.Add({{"task", task}}).Set(score.as_number());
+    }
+  }
+}
+
+void LearnerMetrics::Sync(const LearnerStatusSnapshot& s) {
+  version_.Set(static_cast<double>(s.version));
+  queued_.Set(static_cast<double>(s.queued_groups));
+  outstanding_.Set(static_cast<double>(s.outstanding_leases));
+  const std::pair<const char*, int64_t> totals[] = {
+      {"accepted", s.counters.groups_accepted()}, {"duplicate", s.counters.groups_duplicate()},
+      {"resampled", s.counters.groups_resampled()}, {"dropped", s.counters.groups_dropped()},
+      {"stale", s.counters.groups_stale()},       {"invalid", s.counters.groups_invalid()},
+      {"trained", s.counters.groups_trained()},   {"leases_issued", s.counters.leases_issued()},
+      {"leases_expired", s.counters.leases_expired()}};
+  absl::MutexLock lock(&mu_);
+  for (const auto& [name, total] : totals) {
+    auto [it, fresh] = mirrored_.emplace(name, 0);
+    const int64_t delta = total - it->second;
+    if (delta <= 0 && !fresh) continue;
+    it->second = total;
+    const std::string key = name;
+    prometheus::Counter& c = key == "leases_issued"    ? leases_issued_
+                             : key == "leases_expired" ? leases_expired_
+                                                       : groups_.Add({{"outcome", key}});
+    if (delta > 0) c.Increment(static_cast<double>(delta));
+  }
+}
+
+}  // namespace maskgrpo::learner

@@ -1,0 +1,269 @@
+// LearnerCore's owner thread: updates, weight publishing, eval, checkpoints and resume.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/grpo/run_folder.h"
+#include "core/model_io.h"
+#include "core/safetensors.h"
+#include "learner/learner_core.h"
+#include "rpc/convert.h"
+
+namespace maskgrpo::learner {
+namespace {
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
+
+Status LearnerCore::Publish() {
+  ASSIGN_OR_RETURN(auto snapshot, rpc::SnapshotWeights(learner_->policy(), learner_->version()));
+  absl::MutexLock lock(&mu_);
+  weights_[snapshot->version] = snapshot;
+  version_ = snapshot->version;
+  while (static_cast<int64_t>(weights_.size()) > options_.weights_versions_kept) weights_.erase(weights_.begin());
+  return Status::Ok();
+}
+
+bool LearnerCore::TakeBatch(std::vector<QueuedGroup>* batch, double* staleness_mean) {
+  const auto& t = options_.train;
+  absl::MutexLock lock(&mu_);
+  while (!stop_) {
+    ExpireLeases(std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count());
+    // Groups that fell beyond the bound while queued go back as prompts.
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (version_ - it->group.policy_version <= options_.max_policy_lag) {
+        ++it;
+        continue;
+      }
+      v1::PendingPrompt p;
+      p.set_prompt_index(it->prompt_index);
+      pending_.push_front(p);
+      counters_.set_groups_stale(counters_.groups_stale() + 1);
+      it = queue_.erase(it);
+    }
+    if (static_cast<int64_t>(queue_.size()) >= t.groups_per_update) {
+      double lag = 0;
+      for (int64_t i = 0; i < t.groups_per_update; ++i) {
+        lag += static_cast<double>(version_ - queue_.front().group.policy_version);
+        batch->push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      *staleness_mean = lag / static_cast<double>(t.groups_per_update);
+      counters_.set_groups_trained(counters_.groups_trained() + t.groups_per_update);
+      return true;
+    }
+    queue_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(200));
+  }
+  return false;
+}
+
+Status LearnerCore::Evaluate(const std::string& label) {
+  grpo::MetricsLog metrics(options_.train.out_dir + "/metrics.jsonl");
+  const int64_t version = learner_->version();
+  ASSIGN_OR_RETURN(Json line, grpo::EvaluateIntoRunFolder(learner_->policy(), world_, options_.train.eval,
+                                                           options_.train.out_dir, version, label, metrics,
+                                                           hooks_.log));
+  {
+    absl::MutexLock lock(&mu_);
+    last_eval_overall_ = line.Find("overall")->as_number();
+    last_eval_version_ = version;
+  }
+  if (hooks_.on_eval) hooks_.on_eval(version, line);
+  return Status::Ok();
+}
+
+Status LearnerCore::Checkpoint() {
+  const std::string name = grpo::VersionDir(learner_->version());
+  const std::string dir = options_.train.out_dir + "/checkpoints/" + name;
+  RETURN_IF_ERROR(learner_->SaveCheckpoint(dir));
+  v1::LearnerState st;
+  {
+    absl::MutexLock lock(&mu_);
+    st.set_version(learner_->version());
+    st.set_seed(options_.train.seed);
+    st.set_prompt_position(stream_.position());
+    st.set_lease_sequence(lease_sequence_);
+    for (const auto& p : pending_) *st.add_pending() = p;
+    for (const auto& [id, l] : outstanding_) {
+      auto* r = st.add_outstanding();
+      r->set_lease_id(id);
+      r->set_prompt_index(l.prompt_index);
+      r->set_resamples(l.resamples);
+      r->set_policy_version(l.version);
+      r->set_deadline_unix_ms(l.deadline_unix_ms);
+      r->set_worker_id(l.worker_id);
+    }
+    int kept = 0;
+    for (const auto& id : completed_order_) {
+      if (kept++ == kCompletedCheckpointed) break;
+      st.add_completed_leases(id);
+    }
+    for (const auto& q : queue_) {
+      auto* r = st.add_queued();
+      rpc::ToProto(q.group.trajectories, r->mutable_group());
+      for (double x : q.group.rewards) r->add_rewards(x);
+      r->set_policy_version(q.group.policy_version);
+      st.add_queued_prompt_index(q.prompt_index);
+    }
+    *st.mutable_counters() = counters_;
+    st.set_filter_json(filter_.ToJson().Dump());
+  }
+  RETURN_IF_ERROR(WriteFileAtomically(dir + "/learner_state.pb", st.SerializeAsString()));
+  return grpo::CommitCheckpoint(options_.train.out_dir, name, options_.train.keep_checkpoints);
+}
+
+Status LearnerCore::Resume(const std::string& dir) {
+  const std::string path = dir + "/learner_state.pb";
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  v1::LearnerState st;
+  if (!st.ParseFromString(bytes)) return DataLoss(path + ": not a LearnerState message");
+  if (st.seed() != options_.train.seed) {
+    return FailedPrecondition(path + " was written with seed " + std::to_string(st.seed()) + ", the config says " +
+                              std::to_string(options_.train.seed));
+  }
+  const int64_t prompts = static_cast<int64_t>(world_.split.train.size());
+  auto check_prompt = [&](int64_t idx, const char* what) -> Status {
+    if (idx < 0 || idx >= prompts) return DataLoss(path + ": " + what + " names prompt " + std::to_string(idx));
+    return Status::Ok();
+  };
+  for (const auto& p : st.pending()) RETURN_IF_ERROR(check_prompt(p.prompt_index(), "pending"));
+  for (const auto& l : st.outstanding()) RETURN_IF_ERROR(check_prompt(l.prompt_index(), "outstanding"));
+  if (st.queued_size() != st.queued_prompt_index_size()) return DataLoss(path + ": queued groups without prompts");
+  std::deque<QueuedGroup> queue;
+  for (int i = 0; i < st.queued_size(); ++i) {
+    RETURN_IF_ERROR(check_prompt(st.queued_prompt_index(i), "queued"));
+    const auto& r = st.queued(i);
+    auto traj = rpc::FromProto(r.group(), model_config_.image_len, "queued[" + std::to_string(i) + "].group");
+    if (!traj.ok()) return DataLoss(path + ": " + traj.status().message());
+    QueuedGroup q;
+    q.prompt_index = st.queued_prompt_index(i);
+    q.group.prompt_text = world_.split.train[q.prompt_index].text;
+    ASSIGN_OR_RETURN(q.group.prompt, shapeworld::EncodePrompts(world_.text, {q.group.prompt_text}, model_config_.text_len));
+    q.group.trajectories = std::move(*traj);
+    q.group.rewards.assign(r.rewards().begin(), r.rewards().end());
+    q.group.policy_version = r.policy_version();
+    Status valid = grpo::ValidateScoredGroup(model_config_, options_.train.learner.transition, st.version(), q.group);
+    if (!valid.ok()) return DataLoss(path + ": queued[" + std::to_string(i) + "]: " + valid.message());
+    queue.push_back(std::move(q));
+  }
+  ASSIGN_OR_RETURN(Json filter_json, Json::Parse(st.filter_json()));
+  grpo::StdFilter filter(options_.train.filter);
+  RETURN_IF_ERROR(filter.FromJson(filter_json));
+  // Everything checked: now change state.
+  RETURN_IF_ERROR(learner_->LoadCheckpoint(dir));
+  if (learner_->version() != st.version()) {
+    return DataLoss(path + ": version " + std::to_string(st.version()) + " but the weights are at " +
+                    std::to_string(learner_->version()));
+  }
+  absl::MutexLock lock(&mu_);
+  filter_ = filter;
+  stream_ = grpo::PromptStream(world_.split.train, options_.train.seed, st.prompt_position());
+  lease_sequence_ = st.lease_sequence();
+  pending_.assign(st.pending().begin(), st.pending().end());
+  outstanding_.clear();
+  for (const auto& l : st.outstanding()) {
+    LeaseInfo info;
+    info.prompt_index = l.prompt_index();
+    info.resamples = l.resamples();
+    info.version = l.policy_version();
+    info.deadline_unix_ms = l.deadline_unix_ms();
+    info.worker_id = l.worker_id();
+    outstanding_[l.lease_id()] = info;
+  }
+  for (int i = st.completed_leases_size() - 1; i >= 0; --i) RememberCompleted(st.completed_leases(i), SubmitOutcome::kAccepted);
+  queue_ = std::move(queue);
+  counters_ = st.counters();
+  return Status::Ok();
+}
+
+Status LearnerCore::Run() {
+  try {
+    const auto& t = options_.train;
+    RETURN_IF_ERROR(grpo::EnsureDir(t.out_dir));
+    grpo::MetricsLog metrics(t.out_dir + "/metrics.jsonl");
+    ASSIGN_OR_RETURN(std::string latest, grpo::LatestCheckpointDir(t.out_dir));
+    if (!latest.empty()) {
+      RETURN_IF_ERROR(Resume(latest));
+      RETURN_IF_ERROR(metrics.TruncateAfter(learner_->version()));
+      hooks_.log("resumed from " + latest + " at version " + std::to_string(learner_->version()));
+    } else {
+      RETURN_IF_ERROR(metrics.TruncateAfter(-1));
+      RETURN_IF_ERROR(Evaluate("before training"));
+    }
+    RETURN_IF_ERROR(Publish());
+    const auto start = Clock::now();
+    const int64_t first = learner_->version();
+    auto last_done = Clock::now();
+    while (learner_->version() < t.updates) {
+      std::vector<QueuedGroup> batch;
+      double staleness = 0;
+      if (!TakeBatch(&batch, &staleness)) break;  // Stop()
+      const double wait_s = Since(last_done);
+      std::vector<grpo::ScoredGroup> groups;
+      for (auto& q : batch) groups.push_back(std::move(q.group));
+      ASSIGN_OR_RETURN(grpo::UpdateStats s, learner_->Update(groups));
+      RETURN_IF_ERROR(Publish());
+      last_done = Clock::now();
+      const auto status = GetStatus();
+      {
+        absl::MutexLock lock(&mu_);
+        last_reward_mean_ = s.reward_mean;
+      }
+      Json line = grpo::UpdateLine(s);
+      line["staleness_mean"] = staleness;
+      line["wait_seconds"] = wait_s;
+      line["elapsed_seconds"] = Since(start);
+      line["groups_accepted_total"] = status.counters.groups_accepted();
+      line["groups_resampled_total"] = status.counters.groups_resampled();
+      line["groups_dropped_total"] = status.counters.groups_dropped();
+      line["groups_stale_total"] = status.counters.groups_stale();
+      line["groups_invalid_total"] = status.counters.groups_invalid();
+      line["leases_expired_total"] = status.counters.leases_expired();
+      RETURN_IF_ERROR(metrics.Append(line));
+      if (hooks_.on_update) hooks_.on_update(s, staleness);
+      char buf[400];
+      const double per_update = Since(start) / static_cast<double>(s.version - first);
+      std::snprintf(buf, sizeof(buf),
+                    "update %4lld/%lld  reward %.3f+-%.3f  staleness %.2f  groups accepted %lld resampled %lld dropped "
+                    "%lld stale %lld invalid %lld  loss %+.4f  clip %.3f  approx-kl %.4f  learn %.1fs wait %.1fs  ETA %s",
+                    static_cast<long long>(s.version), static_cast<long long>(t.updates), s.reward_mean, s.reward_std,
+                    staleness, static_cast<long long>(status.counters.groups_accepted()),
+                    static_cast<long long>(status.counters.groups_resampled()),
+                    static_cast<long long>(status.counters.groups_dropped()),
+                    static_cast<long long>(status.counters.groups_stale()),
+                    static_cast<long long>(status.counters.groups_invalid()), s.loss, s.clip_fraction, s.approx_kl,
+                    s.seconds, wait_s, grpo::FormatDuration(per_update * (t.updates - s.version)).c_str());
+      hooks_.log(buf);
+      if (t.eval_every > 0 && s.version % t.eval_every == 0 && s.version < t.updates) {
+        RETURN_IF_ERROR(Evaluate("during training"));
+      }
+      if (s.version % t.checkpoint_every == 0) RETURN_IF_ERROR(Checkpoint());
+    }
+    if (learner_->version() < t.updates) {
+      RETURN_IF_ERROR(Checkpoint());
+      hooks_.log("stopped at version " + std::to_string(learner_->version()) + "; checkpoint written");
+      return Status::Ok();
+    }
+    if (!std::filesystem::exists(t.out_dir + "/eval/" + grpo::VersionDir(learner_->version()) + "/eval.json")) {
+      RETURN_IF_ERROR(Evaluate("after training"));
+    }
+    RETURN_IF_ERROR(SaveModel(t.out_dir + "/model.safetensors", learner_->policy(),
+                              {{"policy_version", std::to_string(learner_->version())}}));
+    RETURN_IF_ERROR(Checkpoint());
+    {
+      absl::MutexLock lock(&mu_);
+      finished_ = true;
+    }
+    hooks_.log("trained " + std::to_string(learner_->version()) + " updates; final policy: " + t.out_dir +
+               "/model.safetensors");
+    return Status::Ok();
+  } catch (const c10::Error& e) {
+    return Internal(std::string("learner failed: ") + e.what_without_backtrace());
+  }
+}
+
+}  // namespace maskgrpo::learner

@@ -1,0 +1,130 @@
+#include "learner/learner_service.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "rpc/convert.h"
+#include "rpc/status_grpc.h"
+
+namespace maskgrpo::learner {
+
+StatusOr<Submission> DecodeSubmission(const v1::SubmitRequest& request, int64_t image_tokens) {
+  Submission s;
+  s.lease_id = request.lease_id();
+  s.worker_id = request.worker_id();
+  s.policy_version = request.policy_version();
+  if (s.lease_id.empty()) return InvalidArgument("lease_id is empty");
+  if (!request.has_group()) return InvalidArgument("group is missing");
+  auto traj = rpc::FromProto(request.group(), image_tokens, "group");
+  if (!traj.ok()) return traj.status();
+  s.trajectories = std::move(*traj);
+  if (request.rewards_size() != request.group().group_size()) {
+    return InvalidArgument("rewards has " + std::to_string(request.rewards_size()) + " values for group_size " +
+                           std::to_string(request.group().group_size()));
+  }
+  for (int i = 0; i < request.rewards_size(); ++i) {
+    if (!std::isfinite(request.rewards(i))) {
+      return InvalidArgument("rewards[" + std::to_string(i) + "] is not finite");
+    }
+  }
+  s.rewards.assign(request.rewards().begin(), request.rewards().end());
+  return s;
+}
+
+grpc::Status LearnerService::Lease(grpc::ServerContext*, const v1::LeaseRequest* request, v1::LeaseReply* reply) {
+  auto batch = core_->Lease(request->worker_id(), request->max_leases());
+  if (!batch.ok()) {
+    if (metrics_) metrics_->Rpc("Lease", "INVALID_ARGUMENT");
+    return rpc::ToGrpc(batch.status());
+  }
+  const auto& t = core_->options().train;
+  reply->set_policy_version(batch->version);
+  reply->set_group_size(static_cast<int32_t>(t.group_size));
+  auto* s = reply->mutable_sampling();
+  s->set_steps(static_cast<int32_t>(t.rollout.steps));
+  s->set_guidance(t.rollout.guidance);
+  s->set_temperature(t.rollout.temperature);
+  s->set_gumbel_tau0(t.rollout.gumbel_tau0);
+  reply->set_record_full(t.learner.transition == Transition::kFull);
+  reply->set_retry_after_ms(batch->retry_after_ms);
+  reply->set_finished(batch->finished);
+  for (const auto& l : batch->leases) {
+    auto* out = reply->add_leases();
+    out->set_lease_id(l.lease_id);
+    out->mutable_prompt()->set_text(l.spec->text);
+    rpc::ToProto(*l.spec, out->mutable_prompt()->mutable_spec());
+    out->set_deadline_unix_ms(l.deadline_unix_ms);
+  }
+  if (metrics_) metrics_->Rpc("Lease", "OK");
+  return grpc::Status::OK;
+}
+
+grpc::Status LearnerService::Submit(grpc::ServerContext*, const v1::SubmitRequest* request, v1::SubmitReply* reply) {
+  auto submission = DecodeSubmission(*request, core_->world().image.tokens_per_image());
+  StatusOr<SubmitOutcome> outcome = submission.ok() ? core_->Submit(std::move(*submission)) : submission.status();
+  if (!submission.ok()) core_->CountInvalid();
+  const grpc::Status status = outcome.ok() ? grpc::Status::OK : rpc::ToGrpc(outcome.status());
+  if (metrics_) metrics_->Rpc("Submit", rpc::CodeName(status.error_code()));
+  if (!outcome.ok()) return status;
+  switch (*outcome) {
+    case SubmitOutcome::kAccepted: reply->set_outcome(v1::SubmitReply::ACCEPTED); break;
+    case SubmitOutcome::kDuplicate: reply->set_outcome(v1::SubmitReply::DUPLICATE); break;
+    case SubmitOutcome::kResample: reply->set_outcome(v1::SubmitReply::RESAMPLE); break;
+    case SubmitOutcome::kDropped: reply->set_outcome(v1::SubmitReply::DROPPED); break;
+  }
+  reply->set_learner_version(core_->GetStatus().version);
+  return grpc::Status::OK;
+}
+
+grpc::Status LearnerService::FetchWeights(grpc::ServerContext* context, const v1::FetchWeightsRequest* request,
+                                          grpc::ServerWriter<v1::WeightsChunk>* writer) {
+  const auto start = std::chrono::steady_clock::now();
+  auto snapshot = core_->Weights(request->version());
+  if (!snapshot) {
+    if (metrics_) metrics_->Rpc("FetchWeights", "FAILED_PRECONDITION");
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            "version: " + std::to_string(request->version()) + " is not held (the learner is at " +
+                std::to_string(core_->GetStatus().version) + "); lease again"};
+  }
+  int64_t sent = 0;
+  const bool complete = rpc::ForEachWeightsChunk(*snapshot, rpc::kMaxWeightsChunkBytes, [&](const v1::WeightsChunk& c) {
+    if (context->IsCancelled()) return false;
+    sent += static_cast<int64_t>(c.data().size());
+    return writer->Write(c);
+  });
+  if (!complete) {
+    if (metrics_) metrics_->Rpc("FetchWeights", "CANCELLED");
+    return {grpc::StatusCode::CANCELLED, "weights stream interrupted"};
+  }
+  if (metrics_) {
+    metrics_->Rpc("FetchWeights", "OK");
+    metrics_->WeightsServed(sent, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LearnerService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*, v1::LearnerStatus* reply) {
+  const auto s = core_->GetStatus();
+  reply->set_policy_version(s.version);
+  reply->set_target_updates(s.target_updates);
+  reply->set_finished(s.finished);
+  reply->set_queued_groups(s.queued_groups);
+  reply->set_outstanding_leases(s.outstanding_leases);
+  reply->set_groups_accepted(s.counters.groups_accepted());
+  reply->set_groups_duplicate(s.counters.groups_duplicate());
+  reply->set_groups_resampled(s.counters.groups_resampled());
+  reply->set_groups_dropped(s.counters.groups_dropped());
+  reply->set_groups_stale(s.counters.groups_stale());
+  reply->set_groups_invalid(s.counters.groups_invalid());
+  reply->set_leases_expired(s.counters.leases_expired());
+  reply->set_prompts_issued(s.counters.leases_issued());
+  reply->set_last_reward_mean(s.last_reward_mean);
+  reply->set_last_eval_overall(s.last_eval_overall);
+  reply->set_last_eval_version(s.last_eval_version);
+  reply->set_pending_prompts(s.pending_prompts);
+  reply->set_groups_trained(s.counters.groups_trained());
+  if (metrics_) metrics_->Rpc("GetStatus", "OK");
+  return grpc::Status::OK;
+}
+
+}  // namespace maskgrpo::learner

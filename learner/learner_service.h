@@ -1,0 +1,32 @@
+// The gRPC adapter of the learner: validate -> LearnerCore -> map status -> metrics.
+// Thread-safe (sync gRPC server threads); all state lives in LearnerCore.
+#pragma once
+
+#include "learner/learner_core.h"
+#include "learner/learner_metrics.h"
+#include "maskgrpo/learner.grpc.pb.h"
+
+namespace maskgrpo::learner {
+
+class LearnerService final : public v1::Learner::Service {
+ public:
+  // `core` must outlive the service; `metrics` may be null.
+  LearnerService(LearnerCore* core, LearnerMetrics* metrics) : core_(core), metrics_(metrics) {}
+
+  grpc::Status Lease(grpc::ServerContext* context, const v1::LeaseRequest* request, v1::LeaseReply* reply) override;
+  grpc::Status Submit(grpc::ServerContext* context, const v1::SubmitRequest* request, v1::SubmitReply* reply) override;
+  grpc::Status FetchWeights(grpc::ServerContext* context, const v1::FetchWeightsRequest* request,
+                            grpc::ServerWriter<v1::WeightsChunk>* writer) override;
+  grpc::Status GetStatus(grpc::ServerContext* context, const v1::StatusRequest* request,
+                         v1::LearnerStatus* reply) override;
+
+ private:
+  LearnerCore* core_;
+  LearnerMetrics* metrics_;
+};
+
+// Decodes a submission, naming the first bad field (lengths and shapes; value ranges are
+// checked by the core).
+StatusOr<Submission> DecodeSubmission(const v1::SubmitRequest& request, int64_t image_tokens);
+
+}  // namespace maskgrpo::learner

@@ -1,0 +1,40 @@
+#include "reward_server/scorer.h"
+
+#include <cmath>
+
+#include "reward_server/shapeworld_scorer.h"
+
+namespace maskgrpo::reward {
+
+std::vector<std::string> KnownScorers() { return {"shapeworld_dense", "shapeworld_binary"}; }
+
+StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name) {
+  if (name == "shapeworld_dense") return std::unique_ptr<Scorer>(new ShapeWorldScorer(true));
+  if (name == "shapeworld_binary") return std::unique_ptr<Scorer>(new ShapeWorldScorer(false));
+  std::string known;
+  for (const auto& n : KnownScorers()) known += (known.empty() ? "" : ", ") + n;
+  // CLIP, aesthetic and TorchScript scorers plug in here; they are not written yet.
+  return InvalidArgument("unknown scorer '" + name + "' (known: " + known + ")");
+}
+
+StatusOr<std::vector<ItemScore>> CombinedScorer::Score(const std::vector<const RewardItem*>& items) const {
+  std::vector<ItemScore> out(items.size());
+  for (const auto& ws : scorers_) {
+    auto values = ws.scorer->Score(items);
+    if (!values.ok()) return values.status();
+    if (values->size() != items.size()) {
+      return Internal("scorer " + ws.scorer->name() + " returned " + std::to_string(values->size()) +
+                      " values for " + std::to_string(items.size()) + " items");
+    }
+    for (size_t i = 0; i < items.size(); ++i) {
+      double v = (*values)[i];
+      // A reward is never invented: a non-finite value fails the batch.
+      if (!std::isfinite(v)) return Internal("scorer " + ws.scorer->name() + " returned a non-finite value");
+      out[i].components[ws.scorer->name()] = v;
+      out[i].reward += ws.weight * v;
+    }
+  }
+  return out;
+}
+
+}  // namespace maskgrpo::reward

@@ -1,0 +1,64 @@
+// A reward function over a batch of (image, prompt) items, and the registry that builds
+// scorers by name. Scorers are called from the batcher's threads, one batch at a time per
+// thread; an implementation must be safe to call from several threads at once (the built-in
+// ones are stateless after construction).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/shapeworld/prompts.h"
+#include "core/shapeworld/world.h"
+#include "core/status.h"
+
+namespace maskgrpo::reward {
+
+// One image to score with its prompt. The structured spec is GenEval's metadata in the
+// ShapeWorld vocabulary (validated when the request is decoded); scorers that only need
+// the text (CLIP-like ones) ignore it.
+struct RewardItem {
+  shapeworld::Image image;
+  std::string prompt_text;
+  shapeworld::PromptSpec spec;
+};
+
+class Scorer {
+ public:
+  virtual ~Scorer() = default;
+  virtual std::string name() const = 0;
+  virtual std::string description() const = 0;
+  // One value per item, in order, finite. An error fails the whole batch (the callers'
+  // groups are then dropped by the workers, never given an invented reward).
+  virtual StatusOr<std::vector<double>> Score(const std::vector<const RewardItem*>& items) const = 0;
+};
+
+// Builds a scorer from its configured name; the error lists the known names.
+StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name);
+std::vector<std::string> KnownScorers();
+
+// Several scorers combined by weights: reward = sum_i weight_i * component_i.
+struct WeightedScorer {
+  std::unique_ptr<Scorer> scorer;
+  double weight = 1.0;
+};
+
+struct ItemScore {
+  double reward = 0.0;
+  std::map<std::string, double> components;  // each scorer's unweighted value
+};
+
+class CombinedScorer {
+ public:
+  explicit CombinedScorer(std::vector<WeightedScorer> scorers) : scorers_(std::move(scorers)) {}
+  StatusOr<std::vector<ItemScore>> Score(const std::vector<const RewardItem*>& items) const;
+  const std::vector<WeightedScorer>& scorers() const { return scorers_; }
+
+ private:
+  std::vector<WeightedScorer> scorers_;
+};
+
+}  // namespace maskgrpo::reward

@@ -1,0 +1,29 @@
+#include "reward_server/shapeworld_scorer.h"
+
+#include "core/shapeworld/detector.h"
+#include "core/shapeworld/scorer.h"
+
+namespace maskgrpo::reward {
+
+std::string ShapeWorldScorer::description() const {
+  return dense_ ? "ShapeWorld GenEval rules on the pixel-only detector, partial credit in [0, 1]"
+                : "ShapeWorld GenEval rules on the pixel-only detector, binary verdict (0 or 1)";
+}
+
+StatusOr<std::vector<double>> ShapeWorldScorer::Score(const std::vector<const RewardItem*>& items) const {
+  std::vector<double> out;
+  out.reserve(items.size());
+  for (const RewardItem* item : items) {
+    const auto& img = item->image;
+    if (img.width != shapeworld::kImageSize || img.height != shapeworld::kImageSize ||
+        img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3) {
+      return InvalidArgument("image: shapeworld scorers need " + std::to_string(shapeworld::kImageSize) + "x" +
+                             std::to_string(shapeworld::kImageSize) + " RGB images");
+    }
+    auto result = shapeworld::ScoreDetections(item->spec, shapeworld::Detect(img));
+    out.push_back(dense_ ? result.dense : (result.correct ? 1.0 : 0.0));
+  }
+  return out;
+}
+
+}  // namespace maskgrpo::reward

@@ -1,0 +1,80 @@
+#include "rollout_worker/learner_client.h"
+
+#include <ATen/core/Tensor.h>
+#include <grpcpp/client_context.h>
+
+#include "rpc/status_grpc.h"
+#include "rpc/weights_stream.h"
+
+namespace maskgrpo::worker {
+namespace {
+void SetDeadline(grpc::ClientContext* c, std::chrono::milliseconds d) {
+  c->set_deadline(std::chrono::system_clock::now() + d);
+}
+}  // namespace
+
+LearnerClient::LearnerClient(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds rpc_deadline,
+                             std::chrono::milliseconds weights_deadline)
+    : stub_(v1::Learner::NewStub(channel)), rpc_deadline_(rpc_deadline), weights_deadline_(weights_deadline) {}
+
+LearnerClient::~LearnerClient() = default;
+
+StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int max_leases) {
+  grpc::ClientContext context;
+  SetDeadline(&context, rpc_deadline_);
+  v1::LeaseRequest request;
+  request.set_worker_id(worker_id);
+  request.set_max_leases(max_leases);
+  v1::LeaseReply reply;
+  grpc::Status s = stub_->Lease(&context, request, &reply);
+  if (!s.ok()) return rpc::FromGrpc(s);
+  return reply;
+}
+
+StatusOr<v1::SubmitReply> LearnerClient::Submit(const v1::SubmitRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context, rpc_deadline_);
+  v1::SubmitReply reply;
+  grpc::Status s = stub_->Submit(&context, request, &reply);
+  if (!s.ok()) return rpc::FromGrpc(s);
+  return reply;
+}
+
+StatusOr<v1::LearnerStatus> LearnerClient::GetStatus() {
+  grpc::ClientContext context;
+  SetDeadline(&context, rpc_deadline_);
+  v1::LearnerStatus reply;
+  grpc::Status s = stub_->GetStatus(&context, v1::StatusRequest(), &reply);
+  if (!s.ok()) return rpc::FromGrpc(s);
+  return reply;
+}
+
+StatusOr<FetchedWeights> LearnerClient::FetchWeights(int64_t version) {
+  const auto start = std::chrono::steady_clock::now();
+  grpc::ClientContext context;
+  SetDeadline(&context, weights_deadline_);
+  v1::FetchWeightsRequest request;
+  request.set_version(version);
+  auto reader = stub_->FetchWeights(&context, request);
+  rpc::WeightsAssembler assembler(version);
+  v1::WeightsChunk chunk;
+  Status failed;
+  while (reader->Read(&chunk)) {
+    if (!failed.ok()) continue;  // drain, then report the first problem
+    failed = assembler.Add(chunk);
+    if (!failed.ok()) context.TryCancel();
+  }
+  grpc::Status s = reader->Finish();
+  if (!failed.ok()) return failed;
+  if (!s.ok()) return rpc::FromGrpc(s);
+  ASSIGN_OR_RETURN(auto tensors, assembler.Finish());
+  FetchedWeights out;
+  out.version = version;
+  out.model_config_json = assembler.model_config_json();
+  out.tensors = std::move(tensors);
+  out.bytes = assembler.bytes_received();
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace maskgrpo::worker

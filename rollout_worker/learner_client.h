@@ -1,0 +1,44 @@
+// The worker's side of the learner service: one call per method, each with a deadline;
+// FetchWeights assembles and checks the stream. Thread-safe (gRPC stubs are).
+#pragma once
+
+#include <grpcpp/channel.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "maskgrpo/learner.grpc.pb.h"
+
+namespace at {
+class Tensor;
+}
+
+namespace maskgrpo::worker {
+
+struct FetchedWeights {
+  int64_t version = 0;
+  std::string model_config_json;
+  std::map<std::string, at::Tensor> tensors;  // CPU
+  int64_t bytes = 0;
+  double seconds = 0;
+};
+
+class LearnerClient {
+ public:
+  LearnerClient(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds rpc_deadline,
+                std::chrono::milliseconds weights_deadline);
+  ~LearnerClient();
+  StatusOr<v1::LeaseReply> Lease(const std::string& worker_id, int max_leases);
+  StatusOr<v1::SubmitReply> Submit(const v1::SubmitRequest& request);
+  StatusOr<FetchedWeights> FetchWeights(int64_t version);
+  StatusOr<v1::LearnerStatus> GetStatus();
+
+ private:
+  std::unique_ptr<v1::Learner::Stub> stub_;
+  std::chrono::milliseconds rpc_deadline_, weights_deadline_;
+};
+
+}  // namespace maskgrpo::worker

@@ -1,0 +1,125 @@
+// rollout_worker: leases prompts from the learner, samples groups of images with the masked
+// model, scores them on the reward servers and submits them. Stateless; scale by adding
+// replicas.
+//   rollout_worker --learner HOST:PORT --reward-servers A[,B...] [--config F] [--worker-id ID]
+//                  [--metrics-listen HOST:PORT] [--port-file F] [--threads N] [--device D]
+#include <prometheus/registry.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include "app/config.h"
+#include "app/flags.h"
+#include "rollout_worker/worker_config.h"
+#include "core/runtime.h"
+#include "rollout_worker/learner_client.h"
+#include "rollout_worker/reward_client.h"
+#include "rollout_worker/worker.h"
+#include "rollout_worker/worker_metrics.h"
+#include "rpc/log.h"
+#include "rpc/metrics_http.h"
+#include "rpc/server_util.h"
+
+namespace maskgrpo::worker {
+namespace {
+
+const char kUsage[] =
+    "usage: rollout_worker --learner HOST:PORT --reward-servers A[,B...] [--config F] [--worker-id ID]\n"
+    "                      [--metrics-listen HOST:PORT] [--port-file F] [--threads N] [--device D]\n"
+    "  config: maskgrpo.config.RolloutWorkerConfig in protobuf text format (configs/rollout_worker.textproto)\n";
+
+int Fail(const Status& s) {
+  log::Error(s.ToString());
+  return 1;
+}
+
+int Run(const std::vector<std::string>& args) {
+  auto flags = app::Flags::Parse(args, {"config", "learner", "reward-servers", "worker-id", "metrics-listen",
+                                        "port-file", "threads", "device", "dtype"});
+  if (!flags.ok()) {
+    std::fprintf(stderr, "%s\n%s", flags.status().message().c_str(), kUsage);
+    return 2;
+  }
+  config::RolloutWorkerConfig config;
+  if (Status st = LoadRolloutWorkerConfig(flags->Get("config"), &config); !st.ok()) return Fail(st);
+  if (flags->Has("learner")) config.set_learner(flags->Get("learner"));
+  if (flags->Has("reward-servers")) {
+    config.clear_reward_servers();
+    std::stringstream list(flags->Get("reward-servers"));
+    for (std::string a; std::getline(list, a, ',');) config.add_reward_servers(a);
+  }
+  if (flags->Has("worker-id")) config.set_worker_id(flags->Get("worker-id"));
+  if (flags->Has("metrics-listen")) config.set_metrics_listen(flags->Get("metrics-listen"));
+  if (Status st = app::ApplyRuntimeFlags(*flags, config.mutable_runtime()); !st.ok()) return Fail(st);
+  if (config.worker_id().empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    config.set_worker_id(std::string(host) + ":" + std::to_string(getpid()));
+  }
+  auto options = ToWorkerOptions(config);
+  if (!options.ok()) return Fail(options.status());
+  auto reward_options = ToRewardClientOptions(config);
+  if (!reward_options.ok()) return Fail(reward_options.status());
+  ConfigureThreads(config.runtime().threads());
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  WorkerMetrics metrics(*registry);
+  std::unique_ptr<rpc::MetricsHttpServer> metrics_http;
+  if (!config.metrics_listen().empty()) {
+    auto started = rpc::MetricsHttpServer::Start(config.metrics_listen(), registry);
+    if (!started.ok()) return Fail(started.status());
+    metrics_http = std::move(*started);
+  }
+  if (Status st = rpc::WritePortFile(flags->Get("port-file"), 0, metrics_http ? metrics_http->port() : 0); !st.ok()) {
+    return Fail(st);
+  }
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(config.learner(), grpc::InsecureChannelCredentials(), channel_args);
+  LearnerClient learner(channel, std::chrono::milliseconds(config.rpc_deadline_ms()),
+                        std::chrono::milliseconds(config.weights_deadline_ms()));
+  auto rewards = RewardClient::Create(*reward_options);
+  if (!rewards.ok()) return Fail(rewards.status());
+  log::Info("worker " + config.worker_id() + ": learner " + config.learner() + ", " +
+            std::to_string(config.reward_servers_size()) + " reward server address(es)" +
+            (metrics_http ? "; /metrics on port " + std::to_string(metrics_http->port()) : ""));
+
+  RolloutWorker worker(*options, &learner, rewards->get(), &metrics,
+                       [](const std::string& line) { log::Info(line); });
+  std::atomic<bool> done{false};
+  Status run_status;
+  std::thread loop([&] {
+    try {
+      run_status = worker.Run();
+    } catch (const std::exception& e) {
+      run_status = Internal(std::string("worker failed: ") + e.what());
+    }
+    done = true;
+  });
+  const int sig = rpc::WaitForStop([&] { return done.load(); });
+  if (sig != 0) log::Info("signal " + std::to_string(sig) + ": stopping");
+  worker.Stop();
+  loop.join();
+  if (metrics_http) metrics_http->Stop();
+  if (!run_status.ok()) return Fail(run_status);
+  log::Info("submitted " + std::to_string(worker.groups_submitted()) + " groups; exiting");
+  return 0;
+}
+
+}  // namespace
+}  // namespace maskgrpo::worker
+
+int main(int argc, char** argv) {
+  maskgrpo::rpc::BlockStopSignals();
+  maskgrpo::log::Init("rollout_worker");
+  return maskgrpo::worker::Run(std::vector<std::string>(argv + 1, argv + argc));
+}

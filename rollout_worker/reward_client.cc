@@ -1,0 +1,84 @@
+#include "rollout_worker/reward_client.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "rpc/status_grpc.h"
+
+namespace maskgrpo::worker {
+
+void SleepBackoff(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max) {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  double d = static_cast<double>(initial.count()) * static_cast<double>(1ull << std::min(attempt, 20));
+  d = std::min(d, static_cast<double>(max.count()));
+  const double jittered = std::uniform_real_distribution<double>(d / 2, d)(rng);
+  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(jittered)));
+}
+
+StatusOr<std::unique_ptr<RewardClient>> RewardClient::Create(const RewardClientOptions& options) {
+  if (options.addresses.empty()) return InvalidArgument("reward_servers: at least one address is needed");
+  if (options.retries < 0) return InvalidArgument("reward_retries must be >= 0");
+  if (options.max_items_per_call < 1) return InvalidArgument("score_batch must be >= 1");
+  std::unique_ptr<RewardClient> client(new RewardClient(options));
+  for (const auto& address : options.addresses) {
+    if (address.empty()) return InvalidArgument("reward_servers: empty address");
+    grpc::ChannelArguments args;
+    args.SetLoadBalancingPolicyName("round_robin");
+    args.SetMaxReceiveMessageSize(64 << 20);
+    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    client->stubs_.push_back(v1::Reward::NewStub(channel));
+  }
+  return client;
+}
+
+StatusOr<std::vector<v1::ItemScore>> RewardClient::ScoreChunk(const v1::ScoreRequest& request, RewardTiming* timing) {
+  Status last;
+  for (int attempt = 0; attempt <= options_.retries; ++attempt) {
+    if (attempt > 0) SleepBackoff(attempt - 1, options_.backoff_initial, options_.backoff_max);
+    auto& stub = stubs_[next_.fetch_add(1) % stubs_.size()];
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+    v1::ScoreReply reply;
+    if (timing) ++timing->attempts;
+    grpc::Status status = stub->Score(&context, request, &reply);
+    if (status.ok()) {
+      if (reply.scores_size() != request.items_size()) {
+        return Internal("reward server answered " + std::to_string(reply.scores_size()) + " scores for " +
+                        std::to_string(request.items_size()) + " images");
+      }
+      for (const auto& s : reply.scores()) {
+        if (!std::isfinite(s.reward())) return Internal("reward server answered a non-finite reward");
+      }
+      return std::vector<v1::ItemScore>(reply.scores().begin(), reply.scores().end());
+    }
+    last = rpc::FromGrpc(status);
+    const auto code = status.error_code();
+    const bool retryable = code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                           code == grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (!retryable) break;
+  }
+  return Status(last.code(), "reward: " + last.message());
+}
+
+StatusOr<std::vector<v1::ItemScore>> RewardClient::Score(const std::vector<v1::ScoreItem>& items, RewardTiming* timing) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<v1::ItemScore> out;
+  out.reserve(items.size());
+  for (size_t begin = 0; begin < items.size(); begin += options_.max_items_per_call) {
+    const size_t end = std::min(items.size(), begin + options_.max_items_per_call);
+    v1::ScoreRequest request;
+    for (size_t i = begin; i < end; ++i) *request.add_items() = items[i];
+    auto scores = ScoreChunk(request, timing);
+    if (!scores.ok()) return scores.status();
+    for (auto& s : *scores) out.push_back(std::move(s));
+  }
+  if (timing) timing->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace maskgrpo::worker

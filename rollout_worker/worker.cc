@@ -1,0 +1,241 @@
+#include "rollout_worker/worker.h"
+
+#include <torch/torch.h>
+
+#include "core/grpo/shapeworld_rollout.h"
+#include "core/json.h"
+#include "core/model_config.h"
+#include "rpc/convert.h"
+
+namespace maskgrpo::worker {
+namespace {
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t Mix(uint64_t a, uint64_t b) {
+  uint64_t x = (a + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull ^ (b * 0x94D049BB133111EBull);
+  return x ^ (x >> 31);
+}
+
+const char* OutcomeName(v1::SubmitReply::Outcome o) {
+  switch (o) {
+    case v1::SubmitReply::ACCEPTED: return "accepted";
+    case v1::SubmitReply::DUPLICATE: return "duplicate";
+    case v1::SubmitReply::RESAMPLE: return "resample";
+    case v1::SubmitReply::DROPPED: return "dropped";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+RolloutWorker::RolloutWorker(const WorkerOptions& options, LearnerClient* learner, RewardClient* rewards,
+                             WorkerMetrics* metrics, std::function<void(const std::string&)> log)
+    : options_(options), learner_(learner), rewards_(rewards), metrics_(metrics), log_(std::move(log)) {
+  scorer_ = std::thread([this] { ScoreAndSubmitLoop(); });
+}
+
+RolloutWorker::~RolloutWorker() {
+  Stop();
+  scorer_.join();
+}
+
+void RolloutWorker::Stop() {
+  stop_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();
+}
+
+Status RolloutWorker::SyncWeights(int64_t version) {
+  if (model_ && model_version_ == version) return Status::Ok();
+  ASSIGN_OR_RETURN(FetchedWeights w, learner_->FetchWeights(version));
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(Json config_json, Json::Parse(w.model_config_json));
+  auto config = ModelConfig::FromJson(config_json);
+  if (!config.ok()) return InvalidArgument("weights stream: model config: " + config.status().message());
+  if (!model_ || !(model_->config().ToJson().Dump() == config->ToJson().Dump())) {
+    ASSIGN_OR_RETURN(model_, MaskedTransformer::Create(*config, options_.device, /*init_seed=*/0));
+    model_version_ = -1;
+  }
+  // LoadState checks every tensor before changing any: the model is never half-updated.
+  Status loaded = model_->LoadState(w.tensors);
+  if (!loaded.ok()) return DataLoss("weights of version " + std::to_string(version) + ": " + loaded.message());
+  model_version_ = version;
+  const double seconds = w.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (metrics_) metrics_->WeightSync(w.bytes, seconds, version);
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "weights of version %lld applied (%.2f MB in %.2fs)", static_cast<long long>(version),
+                static_cast<double>(w.bytes) / 1e6, seconds);
+  log_(buf);
+  return Status::Ok();
+}
+
+StatusOr<RolloutWorker::SampledBatch> RolloutWorker::Sample(const v1::LeaseReply& reply) {
+  const auto start = std::chrono::steady_clock::now();
+  if (reply.group_size() < 2) return InvalidArgument("lease: group_size must be >= 2");
+  if (reply.sampling().steps() < 1) return InvalidArgument("lease: sampling.steps must be >= 1");
+  std::vector<shapeworld::PromptSpec> specs;
+  for (int i = 0; i < reply.leases_size(); ++i) {
+    const auto& prompt = reply.leases(i).prompt();
+    auto spec = rpc::FromProto(prompt.spec(), "leases[" + std::to_string(i) + "].prompt.spec");
+    if (!spec.ok()) return spec.status();
+    spec->text = prompt.text();
+    specs.push_back(std::move(*spec));
+  }
+  std::vector<const shapeworld::PromptSpec*> spec_ptrs;
+  for (const auto& s : specs) spec_ptrs.push_back(&s);
+  SampleOptions so;
+  so.steps = reply.sampling().steps();
+  so.guidance = reply.sampling().guidance();
+  so.temperature = reply.sampling().temperature();
+  so.gumbel_tau0 = reply.sampling().gumbel_tau0();
+  so.record_full = reply.record_full();
+  so.seed = Mix(options_.seed, sample_calls_++);
+  ASSIGN_OR_RETURN(auto groups,
+                   grpo::SampleGroups(*model_, world_, spec_ptrs, reply.group_size(), so, reply.policy_version()));
+  SampledBatch batch;
+  batch.version = reply.policy_version();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& lease = reply.leases(static_cast<int>(g));
+    batch.leases.push_back(lease);
+    v1::SubmitRequest req;
+    req.set_lease_id(lease.lease_id());
+    req.set_worker_id(options_.worker_id);
+    req.set_policy_version(reply.policy_version());
+    auto& trajectories = groups[g].group.trajectories;
+    if (!reply.record_full()) trajectories.logp_full = at::Tensor();  // not recorded (NaN): not sent
+    rpc::ToProto(trajectories, req.mutable_group());
+    batch.requests.push_back(std::move(req));
+    std::vector<v1::ScoreItem> items;
+    for (const auto& image : groups[g].images) {
+      v1::ScoreItem item;
+      rpc::ToProto(image, item.mutable_image());
+      *item.mutable_prompt() = lease.prompt();
+      items.push_back(std::move(item));
+    }
+    batch.items.push_back(std::move(items));
+  }
+  if (metrics_) {
+    metrics_->Generated(static_cast<int>(groups.size()), static_cast<int>(groups.size()) * reply.group_size(),
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return batch;
+}
+
+void RolloutWorker::ScoreAndSubmit(SampledBatch batch) {
+  for (size_t g = 0; g < batch.requests.size(); ++g) {
+    auto& req = batch.requests[g];
+    const auto& lease = batch.leases[g];
+    RewardTiming timing;
+    auto scores = rewards_->Score(batch.items[g], &timing);
+    if (metrics_) metrics_->RewardRequest(timing.seconds, scores.ok());
+    if (!scores.ok()) {
+      // Never an invented reward: the group is dropped; its lease expires at the learner
+      // and the prompt is sampled again.
+      if (metrics_) metrics_->Group("reward_failure");
+      log_("group of lease " + lease.lease_id() + " dropped: " + scores.status().ToString());
+      continue;
+    }
+    for (const auto& s : *scores) {
+      req.add_rewards(s.reward());
+      for (const auto& [name, value] : s.components()) (*req.mutable_reward_components())[name].add_values(value);
+    }
+    // Submission is idempotent at the learner, so a retry after a lost reply is safe.
+    for (int attempt = 0;; ++attempt) {
+      auto reply = learner_->Submit(req);
+      if (reply.ok()) {
+        submitted_++;
+        if (metrics_) metrics_->Group(OutcomeName(reply->outcome()));
+        break;
+      }
+      const auto code = reply.status().code();
+      const bool retry = (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) &&
+                         NowUnixMs() < lease.deadline_unix_ms() && !Stopping();
+      if (retry) {
+        SleepBackoff(attempt, options_.backoff_initial, options_.backoff_max);
+        continue;
+      }
+      if (metrics_) metrics_->Group(code == StatusCode::kFailedPrecondition ? "stale" : "rejected");
+      log_("group of lease " + lease.lease_id() + " not admitted: " + reply.status().ToString());
+      break;
+    }
+  }
+}
+
+void RolloutWorker::ScoreAndSubmitLoop() {
+  while (true) {
+    SampledBatch batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !to_score_.empty() || stop_.load(); });
+      if (to_score_.empty()) return;  // stopping and nothing left
+      batch = std::move(to_score_.front());
+      to_score_.pop_front();
+      scorer_busy_ = true;
+    }
+    cv_.notify_all();
+    ScoreAndSubmit(std::move(batch));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      scorer_busy_ = false;
+    }
+    cv_.notify_all();
+  }
+}
+
+Status RolloutWorker::Run() {
+  int failures = 0;
+  Status fatal;
+  while (!Stopping()) {
+    auto reply = learner_->Lease(options_.worker_id, options_.leases_per_request);
+    if (!reply.ok()) {
+      if (metrics_) metrics_->LeaseError();
+      if (reply.status().code() == StatusCode::kInvalidArgument) {
+        fatal = reply.status();
+        break;
+      }
+      if (failures == 0) log_("learner unreachable (" + reply.status().ToString() + "); retrying with backoff");
+      SleepBackoff(failures++, options_.backoff_initial, options_.backoff_max);
+      continue;
+    }
+    if (failures > 0) log_("learner reachable again");
+    failures = 0;
+    if (reply->finished()) {
+      log_("the learner reports training finished");
+      break;
+    }
+    if (reply->leases_size() == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::max<int64_t>(reply->retry_after_ms(), 50)));
+      continue;
+    }
+    Status synced = SyncWeights(reply->policy_version());
+    if (!synced.ok()) {
+      if (synced.code() == StatusCode::kInvalidArgument) {
+        fatal = synced;
+        break;
+      }
+      // The version moved on, the stream broke or the learner went away: lease again.
+      log_("weights sync failed (" + synced.ToString() + "); leasing again");
+      SleepBackoff(0, options_.backoff_initial, options_.backoff_max);
+      continue;
+    }
+    auto batch = Sample(*reply);
+    if (!batch.ok()) {
+      fatal = batch.status();
+      break;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return to_score_.empty() || stop_.load(); });
+    to_score_.push_back(std::move(*batch));
+    cv_.notify_all();
+  }
+  // Let the groups already sampled be scored and submitted (unless stopping).
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return (to_score_.empty() && !scorer_busy_) || stop_.load(); });
+  return fatal;
+}
+
+}  // namespace maskgrpo::worker

@@ -1,0 +1,85 @@
+// The rollout worker's loop, without gRPC details: lease prompts, bring the weights to the
+// leased version (fetched whole, checked, then applied at once between sampler calls),
+// sample whole groups in one batched call, decode, and hand them to a scoring thread that
+// asks the reward servers and submits, so that scoring one batch overlaps sampling the
+// next. Stateless across restarts: everything it needs comes from the learner.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/runtime.h"
+#include "core/shapeworld/dataset.h"
+#include "core/transformer.h"
+#include "maskgrpo/learner.pb.h"
+#include "rollout_worker/learner_client.h"
+#include "rollout_worker/reward_client.h"
+#include "rollout_worker/worker_metrics.h"
+
+namespace maskgrpo::worker {
+
+struct WorkerOptions {
+  std::string worker_id;
+  DeviceOptions device;
+  int leases_per_request = 1;
+  std::chrono::milliseconds backoff_initial{200};
+  std::chrono::milliseconds backoff_max{5000};
+  uint64_t seed = 0;  // sampler seeds derive from (seed, call number)
+};
+
+class RolloutWorker {
+ public:
+  // The clients must outlive the worker; `metrics` may be null.
+  RolloutWorker(const WorkerOptions& options, LearnerClient* learner, RewardClient* rewards, WorkerMetrics* metrics,
+                std::function<void(const std::string&)> log);
+  ~RolloutWorker();
+
+  // Runs until the learner reports training finished (OK), Stop(), or an error that retrying
+  // cannot fix (e.g. a model the worker cannot build).
+  Status Run();
+  void Stop();
+
+  int64_t groups_submitted() const { return submitted_.load(); }
+
+ private:
+  struct SampledBatch {
+    int64_t version = 0;
+    std::vector<v1::Lease> leases;
+    std::vector<v1::SubmitRequest> requests;  // trajectories filled, rewards empty
+    std::vector<std::vector<v1::ScoreItem>> items;  // per group: the images to score
+  };
+  Status SyncWeights(int64_t version);
+  StatusOr<SampledBatch> Sample(const v1::LeaseReply& reply);
+  void ScoreAndSubmitLoop();
+  void ScoreAndSubmit(SampledBatch batch);
+  bool Stopping() const { return stop_.load(); }
+
+  WorkerOptions options_;
+  LearnerClient* learner_;
+  RewardClient* rewards_;
+  WorkerMetrics* metrics_;
+  std::function<void(const std::string&)> log_;
+  shapeworld::World world_;
+  std::unique_ptr<MaskedTransformer> model_;
+  int64_t model_version_ = -1;
+  uint64_t sample_calls_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> submitted_{0};
+
+  // One sampled batch may wait for the scoring thread: back-pressure beyond that.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<SampledBatch> to_score_;
+  bool scorer_busy_ = false;
+  std::thread scorer_;
+};
+
+}  // namespace maskgrpo::worker

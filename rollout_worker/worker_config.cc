@@ -1,0 +1,62 @@
+#include "rollout_worker/worker_config.h"
+
+#include <functional>
+
+#include "app/config.h"
+
+namespace maskgrpo::worker {
+
+using app::LoadTextConfig;
+using app::ToDeviceOptions;
+
+config::RolloutWorkerConfig DefaultRolloutWorkerConfig() {
+  config::RolloutWorkerConfig c;
+  c.mutable_runtime()->set_device("cpu");
+  c.mutable_runtime()->set_dtype("float32");
+  c.set_leases_per_request(8);
+  c.set_rpc_deadline_ms(30000);
+  c.set_weights_deadline_ms(120000);
+  c.set_reward_retries(2);
+  c.set_backoff_initial_ms(200);
+  c.set_backoff_max_ms(5000);
+  c.set_score_batch(64);
+  return c;
+}
+
+Status LoadRolloutWorkerConfig(const std::string& path, config::RolloutWorkerConfig* c) {
+  *c = DefaultRolloutWorkerConfig();
+  return LoadTextConfig(path, c);
+}
+
+StatusOr<WorkerOptions> ToWorkerOptions(const config::RolloutWorkerConfig& c) {
+  if (c.learner().empty()) return InvalidArgument("learner: the learner's address is not set (--learner HOST:PORT)");
+  if (c.leases_per_request() < 1) return InvalidArgument("leases_per_request must be >= 1");
+  if (c.rpc_deadline_ms() < 1 || c.weights_deadline_ms() < 1) return InvalidArgument("deadlines must be >= 1 ms");
+  if (c.backoff_initial_ms() < 1 || c.backoff_max_ms() < c.backoff_initial_ms()) {
+    return InvalidArgument("backoff_initial_ms must be >= 1 and <= backoff_max_ms");
+  }
+  WorkerOptions o;
+  o.worker_id = c.worker_id();
+  ASSIGN_OR_RETURN(o.device, ToDeviceOptions(c.runtime()));
+  o.leases_per_request = c.leases_per_request();
+  o.backoff_initial = std::chrono::milliseconds(c.backoff_initial_ms());
+  o.backoff_max = std::chrono::milliseconds(c.backoff_max_ms());
+  o.seed = std::hash<std::string>()(c.worker_id());
+  return o;
+}
+
+StatusOr<RewardClientOptions> ToRewardClientOptions(const config::RolloutWorkerConfig& c) {
+  if (c.reward_servers_size() == 0) return InvalidArgument("reward_servers: no reward server address (--reward-servers A,B)");
+  RewardClientOptions o;
+  o.addresses.assign(c.reward_servers().begin(), c.reward_servers().end());
+  o.deadline = std::chrono::milliseconds(c.rpc_deadline_ms());
+  o.retries = c.reward_retries();
+  o.backoff_initial = std::chrono::milliseconds(c.backoff_initial_ms());
+  o.backoff_max = std::chrono::milliseconds(c.backoff_max_ms());
+  o.max_items_per_call = c.score_batch();
+  if (o.retries < 0) return InvalidArgument("reward_retries must be >= 0");
+  if (o.max_items_per_call < 1) return InvalidArgument("score_batch must be >= 1");
+  return o;
+}
+
+}  // namespace maskgrpo::worker

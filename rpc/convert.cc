@@ -1,0 +1,164 @@
+#include "rpc/convert.h"
+
+#include <torch/torch.h>
+
+namespace maskgrpo::rpc {
+namespace {
+
+int TaskFromName(const std::string& name) {
+  for (int t = 0; t < shapeworld::kNumTasks; ++t) {
+    if (name == shapeworld::TaskName(static_cast<shapeworld::Task>(t))) return t;
+  }
+  return -1;
+}
+
+int RelationFromName(const std::string& name) {
+  for (int r = 0; r <= static_cast<int>(shapeworld::Relation::kBelow); ++r) {
+    auto rel = static_cast<shapeworld::Relation>(r);
+    if (name == (rel == shapeworld::Relation::kNone ? "" : shapeworld::RelationName(rel))) return r;
+  }
+  return -1;
+}
+
+void RequirementToProto(const shapeworld::Requirement& r, v1::ObjectRequirement* out) {
+  out->set_class_name(shapeworld::ShapeName(r.shape));
+  out->set_count(r.count);
+  out->set_color(r.color >= 0 ? shapeworld::ColorName(r.color) : "");
+  out->set_relation(r.relation == shapeworld::Relation::kNone ? "" : shapeworld::RelationName(r.relation));
+  out->set_relation_ref(r.relation_ref);
+}
+
+StatusOr<shapeworld::Requirement> RequirementFromProto(const v1::ObjectRequirement& r, int index,
+                                                        const std::string& field) {
+  shapeworld::Requirement out;
+  out.shape = shapeworld::ShapeFromName(r.class_name());
+  if (out.shape < 0) return InvalidArgument(field + ".class_name: unknown class '" + r.class_name() + "'");
+  if (r.count() < 1 || r.count() > 16) return InvalidArgument(field + ".count must be in [1, 16]");
+  out.count = r.count();
+  if (!r.color().empty()) {
+    out.color = shapeworld::ColorFromName(r.color());
+    if (out.color < 0) return InvalidArgument(field + ".color: unknown colour '" + r.color() + "'");
+  }
+  int rel = RelationFromName(r.relation());
+  if (rel < 0) return InvalidArgument(field + ".relation: unknown relation '" + r.relation() + "'");
+  out.relation = static_cast<shapeworld::Relation>(rel);
+  if (out.relation != shapeworld::Relation::kNone && (r.relation_ref() < 0 || r.relation_ref() >= index)) {
+    return InvalidArgument(field + ".relation_ref must name an earlier include entry");
+  }
+  out.relation_ref = r.relation_ref();
+  return out;
+}
+
+template <typename Dst, typename Src>
+void CopyTensor(const at::Tensor& t, Dst* out) {
+  auto c = t.to(torch::kCPU).contiguous().to(std::is_same_v<Src, float> ? torch::kFloat : torch::kLong);
+  const Src* p = c.template data_ptr<Src>();
+  out->Reserve(static_cast<int>(c.numel()));
+  for (int64_t i = 0; i < c.numel(); ++i) out->Add(p[i]);
+}
+
+}  // namespace
+
+void ToProto(const shapeworld::PromptSpec& spec, v1::PromptSpec* out) {
+  out->Clear();
+  out->set_tag(shapeworld::TaskName(spec.task));
+  for (const auto& r : spec.include) RequirementToProto(r, out->add_include());
+  for (const auto& r : spec.exclude) RequirementToProto(r, out->add_exclude());
+}
+
+StatusOr<shapeworld::PromptSpec> FromProto(const v1::PromptSpec& spec, const std::string& field) {
+  shapeworld::PromptSpec out;
+  int task = TaskFromName(spec.tag());
+  if (task < 0) return InvalidArgument(field + ".tag: unknown task '" + spec.tag() + "'");
+  out.task = static_cast<shapeworld::Task>(task);
+  if (spec.include_size() == 0) return InvalidArgument(field + ".include is empty");
+  if (spec.include_size() > 8 || spec.exclude_size() > 8) return InvalidArgument(field + ": more than 8 requirements");
+  for (int i = 0; i < spec.include_size(); ++i) {
+    auto r = RequirementFromProto(spec.include(i), i, field + ".include[" + std::to_string(i) + "]");
+    if (!r.ok()) return r.status();
+    out.include.push_back(*r);
+  }
+  for (int i = 0; i < spec.exclude_size(); ++i) {
+    auto r = RequirementFromProto(spec.exclude(i), 0, field + ".exclude[" + std::to_string(i) + "]");
+    if (!r.ok()) return r.status();
+    out.exclude.push_back(*r);
+  }
+  return out;
+}
+
+void ToProto(const shapeworld::Image& image, v1::Image* out) {
+  out->set_height(image.height);
+  out->set_width(image.width);
+  out->set_rgb(image.rgb.data(), image.rgb.size());
+}
+
+StatusOr<shapeworld::Image> FromProto(const v1::Image& image, const std::string& field) {
+  if (image.height() < 1 || image.width() < 1 || image.height() > 4096 || image.width() > 4096) {
+    return InvalidArgument(field + ": height and width must be in [1, 4096]");
+  }
+  const size_t expected = static_cast<size_t>(image.height()) * image.width() * 3;
+  if (image.rgb().size() != expected) {
+    return InvalidArgument(field + ".rgb has " + std::to_string(image.rgb().size()) + " bytes, expected height * width * 3 = " +
+                           std::to_string(expected));
+  }
+  shapeworld::Image out;
+  out.height = image.height();
+  out.width = image.width();
+  out.rgb.assign(image.rgb().begin(), image.rgb().end());
+  return out;
+}
+
+void ToProto(const TrajectoryBatch& t, v1::TrajectoryGroup* out) {
+  out->Clear();
+  out->set_group_size(static_cast<int32_t>(t.tokens.size(0)));
+  out->set_image_tokens(static_cast<int32_t>(t.tokens.size(1)));
+  out->set_steps(static_cast<int32_t>(t.steps));
+  CopyTensor<google::protobuf::RepeatedField<int32_t>, int64_t>(t.tokens, out->mutable_tokens());
+  CopyTensor<google::protobuf::RepeatedField<int32_t>, int64_t>(t.reveal_step, out->mutable_reveal_step());
+  CopyTensor<google::protobuf::RepeatedField<float>, float>(t.min_revealed_prob, out->mutable_min_revealed_prob());
+  CopyTensor<google::protobuf::RepeatedField<float>, float>(t.logp_candidate1, out->mutable_logp_candidate1());
+  CopyTensor<google::protobuf::RepeatedField<float>, float>(t.logp_candidate2, out->mutable_logp_candidate2());
+  if (t.logp_full.defined()) {
+    CopyTensor<google::protobuf::RepeatedField<float>, float>(t.logp_full, out->mutable_logp_full());
+  }
+}
+
+StatusOr<TrajectoryBatch> FromProto(const v1::TrajectoryGroup& g, int64_t image_tokens, const std::string& field) {
+  if (g.group_size() < 2 || g.group_size() > 1024) return InvalidArgument(field + ".group_size must be in [2, 1024]");
+  if (g.image_tokens() != image_tokens) {
+    return InvalidArgument(field + ".image_tokens is " + std::to_string(g.image_tokens()) + ", the model has " +
+                           std::to_string(image_tokens));
+  }
+  if (g.steps() < 1 || g.steps() > image_tokens) return InvalidArgument(field + ".steps must be in [1, image_tokens]");
+  const int64_t G = g.group_size(), N = g.image_tokens(), T = g.steps();
+  auto check = [&](int size, int64_t expected, const char* name) -> Status {
+    if (size != expected) {
+      return InvalidArgument(field + "." + name + " has " + std::to_string(size) + " values, expected " +
+                             std::to_string(expected));
+    }
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(check(g.tokens_size(), G * N, "tokens"));
+  RETURN_IF_ERROR(check(g.reveal_step_size(), G * N, "reveal_step"));
+  RETURN_IF_ERROR(check(g.min_revealed_prob_size(), G * T, "min_revealed_prob"));
+  RETURN_IF_ERROR(check(g.logp_candidate1_size(), G * T, "logp_candidate1"));
+  RETURN_IF_ERROR(check(g.logp_candidate2_size(), G * T, "logp_candidate2"));
+  if (g.logp_full_size() != 0) RETURN_IF_ERROR(check(g.logp_full_size(), G * T, "logp_full"));
+  auto ints = [](const google::protobuf::RepeatedField<int32_t>& f, int64_t rows, int64_t cols) {
+    return torch::from_blob(const_cast<int32_t*>(f.data()), {rows, cols}, torch::kInt).to(torch::kLong);
+  };
+  auto floats = [](const google::protobuf::RepeatedField<float>& f, int64_t rows, int64_t cols) {
+    return torch::from_blob(const_cast<float*>(f.data()), {rows, cols}, torch::kFloat).clone();
+  };
+  TrajectoryBatch t;
+  t.steps = T;
+  t.tokens = ints(g.tokens(), G, N);
+  t.reveal_step = ints(g.reveal_step(), G, N);
+  t.min_revealed_prob = floats(g.min_revealed_prob(), G, T);
+  t.logp_candidate1 = floats(g.logp_candidate1(), G, T);
+  t.logp_candidate2 = floats(g.logp_candidate2(), G, T);
+  if (g.logp_full_size() != 0) t.logp_full = floats(g.logp_full(), G, T);
+  return t;
+}
+
+}  // namespace maskgrpo::rpc

@@ -1,0 +1,166 @@
+#include "rpc/weights_stream.h"
+
+#include <torch/torch.h>
+
+#include <cstring>
+
+#include "rpc/crc32c.h"
+
+namespace maskgrpo::rpc {
+namespace {
+
+struct DtypeInfo {
+  at::ScalarType type;
+  const char* name;
+  int64_t size;
+};
+constexpr DtypeInfo kDtypes[] = {
+    {at::kFloat, "F32", 4}, {at::kBFloat16, "BF16", 2}, {at::kHalf, "F16", 2}, {at::kDouble, "F64", 8}};
+
+const DtypeInfo* FindDtype(const std::string& name) {
+  for (const auto& d : kDtypes) {
+    if (name == d.name) return &d;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTransformer& model, int64_t version) {
+  auto snapshot = std::make_shared<WeightsSnapshot>();
+  snapshot->version = version;
+  snapshot->model_config_json = model.config().ToJson().Dump();
+  try {
+    for (const auto& [name, p] : model.NamedParameters()) {
+      auto cpu = p.detach().to(torch::kCPU).contiguous();
+      const DtypeInfo* dtype = nullptr;
+      for (const auto& d : kDtypes) {
+        if (d.type == cpu.scalar_type()) dtype = &d;
+      }
+      if (!dtype) return Internal("parameter " + name + " has an unsupported dtype");
+      TensorBytes t;
+      t.name = name;
+      t.dtype = dtype->name;
+      t.shape = cpu.sizes().vec();
+      t.bytes.assign(static_cast<const char*>(cpu.data_ptr()), cpu.numel() * dtype->size);
+      t.crc32c = Crc32c(t.bytes.data(), t.bytes.size());
+      snapshot->total_bytes += static_cast<int64_t>(t.bytes.size());
+      snapshot->tensors.push_back(std::move(t));
+    }
+  } catch (const c10::Error& e) {
+    return Internal(std::string("weights snapshot: ") + e.what_without_backtrace());
+  }
+  return std::shared_ptr<const WeightsSnapshot>(std::move(snapshot));
+}
+
+bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_bytes,
+                         const std::function<bool(const v1::WeightsChunk&)>& emit) {
+  bool first_of_stream = true;
+  for (const auto& t : snapshot.tensors) {
+    int64_t offset = 0;
+    const int64_t size = static_cast<int64_t>(t.bytes.size());
+    do {
+      v1::WeightsChunk chunk;
+      chunk.set_version(snapshot.version);
+      if (first_of_stream) {
+        chunk.set_tensor_count(static_cast<int32_t>(snapshot.tensors.size()));
+        chunk.set_model_config(snapshot.model_config_json);
+        first_of_stream = false;
+      }
+      if (offset == 0) {
+        chunk.set_tensor_name(t.name);
+        chunk.set_dtype(t.dtype);
+        for (int64_t d : t.shape) chunk.add_shape(d);
+        chunk.set_tensor_bytes(size);
+        chunk.set_crc32c(t.crc32c);
+      }
+      const int64_t n = std::min(max_chunk_bytes, size - offset);
+      chunk.set_offset(offset);
+      chunk.set_data(t.bytes.data() + offset, static_cast<size_t>(n));
+      offset += n;
+      if (!emit(chunk)) return false;
+    } while (offset < size);
+  }
+  return true;
+}
+
+Status WeightsAssembler::Add(const v1::WeightsChunk& c) {
+  if (failed_) return FailedPrecondition("weights stream: already failed");
+  auto fail = [&](const std::string& m) {
+    failed_ = true;
+    return DataLoss("weights stream: " + m);
+  };
+  if (c.version() != version_) {
+    return fail("chunk of version " + std::to_string(c.version()) + " in a stream of version " + std::to_string(version_));
+  }
+  if (static_cast<int64_t>(c.data().size()) > kMaxWeightsChunkBytes) return fail("chunk larger than 1 MiB");
+  if (tensor_count_ < 0) {
+    if (c.tensor_count() < 1) return fail("first chunk carries no tensor_count");
+    tensor_count_ = c.tensor_count();
+    model_config_json_ = c.model_config();
+  }
+  if (!c.tensor_name().empty()) {
+    RETURN_IF_ERROR(CloseTensor());
+    if (static_cast<int32_t>(done_.size()) >= tensor_count_) return fail("more tensors than announced");
+    const DtypeInfo* dtype = FindDtype(c.dtype());
+    if (!dtype) return fail("tensor " + c.tensor_name() + ": unsupported dtype '" + c.dtype() + "'");
+    int64_t numel = 1;
+    for (int64_t d : c.shape()) {
+      if (d < 0 || d > (int64_t{1} << 40)) return fail("tensor " + c.tensor_name() + ": bad shape");
+      numel *= d;
+    }
+    if (numel * dtype->size != c.tensor_bytes()) return fail("tensor " + c.tensor_name() + ": size does not match shape");
+    current_ = std::make_unique<TensorBytes>();
+    current_->name = c.tensor_name();
+    current_->dtype = c.dtype();
+    current_->shape.assign(c.shape().begin(), c.shape().end());
+    current_->crc32c = c.crc32c();
+    current_->bytes.reserve(static_cast<size_t>(c.tensor_bytes()));
+    expected_bytes_ = c.tensor_bytes();
+  }
+  if (!current_) return fail("data before any tensor header");
+  if (c.offset() != static_cast<int64_t>(current_->bytes.size())) {
+    return fail("tensor " + current_->name + ": chunk at offset " + std::to_string(c.offset()) + ", expected " +
+                std::to_string(current_->bytes.size()));
+  }
+  if (static_cast<int64_t>(current_->bytes.size() + c.data().size()) > expected_bytes_) {
+    return fail("tensor " + current_->name + ": more bytes than announced");
+  }
+  current_->bytes.append(c.data());
+  bytes_ += static_cast<int64_t>(c.data().size());
+  return Status::Ok();
+}
+
+Status WeightsAssembler::CloseTensor() {
+  if (!current_) return Status::Ok();
+  if (static_cast<int64_t>(current_->bytes.size()) != expected_bytes_) {
+    failed_ = true;
+    return DataLoss("weights stream: tensor " + current_->name + " is incomplete");
+  }
+  if (Crc32c(current_->bytes.data(), current_->bytes.size()) != current_->crc32c) {
+    failed_ = true;
+    return DataLoss("weights stream: tensor " + current_->name + " fails its CRC-32C check");
+  }
+  done_.push_back(std::move(*current_));
+  current_.reset();
+  return Status::Ok();
+}
+
+StatusOr<std::map<std::string, at::Tensor>> WeightsAssembler::Finish() {
+  RETURN_IF_ERROR(CloseTensor());
+  if (tensor_count_ < 0 || static_cast<int32_t>(done_.size()) != tensor_count_) {
+    failed_ = true;
+    return DataLoss("weights stream ended after " + std::to_string(done_.size()) + " of " +
+                    std::to_string(std::max(tensor_count_, 0)) + " tensors");
+  }
+  std::map<std::string, at::Tensor> out;
+  for (auto& t : done_) {
+    const DtypeInfo* dtype = FindDtype(t.dtype);
+    auto tensor = torch::empty(t.shape, torch::TensorOptions().dtype(dtype->type));
+    std::memcpy(tensor.data_ptr(), t.bytes.data(), t.bytes.size());
+    if (!out.emplace(t.name, tensor).second) return DataLoss("weights stream: tensor " + t.name + " sent twice");
+  }
+  return out;
+}
+
+}  // namespace maskgrpo::rpc

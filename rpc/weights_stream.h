@@ -1,0 +1,69 @@
+// Versioned weights on the wire (Learner.FetchWeights): a snapshot of the policy's
+// parameters as raw little-endian bytes per tensor (the safetensors layout), cut into
+// chunks of at most 1 MiB, each tensor with its CRC-32C; and the assembler that checks a
+// received stream before anything is applied.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/transformer.h"
+#include "maskgrpo/learner.pb.h"
+
+namespace maskgrpo::rpc {
+
+inline constexpr int64_t kMaxWeightsChunkBytes = 1 << 20;
+
+struct TensorBytes {
+  std::string name;
+  std::string dtype;  // safetensors name: F32, BF16, F16, F64
+  std::vector<int64_t> shape;
+  std::string bytes;
+  uint32_t crc32c = 0;
+};
+
+// Immutable once made; shared by the RPC threads that stream it.
+struct WeightsSnapshot {
+  int64_t version = 0;
+  std::string model_config_json;
+  std::vector<TensorBytes> tensors;
+  int64_t total_bytes = 0;
+};
+
+// Copies the model's parameters to the CPU (call from the thread that owns the model).
+StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTransformer& model, int64_t version);
+
+// Calls `emit` for each chunk in stream order; stops early (returning false) when emit does.
+bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_bytes,
+                         const std::function<bool(const v1::WeightsChunk&)>& emit);
+
+// Rebuilds the tensors from a stream, checking order, sizes, offsets and checksums.
+class WeightsAssembler {
+ public:
+  explicit WeightsAssembler(int64_t expected_version) : version_(expected_version) {}
+  Status Add(const v1::WeightsChunk& chunk);
+  // The tensors (CPU, by name) once the stream was complete and every checksum matched.
+  StatusOr<std::map<std::string, at::Tensor>> Finish();
+  const std::string& model_config_json() const { return model_config_json_; }
+  int64_t bytes_received() const { return bytes_; }
+
+ private:
+  Status CloseTensor();
+  int64_t version_;
+  int32_t tensor_count_ = -1;
+  std::string model_config_json_;
+  std::vector<TensorBytes> done_;
+  std::unique_ptr<TensorBytes> current_;
+  int64_t expected_bytes_ = 0;
+  int64_t bytes_ = 0;
+  bool failed_ = false;
+};
+
+}  // namespace maskgrpo::rpc

@@ -1,0 +1,94 @@
+#include "rpc/weights_stream.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/testing/tiny_model.h"
+#include "rpc/crc32c.h"
+
+namespace maskgrpo::rpc {
+namespace {
+
+std::unique_ptr<MaskedTransformer> TinyModel(uint64_t seed) {
+  ModelConfig c = testing::TinyConfig();
+  auto m = MaskedTransformer::Create(c, DeviceOptions{"cpu", "float32"}, seed);
+  EXPECT_TRUE(m.ok());
+  return std::move(*m);
+}
+
+std::vector<v1::WeightsChunk> Stream(const WeightsSnapshot& s, int64_t chunk) {
+  std::vector<v1::WeightsChunk> out;
+  ForEachWeightsChunk(s, chunk, [&](const v1::WeightsChunk& c) {
+    out.push_back(c);
+    return true;
+  });
+  return out;
+}
+
+TEST(Crc32c, MatchesTheStandardCheckValue) {
+  // The CRC-32C check value of "123456789" (RFC 3720, appendix B.4).
+  EXPECT_EQ(Crc32c("123456789", 9), 0xE3069283u);
+  EXPECT_EQ(Crc32c("6789", 4, Crc32c("12345", 5)), 0xE3069283u);
+}
+
+TEST(WeightsStream, RoundTripsAModelInSmallChunks) {
+  auto source = TinyModel(1);
+  auto target = TinyModel(2);
+  auto snapshot = SnapshotWeights(*source, 7);
+  ASSERT_TRUE(snapshot.ok());
+  auto chunks = Stream(**snapshot, 1000);
+  ASSERT_GT(chunks.size(), (*snapshot)->tensors.size());  // big tensors span several chunks
+  WeightsAssembler assembler(7);
+  for (const auto& c : chunks) {
+    ASSERT_LE(c.data().size(), 1000u);
+    ASSERT_TRUE(assembler.Add(c).ok());
+  }
+  auto tensors = assembler.Finish();
+  ASSERT_TRUE(tensors.ok()) << tensors.status().ToString();
+  EXPECT_EQ(assembler.bytes_received(), (*snapshot)->total_bytes);
+  ASSERT_TRUE(target->LoadState(*tensors).ok());
+  for (size_t i = 0; i < source->Parameters().size(); ++i) {
+    EXPECT_TRUE(torch::equal(source->Parameters()[i], target->Parameters()[i]));
+  }
+}
+
+TEST(WeightsStream, CorruptionTruncationAndWrongVersionAreErrors) {
+  auto model = TinyModel(1);
+  auto snapshot = SnapshotWeights(*model, 3);
+  ASSERT_TRUE(snapshot.ok());
+  auto chunks = Stream(**snapshot, 4096);
+  {  // a flipped byte fails its tensor's checksum
+    auto bad = chunks;
+    std::string data = bad[1].data();
+    data[0] ^= 0x40;
+    bad[1].set_data(data);
+    WeightsAssembler a(3);
+    Status st;
+    for (const auto& c : bad) {
+      st = a.Add(c);
+      if (!st.ok()) break;
+    }
+    auto r = st.ok() ? a.Finish().status() : st;
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.message().find("CRC-32C"), std::string::npos) << r.message();
+  }
+  {  // a stream cut short
+    WeightsAssembler a(3);
+    for (size_t i = 0; i + 1 < chunks.size(); ++i) ASSERT_TRUE(a.Add(chunks[i]).ok());
+    EXPECT_FALSE(a.Finish().ok());
+  }
+  {  // chunks of another version
+    WeightsAssembler a(4);
+    EXPECT_FALSE(a.Add(chunks[0]).ok());
+  }
+  {  // a chunk out of order
+    WeightsAssembler a(3);
+    ASSERT_TRUE(a.Add(chunks[0]).ok());
+    auto skipped = chunks[1];
+    skipped.set_offset(skipped.offset() + 1);
+    EXPECT_FALSE(a.Add(skipped).ok());
+  }
+}
+
+}  // namespace
+}  // namespace maskgrpo::rpc
