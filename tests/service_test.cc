@@ -11,94 +11,24 @@
 #include <map>
 #include <thread>
 
-#include "app/child_process.h"
 #include "core/shapeworld/prompts.h"
 #include "maskgrpo/learner.grpc.pb.h"
 #include "maskgrpo/reward.grpc.pb.h"
 #include "rpc/convert.h"
+#include "tests/service_fixture.h"
 
 namespace maskgrpo {
 namespace {
 
+using testing::Clock;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public testing::ServiceFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("service_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    for (auto& p : procs_) p.Stop(5000);
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-
-  // Starts bin/NAME with args and waits for its port file; returns the gRPC port.
-  int Start(const std::string& name, const std::string& binary, std::vector<std::string> args) {
-    const std::string port_file = (dir_ / (name + ".port")).string();
-    std::vector<std::string> argv = {std::string(MASKGRPO_BIN_DIR) + "/" + binary};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.insert(argv.end(), {"--port-file", port_file});
-    auto child = app::ChildProcess::Start(name, argv, (dir_ / (name + ".log")).string());
-    EXPECT_TRUE(child.ok()) << child.status().ToString();
-    procs_.push_back(std::move(*child));
-    const auto until = Clock::now() + std::chrono::seconds(120);
-    while (Clock::now() < until && !fs::exists(port_file)) {
-      if (procs_.back().Poll()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    std::ifstream in(port_file);
-    std::string line;
-    std::getline(in, line);  // grpc=PORT
-    EXPECT_EQ(line.rfind("grpc=", 0), 0u) << name << " did not start; log: " << (dir_ / (name + ".log"));
-    return line.size() > 5 ? std::stoi(line.substr(5)) : 0;
-  }
-
-  std::string WriteConfig(const std::string& name, const std::string& text) {
-    const auto path = dir_ / name;
-    std::ofstream(path) << text;
-    return path.string();
-  }
-
-  // A learner with a tiny run: 2 updates of 2 groups x 4 images, 4 unmasking steps.
   int StartLearner(int updates = 2) {
-    const std::string config = WriteConfig("learner.textproto", R"(
-      train {
-        init_model: ")" + std::string(MASKGRPO_SOURCE_DIR) + R"(/models/shapeworld_base.safetensors"
-        group_size: 4 groups_per_update: 2 updates: )" + std::to_string(updates) + R"(
-        rollout { steps: 4 }
-        learner { minibatches: 1 }
-        eval { prompts_per_task: 1 images_per_prompt: 2 grid_images: 0 sampling { steps: 4 } }
-        eval_every: 0 checkpoint_every: 1
-        runtime { threads: 1 }
-      }
-      max_policy_lag: 0
-      linger_ms: 2000)");
-    return Start("learner", "learner", {"--config", config, "--out", (dir_ / "run").string()});
+    return Start("learner", "learner", {"--config", LearnerConfig(updates), "--out", (dir_ / "run").string()}).grpc;
   }
-
-  fs::path dir_;
-  std::vector<app::ChildProcess> procs_;
 };
-
-std::unique_ptr<v1::Learner::Stub> LearnerStub(int port) {
-  return v1::Learner::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
-}
-
-grpc::Status Call(const std::function<grpc::Status(grpc::ClientContext*)>& f) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  return f(&context);
-}
-
-v1::LearnerStatus GetStatus(v1::Learner::Stub* stub) {
-  v1::LearnerStatus s;
-  EXPECT_TRUE(Call([&](grpc::ClientContext* c) { return stub->GetStatus(c, v1::StatusRequest(), &s); }).ok());
-  return s;
-}
 
 // A well-formed group for a lease: random tokens and steps in range.
 v1::SubmitRequest Group(const v1::LeaseReply& reply, int lease) {
@@ -182,7 +112,7 @@ TEST_F(ServiceTest, LearnerRejectsBadSubmissionsWithTheFieldNamedAndCountsDuplic
 }
 
 TEST_F(ServiceTest, RewardServerScoresAndRejectsMalformedOrOversizedRequests) {
-  const int port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"});
+  const int port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
   auto stub = v1::Reward::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
   const auto spec = shapeworld::MakeColors(shapeworld::kCircle, shapeworld::kRed);
   std::mt19937_64 rng(3);
@@ -223,27 +153,21 @@ TEST_F(ServiceTest, RewardServerScoresAndRejectsMalformedOrOversizedRequests) {
 }
 
 TEST_F(ServiceTest, AWorkerTrainsTheLearnerToTheEnd) {
-  const int reward_port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"});
+  const int reward_port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
   const int learner_port = StartLearner(2);
   Start("worker", "rollout_worker",
         {"--learner", "127.0.0.1:" + std::to_string(learner_port), "--reward-servers",
          "127.0.0.1:" + std::to_string(reward_port), "--worker-id", "w0", "--threads", "1"});
   auto stub = LearnerStub(learner_port);
-  const auto until = Clock::now() + std::chrono::seconds(300);
-  v1::LearnerStatus s;
-  while (Clock::now() < until) {
-    s = GetStatus(stub.get());
-    if (s.finished()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  auto s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.finished(); }, 300);
   EXPECT_TRUE(s.finished()) << "version " << s.policy_version();
   EXPECT_EQ(s.policy_version(), 2);
   EXPECT_EQ(s.groups_trained(), 4);
   EXPECT_EQ(s.groups_invalid(), 0);
   EXPECT_TRUE(fs::exists(dir_ / "run" / "model.safetensors"));
   // The worker leaves by itself once the learner reports the end.
-  for (int i = 0; i < 200 && !procs_.back().Poll(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_TRUE(procs_.back().exited_cleanly()) << procs_.back().ExitDescription();
+  for (int i = 0; i < 200 && !Proc("worker").Poll(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(Proc("worker").exited_cleanly()) << Proc("worker").ExitDescription();
 }
 
 }  // namespace

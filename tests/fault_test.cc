@@ -1,0 +1,117 @@
+// Fault tolerance with the real binaries on loopback: kill -9 of a worker and of the
+// learner, and a reward server that goes away and comes back.
+#include <gtest/gtest.h>
+
+#include "tests/service_fixture.h"
+
+namespace maskgrpo {
+namespace {
+
+using testing::Clock;
+
+class FaultTest : public testing::ServiceFixture {
+ protected:
+  std::vector<std::string> WorkerArgs(const std::string& id, int learner_port, int reward_port) {
+    return {"--learner", "127.0.0.1:" + std::to_string(learner_port), "--reward-servers",
+            "127.0.0.1:" + std::to_string(reward_port), "--worker-id", id, "--threads", "1"};
+  }
+};
+
+TEST_F(FaultTest, AKilledWorkersLeasesAreReissuedAndARestartedWorkerJoinsAtTheCurrentVersion) {
+  const int reward = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
+  const int learner = Start("learner", "learner",
+                            {"--config", LearnerConfig(20, "lease_timeout_ms: 3000"), "--out", (dir_ / "run").string()})
+                          .grpc;
+  auto stub = LearnerStub(learner);
+  Start("w1", "rollout_worker", WorkerArgs("w1", learner, reward));
+  auto s = WaitFor(
+      stub.get(), [](const v1::LearnerStatus& st) { return st.policy_version() >= 1 && st.outstanding_leases() > 0; }, 300);
+  ASSERT_GE(s.policy_version(), 1);
+  Kill("w1");  // mid-run, holding leases
+  // Nobody works now; the dead worker's leases expire and go back to the queue.
+  s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.leases_expired() > 0; }, 60);
+  EXPECT_GT(s.leases_expired(), 0);
+  const int64_t version_at_restart = s.policy_version();
+  Start("w2", "rollout_worker", WorkerArgs("w2", learner, reward));
+  s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.finished(); }, 300);
+  EXPECT_TRUE(s.finished());
+  EXPECT_EQ(s.policy_version(), 20);
+  // The new worker's first weights are those current when it joined, not version 0.
+  std::ifstream log(Log("w2"));
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  const auto at = text.find("weights of version ");
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_GE(std::stoll(text.substr(at + 19)), version_at_restart) << text;
+}
+
+TEST_F(FaultTest, AKilledLearnerResumesFromItsCheckpointAndWorkersReconnect) {
+  const int reward = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
+  const int port = FreePort();
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  const std::vector<std::string> learner_args = {"--config", LearnerConfig(6), "--out", (dir_ / "run").string(),
+                                                 "--listen", listen};
+  Start("learner", "learner", learner_args);
+  auto stub = LearnerStub(port);
+  Start("w1", "rollout_worker", WorkerArgs("w1", port, reward));
+  auto s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.policy_version() >= 3; }, 300);
+  ASSERT_GE(s.policy_version(), 3);
+  Kill("learner");
+  // checkpoint_every is 1: the newest checkpoint is the version it had reached (or the one
+  // before, if the kill landed mid-checkpoint).
+  std::ifstream latest(dir_ / "run" / "checkpoints" / "latest");
+  std::string name;
+  latest >> name;
+  const int64_t checkpointed = std::stoll(name.substr(1));
+  EXPECT_GE(checkpointed, s.policy_version() - 1);
+  Start("learner", "learner", learner_args);
+  // The first status after the restart (the client's channel reconnects by itself).
+  auto resumed = WaitFor(stub.get(), [](const v1::LearnerStatus&) { return true; }, 60);
+  EXPECT_EQ(resumed.policy_version(), checkpointed);
+  // The worker was never restarted: it reconnects by itself and training finishes.
+  s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.finished(); }, 300);
+  EXPECT_TRUE(s.finished());
+  EXPECT_EQ(s.policy_version(), 6);
+  // No admitted group counted twice: every update trained on exactly groups_per_update
+  // groups, and groups_trained carries on from the checkpoint.
+  EXPECT_EQ(s.groups_trained(), 6 * 2);
+  EXPECT_TRUE(Proc("w1").running() || Proc("w1").exited_cleanly()) << Proc("w1").ExitDescription();
+  std::ifstream log(Log("learner"));
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("resumed from"), std::string::npos);
+}
+
+TEST_F(FaultTest, RewardServerDownDropsGroupsWithoutInventingRewardsAndTrainingContinuesWhenItReturns) {
+  const int reward_port = FreePort();
+  const std::vector<std::string> reward_args = {"--listen", "127.0.0.1:" + std::to_string(reward_port)};
+  Start("reward", "reward_server", reward_args);
+  const int learner = Start("learner", "learner",
+                            {"--config", LearnerConfig(4, "lease_timeout_ms: 4000"), "--out", (dir_ / "run").string()})
+                          .grpc;
+  auto stub = LearnerStub(learner);
+  const auto worker_ports = Start("w1", "rollout_worker", WorkerArgs("w1", learner, reward_port));
+  auto s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.policy_version() >= 1; }, 300);
+  ASSERT_GE(s.policy_version(), 1);
+  Kill("reward");
+  // With no reward server the worker drops what it samples; the learner admits nothing.
+  double failures = 0;
+  const auto until = Clock::now() + std::chrono::seconds(120);
+  while (Clock::now() < until && failures < 2) {
+    failures = MetricValue(Scrape(worker_ports.metrics), "maskgrpo_worker_groups_total{outcome=\"reward_failure\"}");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  EXPECT_GE(failures, 2);
+  const auto during = GetStatus(stub.get());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const auto still = GetStatus(stub.get());
+  EXPECT_EQ(still.groups_accepted() + still.groups_resampled() + still.groups_dropped(),
+            during.groups_accepted() + during.groups_resampled() + during.groups_dropped())
+      << "groups were admitted while no reward server was up";
+  Start("reward", "reward_server", reward_args);
+  s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.finished(); }, 300);
+  EXPECT_TRUE(s.finished());
+  EXPECT_EQ(s.policy_version(), 4);
+  EXPECT_EQ(s.groups_invalid(), 0);
+}
+
+}  // namespace
+}  // namespace maskgrpo
