@@ -166,7 +166,7 @@ int LaunchCommand(const std::vector<std::string>& args) {
   auto learner = start_child("learner", learner_argv);
   if (!learner.ok()) return abort_all(learner.status());
   L.learner = std::move(*learner);
-  // The learner evaluates the base model before it opens its port: allow for that.
+  // The learner loads its model and checkpoint before it opens its port: allow for that.
   auto learner_ports = WaitForPorts(&L.learner, L.ports + "/learner", L.c.startup_timeout_ms() * 5);
   if (!learner_ports.ok()) return abort_all(learner_ports.status());
   const std::string learner_address = "127.0.0.1:" + std::to_string((*learner_ports)["grpc"]);

@@ -67,10 +67,12 @@ StatusOr<std::unique_ptr<LearnerCore>> LearnerCore::Create(const LearnerCoreOpti
   std::unique_ptr<LearnerCore> core(new LearnerCore(options, std::move(hooks)));
   try {
     ASSIGN_OR_RETURN(core->learner_, grpo::CreateShapeWorldLearner(options.train, core->world_));
+    core->model_config_ = core->learner_->policy().config();
+    // Before any RPC is served: a lease or status must never see the pre-resume state.
+    RETURN_IF_ERROR(core->Restore());
   } catch (const c10::Error& e) {
     return Internal(std::string("learner setup failed: ") + e.what_without_backtrace());
   }
-  core->model_config_ = core->learner_->policy().config();
   return core;
 }
 

@@ -99,7 +99,8 @@ class LearnerCore {
   const LearnerCoreOptions& options() const { return options_; }
   const shapeworld::World& world() const { return world_; }
 
-  // Owner side: resumes from the run folder's latest checkpoint if any, then trains until
+  // Owner side (Create has already resumed from the run folder's latest checkpoint, if
+  // any, and published the weights): evaluates a fresh run first, then trains until
   // options.train.updates (returns OK), Stop() (returns OK with a checkpoint written), or
   // an error.
   Status Run();
@@ -121,7 +122,7 @@ class LearnerCore {
   };
 
   explicit LearnerCore(const LearnerCoreOptions& options, LearnerHooks hooks);
-  Status Setup();
+  Status Restore();  // resume (or start fresh) and publish; called by Create
   Status Resume(const std::string& dir);
   Status Checkpoint();
   Status Evaluate(const std::string& label);
@@ -138,6 +139,7 @@ class LearnerCore {
   std::unique_ptr<grpo::GrpoLearner> learner_;  // owner thread only
   ModelConfig model_config_;
   std::string incarnation_;  // makes lease ids unique across restarts
+  bool fresh_start_ = false;  // no checkpoint was found: Run evaluates the base first
 
   mutable absl::Mutex mu_;
   absl::CondVar queue_cv_;

@@ -180,21 +180,27 @@ Status LearnerCore::Resume(const std::string& dir) {
   return Status::Ok();
 }
 
+Status LearnerCore::Restore() {
+  const auto& t = options_.train;
+  RETURN_IF_ERROR(grpo::EnsureDir(t.out_dir));
+  grpo::MetricsLog metrics(t.out_dir + "/metrics.jsonl");
+  ASSIGN_OR_RETURN(std::string latest, grpo::LatestCheckpointDir(t.out_dir));
+  if (!latest.empty()) {
+    RETURN_IF_ERROR(Resume(latest));
+    RETURN_IF_ERROR(metrics.TruncateAfter(learner_->version()));
+    hooks_.log("resumed from " + latest + " at version " + std::to_string(learner_->version()));
+  } else {
+    RETURN_IF_ERROR(metrics.TruncateAfter(-1));
+    fresh_start_ = true;
+  }
+  return Publish();
+}
+
 Status LearnerCore::Run() {
   try {
     const auto& t = options_.train;
-    RETURN_IF_ERROR(grpo::EnsureDir(t.out_dir));
     grpo::MetricsLog metrics(t.out_dir + "/metrics.jsonl");
-    ASSIGN_OR_RETURN(std::string latest, grpo::LatestCheckpointDir(t.out_dir));
-    if (!latest.empty()) {
-      RETURN_IF_ERROR(Resume(latest));
-      RETURN_IF_ERROR(metrics.TruncateAfter(learner_->version()));
-      hooks_.log("resumed from " + latest + " at version " + std::to_string(learner_->version()));
-    } else {
-      RETURN_IF_ERROR(metrics.TruncateAfter(-1));
-      RETURN_IF_ERROR(Evaluate("before training"));
-    }
-    RETURN_IF_ERROR(Publish());
+    if (fresh_start_) RETURN_IF_ERROR(Evaluate("before training"));
     const auto start = Clock::now();
     const int64_t first = learner_->version();
     auto last_done = Clock::now();
