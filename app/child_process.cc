@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 namespace maskgrpo::app {
@@ -81,6 +83,29 @@ void ChildProcess::Stop(int grace_ms) {
   }
   kill(pid_, SIGKILL);
   while (!Poll()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+// Waits for a child's port file ("grpc=P\nmetrics=M\n"); fails early if the child dies.
+StatusOr<std::map<std::string, int>> WaitForPorts(ChildProcess* child, const std::string& path, int64_t timeout_ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < until) {
+    if (child->Poll()) {
+      return FailedPrecondition(child->name() + " " + child->ExitDescription() + " during start-up; see " +
+                                child->log_path());
+    }
+    if (std::filesystem::exists(path)) {
+      std::ifstream in(path);
+      std::map<std::string, int> ports;
+      for (std::string line; std::getline(in, line);) {
+        auto eq = line.find('=');
+        if (eq != std::string::npos) ports[line.substr(0, eq)] = std::atoi(line.substr(eq + 1).c_str());
+      }
+      return ports;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status(StatusCode::kDeadlineExceeded, child->name() + " did not start within " +
+                                                   std::to_string(timeout_ms / 1000) + "s; see " + child->log_path());
 }
 
 }  // namespace maskgrpo::app

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,5 +41,9 @@ class ChildProcess {
   int exit_code_ = 0;
   int signal_ = 0;
 };
+
+// Waits for the port file a server child writes once it listens ("grpc=P\nmetrics=M\n",
+// rpc::WritePortFile); fails early, naming the child and its log, if the child dies first.
+StatusOr<std::map<std::string, int>> WaitForPorts(ChildProcess* child, const std::string& path, int64_t timeout_ms);
 
 }  // namespace maskgrpo::app

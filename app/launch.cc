@@ -37,29 +37,6 @@ std::string SelfDir() {
   return ec ? std::string(".") : p.parent_path().string();
 }
 
-// Waits for a child's port file ("grpc=P\nmetrics=M\n"); fails early if the child dies.
-StatusOr<std::map<std::string, int>> WaitForPorts(ChildProcess* child, const std::string& path, int64_t timeout_ms) {
-  const auto until = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < until) {
-    if (child->Poll()) {
-      return FailedPrecondition(child->name() + " " + child->ExitDescription() + " during start-up; see " +
-                                child->log_path());
-    }
-    if (fs::exists(path)) {
-      std::ifstream in(path);
-      std::map<std::string, int> ports;
-      for (std::string line; std::getline(in, line);) {
-        auto eq = line.find('=');
-        if (eq != std::string::npos) ports[line.substr(0, eq)] = std::atoi(line.substr(eq + 1).c_str());
-      }
-      return ports;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return Status(StatusCode::kDeadlineExceeded, child->name() + " did not start within " +
-                                                   std::to_string(timeout_ms / 1000) + "s; see " + child->log_path());
-}
-
 struct Launch {
   config::LaunchConfig c;
   std::string out, logs, ports;

@@ -87,11 +87,7 @@ grpc::Status LearnerService::FetchWeights(grpc::ServerContext* context, const v1
                 std::to_string(core_->GetStatus().version) + "); lease again"};
   }
   int64_t sent = 0;
-  const bool complete = rpc::ForEachWeightsChunk(*snapshot, rpc::kMaxWeightsChunkBytes, [&](const v1::WeightsChunk& c) {
-    if (context->IsCancelled()) return false;
-    sent += static_cast<int64_t>(c.data().size());
-    return writer->Write(c);
-  });
+  const bool complete = rpc::WriteWeightsStream(*snapshot, context, writer, &sent);
   if (!complete) {
     if (metrics_) metrics_->Rpc("FetchWeights", "CANCELLED");
     return {grpc::StatusCode::CANCELLED, "weights stream interrupted"};

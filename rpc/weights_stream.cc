@@ -84,6 +84,16 @@ bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_byte
   return true;
 }
 
+bool WriteWeightsStream(const WeightsSnapshot& snapshot, grpc::ServerContext* context,
+                        grpc::ServerWriter<v1::WeightsChunk>* writer, int64_t* bytes_sent) {
+  *bytes_sent = 0;
+  return ForEachWeightsChunk(snapshot, kMaxWeightsChunkBytes, [&](const v1::WeightsChunk& c) {
+    if (context->IsCancelled()) return false;
+    *bytes_sent += static_cast<int64_t>(c.data().size());
+    return writer->Write(c);
+  });
+}
+
 Status WeightsAssembler::Add(const v1::WeightsChunk& c) {
   if (failed_) return FailedPrecondition("weights stream: already failed");
   auto fail = [&](const std::string& m) {

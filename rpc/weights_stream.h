@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/sync_stream.h>
+
 #include "core/status.h"
 #include "core/transformer.h"
 #include "maskgrpo/learner.pb.h"
@@ -43,6 +46,11 @@ StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTra
 // Calls `emit` for each chunk in stream order; stops early (returning false) when emit does.
 bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_bytes,
                          const std::function<bool(const v1::WeightsChunk&)>& emit);
+
+// The server side of Learner.FetchWeights: writes the snapshot's chunks to `writer` until
+// done (true) or the client cancels or goes away (false); `bytes_sent` counts tensor bytes.
+bool WriteWeightsStream(const WeightsSnapshot& snapshot, grpc::ServerContext* context,
+                        grpc::ServerWriter<v1::WeightsChunk>* writer, int64_t* bytes_sent);
 
 // Rebuilds the tensors from a stream, checking order, sizes, offsets and checksums.
 class WeightsAssembler {

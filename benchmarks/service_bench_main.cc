@@ -1,0 +1,282 @@
+// maskgrpo_service_bench: figures for the distributed service over loopback.
+//
+//   maskgrpo_service_bench reward  [--bin-dir DIR] [--config F] [--clients 1,4,16] [--items N] [--seconds S]
+//       Starts the real reward_server binary, then for each client count runs that many
+//       threads, each sending Score requests of N ShapeWorld images back to back for S
+//       seconds. Prints images/s and the p50 / p99 request latency per client count.
+//   maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T]
+//       Serves the weights of a Show-o-vocabulary model of H x L (default 768 x 12: ~130M
+//       parameters) through Learner.FetchWeights over loopback and fetches them with the
+//       rollout worker's client (1 MiB chunks, CRC-32C checked), then applies them to a model
+//       as the worker does. Prints bytes/s of the stream and the apply time.
+//
+// Server and clients share this machine's cores, so the figures are a lower bound on what
+// separate machines would see.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/create_channel.h>
+#include <unistd.h>
+
+#include "app/child_process.h"
+#include "app/flags.h"
+#include "core/model_config.h"
+#include "core/runtime.h"
+#include "core/shapeworld/prompts.h"
+#include "core/shapeworld/world.h"
+#include "core/transformer.h"
+#include "maskgrpo/reward.grpc.pb.h"
+#include "rollout_worker/learner_client.h"
+#include "rpc/convert.h"
+#include "rpc/server_util.h"
+#include "rpc/status_grpc.h"
+#include "rpc/weights_stream.h"
+
+namespace maskgrpo::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+const char kUsage[] =
+    "usage: maskgrpo_service_bench reward  [--bin-dir DIR] [--config F] [--clients 1,4,16] [--items N] [--seconds S]\n"
+    "       maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T]\n";
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+StatusOr<std::vector<int>> ParseClientCounts(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream in(text);
+  for (std::string part; std::getline(in, part, ',');) {
+    char* end = nullptr;
+    const long n = std::strtol(part.c_str(), &end, 10);
+    if (part.empty() || *end != '\0' || n < 1 || n > 256) {
+      return InvalidArgument("flag --clients: '" + part + "' is not a client count in 1..256");
+    }
+    out.push_back(static_cast<int>(n));
+  }
+  if (out.empty()) return InvalidArgument("flag --clients: empty");
+  return out;
+}
+
+std::string ExecutableDir() {
+  std::error_code ec;
+  auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : p.parent_path().string();
+}
+
+// Requests of `items` rendered scenes for random training prompts (scoring cost does not
+// depend on whether the image satisfies its prompt).
+std::vector<v1::ScoreRequest> MakeRequests(int count, int items) {
+  const auto split = shapeworld::BuildPromptSplit();
+  std::mt19937_64 rng(7);
+  std::vector<v1::ScoreRequest> out(count);
+  for (auto& request : out) {
+    for (int i = 0; i < items; ++i) {
+      const auto& spec = split.train[rng() % split.train.size()];
+      auto* item = request.add_items();
+      rpc::ToProto(shapeworld::Render(shapeworld::SampleScene(spec, rng)), item->mutable_image());
+      item->mutable_prompt()->set_text(spec.text);
+      rpc::ToProto(spec, item->mutable_prompt()->mutable_spec());
+    }
+  }
+  return out;
+}
+
+int RunReward(const app::Flags& flags) {
+  int64_t items = 8, seconds = 5;
+  if (Status st = flags.GetInt("items", &items); !st.ok()) return std::fprintf(stderr, "%s\n", st.message().c_str()), 2;
+  if (Status st = flags.GetInt("seconds", &seconds); !st.ok()) return std::fprintf(stderr, "%s\n", st.message().c_str()), 2;
+  if (items < 1 || items > 256 || seconds < 1) {
+    std::fprintf(stderr, "--items must be in 1..256 and --seconds >= 1\n");
+    return 2;
+  }
+  auto clients = ParseClientCounts(flags.Get("clients", "1,4,16"));
+  if (!clients.ok()) return std::fprintf(stderr, "%s\n", clients.status().message().c_str()), 2;
+
+  const std::string bin_dir = flags.Get("bin-dir", ExecutableDir());
+  const fs::path work = fs::temp_directory_path() / ("maskgrpo_service_bench_" + std::to_string(getpid()));
+  fs::create_directories(work);
+  std::vector<std::string> argv = {bin_dir + "/reward_server", "--listen", "127.0.0.1:0", "--port-file",
+                                   (work / "ports").string()};
+  if (flags.Has("config")) argv.insert(argv.end(), {"--config", flags.Get("config")});
+  auto server = app::ChildProcess::Start("reward_server", argv, (work / "reward_server.log").string());
+  if (!server.ok()) return std::fprintf(stderr, "%s\n", server.status().ToString().c_str()), 1;
+  auto ports = app::WaitForPorts(&*server, (work / "ports").string(), 30000);
+  if (!ports.ok()) {
+    server->Stop(2000);
+    return std::fprintf(stderr, "%s\n", ports.status().ToString().c_str()), 1;
+  }
+  const std::string address = "127.0.0.1:" + std::to_string((*ports)["grpc"]);
+  const auto requests = MakeRequests(16, static_cast<int>(items));
+
+  std::printf("reward server %s, requests of %lld images, %lld s per row\n", address.c_str(),
+              static_cast<long long>(items), static_cast<long long>(seconds));
+  std::printf("%8s %10s %10s %10s %10s %8s\n", "clients", "images/s", "p50 ms", "p99 ms", "mean ms", "errors");
+  int failures = 0;
+  for (int n : *clients) {
+    std::vector<std::vector<double>> latencies(n);
+    std::atomic<int64_t> images{0}, errors{0};
+    std::string first_error;
+    std::mutex error_mu;
+    const auto start = Clock::now();
+    const auto until = start + std::chrono::seconds(seconds);
+    std::vector<std::thread> threads;
+    for (int c = 0; c < n; ++c) {
+      threads.emplace_back([&, c] {
+        // One channel per client, as separate rollout workers would have.
+        grpc::ChannelArguments args;
+        args.SetInt("grpc.use_local_subchannel_pool", 1);
+        auto stub = v1::Reward::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+        for (size_t k = c; Clock::now() < until; ++k) {
+          const auto& request = requests[k % requests.size()];
+          grpc::ClientContext context;
+          context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+          v1::ScoreReply reply;
+          const auto t0 = Clock::now();
+          grpc::Status s = stub->Score(&context, request, &reply);
+          if (s.ok() && reply.scores_size() == request.items_size()) {
+            latencies[c].push_back(Seconds(t0) * 1e3);
+            images += request.items_size();
+          } else {
+            ++errors;
+            std::lock_guard<std::mutex> lock(error_mu);
+            if (first_error.empty()) first_error = s.ok() ? "wrong number of scores" : s.error_message();
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const double wall = Seconds(start);
+    std::vector<double> all;
+    for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+    double mean = 0;
+    for (double x : all) mean += x / static_cast<double>(all.size());
+    std::printf("%8d %10.1f %10.1f %10.1f %10.1f %8lld\n", n, static_cast<double>(images.load()) / wall,
+                Percentile(all, 0.5), Percentile(all, 0.99), mean, static_cast<long long>(errors.load()));
+    if (errors > 0) {
+      std::fprintf(stderr, "first error: %s\n", first_error.c_str());
+      ++failures;
+    }
+  }
+  server->Stop(3000);
+  fs::remove_all(work);
+  return failures == 0 ? 0 : 1;
+}
+
+// Serves one weights snapshot; the rest of the Learner service is not needed here.
+class WeightsOnlyLearner final : public v1::Learner::Service {
+ public:
+  explicit WeightsOnlyLearner(std::shared_ptr<const rpc::WeightsSnapshot> snapshot) : snapshot_(std::move(snapshot)) {}
+  grpc::Status FetchWeights(grpc::ServerContext* context, const v1::FetchWeightsRequest* request,
+                            grpc::ServerWriter<v1::WeightsChunk>* writer) override {
+    if (request->version() != snapshot_->version) return {grpc::StatusCode::FAILED_PRECONDITION, "version not held"};
+    int64_t sent = 0;
+    if (!rpc::WriteWeightsStream(*snapshot_, context, writer, &sent)) return {grpc::StatusCode::CANCELLED, "interrupted"};
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::shared_ptr<const rpc::WeightsSnapshot> snapshot_;
+};
+
+int RunWeights(const app::Flags& flags) {
+  int64_t hidden = 768, layers = 12, repeats = 3, threads = 0;
+  for (auto [name, out] : {std::pair<const char*, int64_t*>{"hidden", &hidden}, {"layers", &layers},
+                           {"repeats", &repeats}, {"threads", &threads}}) {
+    if (Status st = flags.GetInt(name, out); !st.ok()) return std::fprintf(stderr, "%s\n", st.message().c_str()), 2;
+  }
+  if (hidden < 64 || hidden % 64 != 0 || layers < 1 || repeats < 1) {
+    std::fprintf(stderr, "--hidden must be a multiple of 64, --layers and --repeats >= 1\n");
+    return 2;
+  }
+  ConfigureThreads(static_cast<int>(threads));
+  // Show-o's vocabulary and sequence layout at a smaller width and depth.
+  ModelConfig config = ModelConfig::ShowO512();
+  config.hidden_size = hidden;
+  config.num_layers = layers;
+  config.num_heads = hidden / 64;
+  config.intermediate_size = 4 * hidden;
+  DeviceOptions cpu;
+  auto source = MaskedTransformer::Create(config, cpu, /*init_seed=*/1);
+  if (!source.ok()) return std::fprintf(stderr, "%s\n", source.status().ToString().c_str()), 1;
+  const auto t_snap = Clock::now();
+  auto snapshot = rpc::SnapshotWeights(**source, /*version=*/1);
+  if (!snapshot.ok()) return std::fprintf(stderr, "%s\n", snapshot.status().ToString().c_str()), 1;
+  const double snapshot_seconds = Seconds(t_snap);
+  std::printf("model: hidden %lld, %lld layers, %.1fM parameters, %.1f MB of float32; snapshot %.2f s\n",
+              static_cast<long long>(hidden), static_cast<long long>(layers),
+              static_cast<double>((*source)->NumParameters()) / 1e6, static_cast<double>((*snapshot)->total_bytes) / 1e6,
+              snapshot_seconds);
+
+  WeightsOnlyLearner service(*snapshot);
+  rpc::GrpcServerOptions options;
+  auto server = rpc::StartGrpcServer(options, {&service});
+  if (!server.ok()) return std::fprintf(stderr, "%s\n", server.status().ToString().c_str()), 1;
+  worker::LearnerClient client(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port), grpc::InsecureChannelCredentials()),
+      std::chrono::seconds(10), std::chrono::seconds(600));
+  auto target = MaskedTransformer::Create(config, cpu, /*init_seed=*/2);
+  if (!target.ok()) return std::fprintf(stderr, "%s\n", target.status().ToString().c_str()), 1;
+
+  std::printf("%6s %12s %12s %12s %10s\n", "run", "MB", "fetch s", "MB/s", "apply s");
+  int failures = 0;
+  for (int r = 1; r <= repeats; ++r) {
+    auto fetched = client.FetchWeights(1);
+    if (!fetched.ok()) {
+      std::fprintf(stderr, "fetch: %s\n", fetched.status().ToString().c_str());
+      ++failures;
+      continue;
+    }
+    const auto t_apply = Clock::now();
+    Status applied = (*target)->LoadState(fetched->tensors);
+    const double apply_seconds = Seconds(t_apply);
+    if (!applied.ok()) {
+      std::fprintf(stderr, "apply: %s\n", applied.ToString().c_str());
+      ++failures;
+      continue;
+    }
+    const double mb = static_cast<double>(fetched->bytes) / 1e6;
+    std::printf("%6d %12.1f %12.2f %12.1f %10.2f\n", r, mb, fetched->seconds, mb / fetched->seconds, apply_seconds);
+  }
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return failures == 0 ? 0 : 1;
+}
+
+int Main(const std::vector<std::string>& args) {
+  if (args.empty() || (args[0] != "reward" && args[0] != "weights")) {
+    std::fprintf(stderr, "%s", kUsage);
+    return 2;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  auto flags = args[0] == "reward"
+                   ? app::Flags::Parse(rest, {"bin-dir", "config", "clients", "items", "seconds"})
+                   : app::Flags::Parse(rest, {"hidden", "layers", "repeats", "threads"});
+  if (!flags.ok()) {
+    std::fprintf(stderr, "%s\n%s", flags.status().message().c_str(), kUsage);
+    return 2;
+  }
+  return args[0] == "reward" ? RunReward(*flags) : RunWeights(*flags);
+}
+
+}  // namespace
+}  // namespace maskgrpo::bench
+
+int main(int argc, char** argv) { return maskgrpo::bench::Main(std::vector<std::string>(argv + 1, argv + argc)); }
