@@ -23,6 +23,7 @@
 #include "core/safetensors.h"
 #include "maskgrpo/learner.grpc.pb.h"
 #include "maskgrpo/service_config.pb.h"
+#include "rpc/security.h"
 #include "rpc/server_util.h"
 
 namespace maskgrpo::app {
@@ -98,6 +99,11 @@ int LaunchCommand(const std::vector<std::string>& args) {
   if (flags->Has("bin-dir")) L.c.set_bin_dir(flags->Get("bin-dir"));
   if (workers < 1 || workers > 64) return Fail(InvalidArgument("workers must be in [1, 64]"));
   if (rewards < 1 || rewards > 16) return Fail(InvalidArgument("reward_servers must be in [1, 16]"));
+  // The launcher polls the learner as a worker does: with the worker config's TLS and token.
+  config::RolloutWorkerConfig worker_config;
+  if (Status st = LoadTextConfig(L.c.worker_config(), &worker_config); !st.ok()) return Fail(st);
+  auto learner_token = rpc::LoadToken(worker_config.learner_auth(), L.c.worker_config() + ": learner_auth");
+  if (!learner_token.ok()) return Fail(learner_token.status());
   if (updates < 0) return Fail(InvalidArgument("updates must be >= 0"));
   const std::string bin = L.c.bin_dir().empty() ? SelfDir() : L.c.bin_dir();
   L.out = L.c.out_dir();
@@ -156,7 +162,10 @@ int LaunchCommand(const std::vector<std::string>& args) {
     L.workers.push_back(std::move(*child));
   }
 
-  auto stub = v1::Learner::NewStub(grpc::CreateChannel(learner_address, grpc::InsecureChannelCredentials()));
+  auto channel = rpc::MakeChannel(learner_address, worker_config.learner_tls(), grpc::ChannelArguments(),
+                                  L.c.worker_config() + ": learner_tls");
+  if (!channel.ok()) return abort_all(channel.status());
+  auto stub = v1::Learner::NewStub(*channel);
   const auto start = Clock::now();
   int64_t first_version = -1, group_size = 8;
   const bool tty = isatty(STDOUT_FILENO);
@@ -181,6 +190,7 @@ int LaunchCommand(const std::vector<std::string>& args) {
     if (learner_done) break;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    rpc::AttachToken(&context, *learner_token);
     v1::LearnerStatus status;
     if (stub->GetStatus(&context, v1::StatusRequest(), &status).ok()) {
       if (first_version < 0) first_version = status.policy_version();

@@ -31,7 +31,12 @@ StatusOr<Submission> DecodeSubmission(const v1::SubmitRequest& request, int64_t 
   return s;
 }
 
-grpc::Status LearnerService::Lease(grpc::ServerContext*, const v1::LeaseRequest* request, v1::LeaseReply* reply) {
+grpc::Status LearnerService::Lease(grpc::ServerContext* context, const v1::LeaseRequest* request,
+                                   v1::LeaseReply* reply) {
+  if (grpc::Status denied = auth_.Check(*context); !denied.ok()) {
+    if (metrics_) metrics_->Rpc("Lease", "UNAUTHENTICATED");
+    return denied;
+  }
   auto batch = core_->Lease(request->worker_id(), request->max_leases());
   if (!batch.ok()) {
     if (metrics_) metrics_->Rpc("Lease", "INVALID_ARGUMENT");
@@ -59,7 +64,12 @@ grpc::Status LearnerService::Lease(grpc::ServerContext*, const v1::LeaseRequest*
   return grpc::Status::OK;
 }
 
-grpc::Status LearnerService::Submit(grpc::ServerContext*, const v1::SubmitRequest* request, v1::SubmitReply* reply) {
+grpc::Status LearnerService::Submit(grpc::ServerContext* context, const v1::SubmitRequest* request,
+                                    v1::SubmitReply* reply) {
+  if (grpc::Status denied = auth_.Check(*context); !denied.ok()) {
+    if (metrics_) metrics_->Rpc("Submit", "UNAUTHENTICATED");
+    return denied;
+  }
   auto submission = DecodeSubmission(*request, core_->world().image.tokens_per_image());
   StatusOr<SubmitOutcome> outcome = submission.ok() ? core_->Submit(std::move(*submission)) : submission.status();
   if (!submission.ok()) core_->CountInvalid();
@@ -78,6 +88,10 @@ grpc::Status LearnerService::Submit(grpc::ServerContext*, const v1::SubmitReques
 
 grpc::Status LearnerService::FetchWeights(grpc::ServerContext* context, const v1::FetchWeightsRequest* request,
                                           grpc::ServerWriter<v1::WeightsChunk>* writer) {
+  if (grpc::Status denied = auth_.Check(*context); !denied.ok()) {
+    if (metrics_) metrics_->Rpc("FetchWeights", "UNAUTHENTICATED");
+    return denied;
+  }
   const auto start = std::chrono::steady_clock::now();
   auto snapshot = core_->Weights(request->version());
   if (!snapshot) {
@@ -99,7 +113,12 @@ grpc::Status LearnerService::FetchWeights(grpc::ServerContext* context, const v1
   return grpc::Status::OK;
 }
 
-grpc::Status LearnerService::GetStatus(grpc::ServerContext*, const v1::StatusRequest*, v1::LearnerStatus* reply) {
+grpc::Status LearnerService::GetStatus(grpc::ServerContext* context, const v1::StatusRequest*,
+                                       v1::LearnerStatus* reply) {
+  if (grpc::Status denied = auth_.Check(*context); !denied.ok()) {
+    if (metrics_) metrics_->Rpc("GetStatus", "UNAUTHENTICATED");
+    return denied;
+  }
   const auto s = core_->GetStatus();
   reply->set_policy_version(s.version);
   reply->set_target_updates(s.target_updates);

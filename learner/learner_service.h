@@ -5,13 +5,16 @@
 #include "learner/learner_core.h"
 #include "learner/learner_metrics.h"
 #include "maskgrpo/learner.grpc.pb.h"
+#include "rpc/security.h"
 
 namespace maskgrpo::learner {
 
 class LearnerService final : public v1::Learner::Service {
  public:
-  // `core` must outlive the service; `metrics` may be null.
-  LearnerService(LearnerCore* core, LearnerMetrics* metrics) : core_(core), metrics_(metrics) {}
+  // `core` must outlive the service; `metrics` may be null; a non-empty `auth_token` is
+  // required on every call.
+  LearnerService(LearnerCore* core, LearnerMetrics* metrics, const std::string& auth_token = "")
+      : core_(core), metrics_(metrics), auth_(auth_token) {}
 
   grpc::Status Lease(grpc::ServerContext* context, const v1::LeaseRequest* request, v1::LeaseReply* reply) override;
   grpc::Status Submit(grpc::ServerContext* context, const v1::SubmitRequest* request, v1::SubmitReply* reply) override;
@@ -23,6 +26,7 @@ class LearnerService final : public v1::Learner::Service {
  private:
   LearnerCore* core_;
   LearnerMetrics* metrics_;
+  rpc::TokenChecker auth_;
 };
 
 // Decodes a submission, naming the first bad field (lengths and shapes; value ranges are

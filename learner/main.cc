@@ -20,6 +20,7 @@
 #include "learner/learner_service.h"
 #include "rpc/log.h"
 #include "rpc/metrics_http.h"
+#include "rpc/security.h"
 #include "rpc/server_util.h"
 
 namespace maskgrpo::learner {
@@ -54,6 +55,11 @@ int Run(const std::vector<std::string>& args) {
   if (Status st = app::ApplyRuntimeFlags(*flags, config.mutable_train()->mutable_runtime()); !st.ok()) return Fail(st);
   auto options = ToLearnerCoreOptions(config);
   if (!options.ok()) return Fail(options.status());
+  // Security material is checked before anything is written to the run folder.
+  auto credentials = rpc::MakeServerCredentials(config.tls(), "tls");
+  if (!credentials.ok()) return Fail(credentials.status());
+  auto token = rpc::LoadToken(config.auth(), "auth");
+  if (!token.ok()) return Fail(token.status());
   if (Status st = app::SnapshotRunConfig(options->train.out_dir, config); !st.ok()) return Fail(st);
   ConfigureThreads(config.train().runtime().threads());
 
@@ -72,13 +78,16 @@ int Run(const std::vector<std::string>& args) {
     if (!started.ok()) return Fail(started.status());
     metrics_http = std::move(*started);
   }
-  LearnerService service(core->get(), &metrics);
+  LearnerService service(core->get(), &metrics, *token);
   rpc::GrpcServerOptions server_options;
   server_options.listen = config.listen();
+  server_options.credentials = *credentials;
   auto server = rpc::StartGrpcServer(server_options, {&service});
   if (!server.ok()) return Fail(server.status());
-  log::Info("serving maskgrpo.v1.Learner on port " + std::to_string(server->port) + "; run folder " +
-            options->train.out_dir + (metrics_http ? "; /metrics on port " + std::to_string(metrics_http->port()) : ""));
+  log::Info("serving maskgrpo.v1.Learner on port " + std::to_string(server->port) + " (" +
+            rpc::SecuritySummary(!config.tls().cert_file().empty(), !config.tls().client_ca_file().empty(),
+                                 !token->empty()) +
+            "); run folder " + options->train.out_dir + (metrics_http ? "; /metrics on port " + std::to_string(metrics_http->port()) : ""));
   if (Status st = rpc::WritePortFile(flags->Get("port-file"), server->port, metrics_http ? metrics_http->port() : 0);
       !st.ok()) {
     return Fail(st);

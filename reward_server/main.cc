@@ -12,6 +12,7 @@
 #include "reward_server/reward_config.h"
 #include "rpc/log.h"
 #include "rpc/metrics_http.h"
+#include "rpc/security.h"
 #include "rpc/server_util.h"
 #include "reward_server/batcher.h"
 #include "reward_server/reward_metrics.h"
@@ -62,18 +63,26 @@ int Run(const std::vector<std::string>& args) {
   DynamicBatcher batcher(
       *batcher_options, [&combined](const std::vector<const RewardItem*>& items) { return combined.Score(items); },
       [&metrics](int size, double seconds) { metrics.Batch(size, seconds); });
+  auto credentials = rpc::MakeServerCredentials(config.tls(), "tls");
+  if (!credentials.ok()) return Fail(credentials.status());
+  auto token = rpc::LoadToken(config.auth(), "auth");
+  if (!token.ok()) return Fail(token.status());
   RewardServiceOptions service_options;
   service_options.max_items_per_request = config.max_items_per_request();
+  service_options.auth_token = *token;
   RewardService service(service_options, &combined, &batcher, &metrics, config.max_batch());
 
   rpc::GrpcServerOptions server_options;
   server_options.listen = config.listen();
+  server_options.credentials = *credentials;
   auto server = rpc::StartGrpcServer(server_options, {&service});
   if (!server.ok()) return Fail(server.status());
   std::string names;
   for (const auto& ws : combined.scorers()) names += (names.empty() ? "" : ", ") + ws.scorer->name();
   log::Info("serving maskgrpo.v1.Reward on port " + std::to_string(server->port) + " (scorers: " + names +
-            "; max batch " + std::to_string(config.max_batch()) + ")" +
+            "; max batch " + std::to_string(config.max_batch()) + "; " +
+            rpc::SecuritySummary(!config.tls().cert_file().empty(), !config.tls().client_ca_file().empty(),
+                                 !token->empty()) + ")" +
             (metrics_http ? "; /metrics on port " + std::to_string(metrics_http->port()) : ""));
   if (Status st = rpc::WritePortFile(flags->Get("port-file"), server->port, metrics_http ? metrics_http->port() : 0); !st.ok()) return Fail(st);
 

@@ -31,7 +31,7 @@ StatusOr<std::vector<RewardItem>> DecodeScoreRequest(const v1::ScoreRequest& req
 
 RewardService::RewardService(const RewardServiceOptions& options, const CombinedScorer* combined,
                              DynamicBatcher* batcher, RewardMetrics* metrics, int max_batch)
-    : options_(options), combined_(combined), batcher_(batcher), metrics_(metrics), max_batch_(max_batch) {}
+    : options_(options), auth_(options.auth_token), combined_(combined), batcher_(batcher), metrics_(metrics), max_batch_(max_batch) {}
 
 StatusOr<std::vector<ItemScore>> RewardService::ScoreItems(grpc::ServerContext* context,
                                                            const v1::ScoreRequest& request, RequestTiming* timing) {
@@ -46,6 +46,10 @@ StatusOr<std::vector<ItemScore>> RewardService::ScoreItems(grpc::ServerContext* 
 
 grpc::Status RewardService::Score(grpc::ServerContext* context, const v1::ScoreRequest* request,
                                   v1::ScoreReply* reply) {
+  if (grpc::Status denied = auth_.Check(*context); !denied.ok()) {
+    if (metrics_) metrics_->Request("UNAUTHENTICATED", 0, 0, 0);
+    return denied;
+  }
   RequestTiming timing;
   auto scores = ScoreItems(context, *request, &timing);
   grpc::Status status = scores.ok() ? grpc::Status::OK : rpc::ToGrpc(scores.status());
@@ -67,7 +71,9 @@ grpc::Status RewardService::Score(grpc::ServerContext* context, const v1::ScoreR
   return status;
 }
 
-grpc::Status RewardService::Describe(grpc::ServerContext*, const v1::DescribeRequest*, v1::DescribeReply* reply) {
+grpc::Status RewardService::Describe(grpc::ServerContext* context, const v1::DescribeRequest*,
+                                     v1::DescribeReply* reply) {
+  if (grpc::Status denied = auth_.Check(*context); !denied.ok()) return denied;
   for (const auto& ws : combined_->scorers()) {
     auto* s = reply->add_scorers();
     s->set_name(ws.scorer->name());

@@ -8,6 +8,7 @@
 #include "reward_server/batcher.h"
 #include "reward_server/reward_metrics.h"
 #include "reward_server/scorer.h"
+#include "rpc/security.h"
 
 namespace maskgrpo::reward {
 
@@ -15,6 +16,7 @@ struct RewardServiceOptions {
   int max_items_per_request = 256;
   // Used when the caller sets no deadline, so that nothing waits forever.
   std::chrono::milliseconds default_deadline{60000};
+  std::string auth_token;  // "" = no token required
 };
 
 class RewardService final : public v1::Reward::Service {
@@ -32,6 +34,7 @@ class RewardService final : public v1::Reward::Service {
                                               RequestTiming* timing);
 
   RewardServiceOptions options_;
+  rpc::TokenChecker auth_;
   const CombinedScorer* combined_;
   DynamicBatcher* batcher_;
   RewardMetrics* metrics_;

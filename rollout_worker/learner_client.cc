@@ -3,25 +3,29 @@
 #include <ATen/core/Tensor.h>
 #include <grpcpp/client_context.h>
 
+#include "rpc/security.h"
 #include "rpc/status_grpc.h"
 #include "rpc/weights_stream.h"
 
 namespace maskgrpo::worker {
-namespace {
-void SetDeadline(grpc::ClientContext* c, std::chrono::milliseconds d) {
-  c->set_deadline(std::chrono::system_clock::now() + d);
-}
-}  // namespace
 
 LearnerClient::LearnerClient(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds rpc_deadline,
-                             std::chrono::milliseconds weights_deadline)
-    : stub_(v1::Learner::NewStub(channel)), rpc_deadline_(rpc_deadline), weights_deadline_(weights_deadline) {}
+                             std::chrono::milliseconds weights_deadline, std::string token)
+    : stub_(v1::Learner::NewStub(channel)),
+      rpc_deadline_(rpc_deadline),
+      weights_deadline_(weights_deadline),
+      token_(std::move(token)) {}
+
+void LearnerClient::Prepare(grpc::ClientContext* context, std::chrono::milliseconds deadline) const {
+  context->set_deadline(std::chrono::system_clock::now() + deadline);
+  rpc::AttachToken(context, token_);
+}
 
 LearnerClient::~LearnerClient() = default;
 
 StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int max_leases) {
   grpc::ClientContext context;
-  SetDeadline(&context, rpc_deadline_);
+  Prepare(&context, rpc_deadline_);
   v1::LeaseRequest request;
   request.set_worker_id(worker_id);
   request.set_max_leases(max_leases);
@@ -33,7 +37,7 @@ StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int 
 
 StatusOr<v1::SubmitReply> LearnerClient::Submit(const v1::SubmitRequest& request) {
   grpc::ClientContext context;
-  SetDeadline(&context, rpc_deadline_);
+  Prepare(&context, rpc_deadline_);
   v1::SubmitReply reply;
   grpc::Status s = stub_->Submit(&context, request, &reply);
   if (!s.ok()) return rpc::FromGrpc(s);
@@ -42,7 +46,7 @@ StatusOr<v1::SubmitReply> LearnerClient::Submit(const v1::SubmitRequest& request
 
 StatusOr<v1::LearnerStatus> LearnerClient::GetStatus() {
   grpc::ClientContext context;
-  SetDeadline(&context, rpc_deadline_);
+  Prepare(&context, rpc_deadline_);
   v1::LearnerStatus reply;
   grpc::Status s = stub_->GetStatus(&context, v1::StatusRequest(), &reply);
   if (!s.ok()) return rpc::FromGrpc(s);
@@ -52,7 +56,7 @@ StatusOr<v1::LearnerStatus> LearnerClient::GetStatus() {
 StatusOr<FetchedWeights> LearnerClient::FetchWeights(int64_t version) {
   const auto start = std::chrono::steady_clock::now();
   grpc::ClientContext context;
-  SetDeadline(&context, weights_deadline_);
+  Prepare(&context, weights_deadline_);
   v1::FetchWeightsRequest request;
   request.set_version(version);
   auto reader = stub_->FetchWeights(&context, request);

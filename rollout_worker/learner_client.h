@@ -28,8 +28,9 @@ struct FetchedWeights {
 
 class LearnerClient {
  public:
+  // `token`: bearer token sent on every call ("" = none).
   LearnerClient(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds rpc_deadline,
-                std::chrono::milliseconds weights_deadline);
+                std::chrono::milliseconds weights_deadline, std::string token = "");
   ~LearnerClient();
   StatusOr<v1::LeaseReply> Lease(const std::string& worker_id, int max_leases);
   StatusOr<v1::SubmitReply> Submit(const v1::SubmitRequest& request);
@@ -39,6 +40,8 @@ class LearnerClient {
  private:
   std::unique_ptr<v1::Learner::Stub> stub_;
   std::chrono::milliseconds rpc_deadline_, weights_deadline_;
+  std::string token_;
+  void Prepare(grpc::ClientContext* context, std::chrono::milliseconds deadline) const;
 };
 
 }  // namespace maskgrpo::worker

@@ -27,6 +27,7 @@
 #include "rollout_worker/worker_metrics.h"
 #include "rpc/log.h"
 #include "rpc/metrics_http.h"
+#include "rpc/security.h"
 #include "rpc/server_util.h"
 
 namespace maskgrpo::worker {
@@ -84,9 +85,12 @@ int Run(const std::vector<std::string>& args) {
   }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(config.learner(), grpc::InsecureChannelCredentials(), channel_args);
-  LearnerClient learner(channel, std::chrono::milliseconds(config.rpc_deadline_ms()),
-                        std::chrono::milliseconds(config.weights_deadline_ms()));
+  auto channel = rpc::MakeChannel(config.learner(), config.learner_tls(), channel_args, "learner_tls");
+  if (!channel.ok()) return Fail(channel.status());
+  auto learner_token = rpc::LoadToken(config.learner_auth(), "learner_auth");
+  if (!learner_token.ok()) return Fail(learner_token.status());
+  LearnerClient learner(*channel, std::chrono::milliseconds(config.rpc_deadline_ms()),
+                        std::chrono::milliseconds(config.weights_deadline_ms()), *learner_token);
   auto rewards = RewardClient::Create(*reward_options);
   if (!rewards.ok()) return Fail(rewards.status());
   log::Info("worker " + config.worker_id() + ": learner " + config.learner() + ", " +

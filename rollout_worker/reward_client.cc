@@ -8,6 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "rpc/security.h"
+
 #include "rpc/status_grpc.h"
 
 namespace maskgrpo::worker {
@@ -30,7 +32,7 @@ StatusOr<std::unique_ptr<RewardClient>> RewardClient::Create(const RewardClientO
     grpc::ChannelArguments args;
     args.SetLoadBalancingPolicyName("round_robin");
     args.SetMaxReceiveMessageSize(64 << 20);
-    auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    ASSIGN_OR_RETURN(auto channel, rpc::MakeChannel(address, options.tls, args, "reward_tls"));
     client->stubs_.push_back(v1::Reward::NewStub(channel));
   }
   return client;
@@ -43,6 +45,7 @@ StatusOr<std::vector<v1::ItemScore>> RewardClient::ScoreChunk(const v1::ScoreReq
     auto& stub = stubs_[next_.fetch_add(1) % stubs_.size()];
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + options_.deadline);
+    rpc::AttachToken(&context, options_.token);
     v1::ScoreReply reply;
     if (timing) ++timing->attempts;
     grpc::Status status = stub->Score(&context, request, &reply);

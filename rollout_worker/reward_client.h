@@ -16,6 +16,7 @@
 
 #include "core/status.h"
 #include "maskgrpo/reward.grpc.pb.h"
+#include "maskgrpo/service_config.pb.h"
 
 namespace maskgrpo::worker {
 
@@ -26,6 +27,8 @@ struct RewardClientOptions {
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{5000};
   int max_items_per_call = 64;  // larger requests are split
+  config::ClientTlsConfig tls;  // the same for every server
+  std::string token;            // bearer token sent on every call ("" = none)
 };
 
 struct RewardTiming {

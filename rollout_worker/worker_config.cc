@@ -1,5 +1,7 @@
 #include "rollout_worker/worker_config.h"
 
+#include "rpc/security.h"
+
 #include <functional>
 
 #include "app/config.h"
@@ -54,6 +56,8 @@ StatusOr<RewardClientOptions> ToRewardClientOptions(const config::RolloutWorkerC
   o.backoff_initial = std::chrono::milliseconds(c.backoff_initial_ms());
   o.backoff_max = std::chrono::milliseconds(c.backoff_max_ms());
   o.max_items_per_call = c.score_batch();
+  o.tls = c.reward_tls();
+  ASSIGN_OR_RETURN(o.token, rpc::LoadToken(c.reward_auth(), "reward_auth"));
   if (o.retries < 0) return InvalidArgument("reward_retries must be >= 0");
   if (o.max_items_per_call < 1) return InvalidArgument("score_batch must be >= 1");
   return o;

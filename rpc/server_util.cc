@@ -16,7 +16,8 @@ StatusOr<StartedServer> StartGrpcServer(const GrpcServerOptions& options, const 
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   StartedServer started;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &started.port);
+  builder.AddListeningPort(options.listen, options.credentials ? options.credentials : grpc::InsecureServerCredentials(),
+                           &started.port);
   builder.SetMaxReceiveMessageSize(options.max_receive_bytes);
   for (auto* s : services) builder.RegisterService(s);
   started.server = builder.BuildAndStart();

@@ -3,6 +3,7 @@
 // launcher), and a clean stop on SIGINT / SIGTERM.
 #pragma once
 
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
 #include <functional>
@@ -17,6 +18,7 @@ namespace maskgrpo::rpc {
 struct GrpcServerOptions {
   std::string listen = "127.0.0.1:0";  // port 0: any free port
   int max_receive_bytes = 64 << 20;     // larger messages get RESOURCE_EXHAUSTED from gRPC
+  std::shared_ptr<grpc::ServerCredentials> credentials;  // null = plaintext (rpc::MakeServerCredentials)
 };
 
 struct StartedServer {

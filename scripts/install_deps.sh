@@ -10,7 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libgrpc++-dev protobuf-compiler-grpc libabsl-dev prometheus-cpp-dev libspdlog-dev
   python3 python3-numpy
-  prometheus curl
+  prometheus curl openssl
 )
 
 missing=()
