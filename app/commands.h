@@ -13,5 +13,6 @@ int GenerateCommand(const std::vector<std::string>& args);
 int TrainCommand(const std::vector<std::string>& args);
 int BenchCommand(const std::vector<std::string>& args);
 int LaunchCommand(const std::vector<std::string>& args);
+int CheckConfigCommand(const std::vector<std::string>& args);
 
 }  // namespace maskgrpo::app

@@ -28,7 +28,9 @@ const char kUsage[] =
     "            [--config F --out DIR --workers N --reward-servers M --updates N --bin-dir DIR]\n"
     "  bench     sampler images/s and transformer GFLOP/s next to a plain matmul's\n"
     "            [--model shapeworld|showo512 --checkpoint F --batch N --sampling-steps T --guidance W\n"
-    "             --repeats N --threads N --device D --dtype T]\n";
+    "             --repeats N --threads N --device D --dtype T]\n"
+    "  check-config  parse config files as a process's typed config (unknown fields are errors)\n"
+    "            learner|rollout_worker|reward_server|launch|train FILE...\n";
 
 }  // namespace
 
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
   if (command == "train") return maskgrpo::app::TrainCommand(args);
   if (command == "launch") return maskgrpo::app::LaunchCommand(args);
   if (command == "bench") return maskgrpo::app::BenchCommand(args);
+  if (command == "check-config") return maskgrpo::app::CheckConfigCommand(args);
   std::fprintf(stderr, "unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return 2;
 }

@@ -75,6 +75,7 @@ int Run(const std::vector<std::string>& args) {
   rpc::GrpcServerOptions server_options;
   server_options.listen = config.listen();
   server_options.credentials = *credentials;
+  server_options.max_connection_age_ms = config.max_connection_age_ms();
   auto server = rpc::StartGrpcServer(server_options, {&service});
   if (!server.ok()) return Fail(server.status());
   std::string names;

@@ -16,6 +16,7 @@ config::RewardServerConfig DefaultRewardServerConfig() {
   c.set_max_queue_images(1024);
   c.set_max_items_per_request(256);
   c.set_threads(1);
+  c.set_max_connection_age_ms(300000);
   return c;
 }
 
@@ -38,6 +39,7 @@ StatusOr<BatcherOptions> ToBatcherOptions(const config::RewardServerConfig& c) {
     }
   }
   if (c.max_items_per_request() < 1) return InvalidArgument("max_items_per_request must be >= 1");
+  if (c.max_connection_age_ms() < 0) return InvalidArgument("max_connection_age_ms must be >= 0");
   if (c.max_items_per_request() > c.max_queue_images()) {
     return InvalidArgument("max_items_per_request must be <= max_queue_images");
   }

@@ -19,6 +19,11 @@ StatusOr<StartedServer> StartGrpcServer(const GrpcServerOptions& options, const 
   builder.AddListeningPort(options.listen, options.credentials ? options.credentials : grpc::InsecureServerCredentials(),
                            &started.port);
   builder.SetMaxReceiveMessageSize(options.max_receive_bytes);
+  if (options.max_connection_age_ms > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, static_cast<int>(options.max_connection_age_ms));
+    // In-flight calls get this long to finish when an old connection is closed.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30000);
+  }
   for (auto* s : services) builder.RegisterService(s);
   started.server = builder.BuildAndStart();
   if (!started.server || started.port == 0) {

@@ -6,6 +6,8 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
+#include <cstdint>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,6 +21,7 @@ struct GrpcServerOptions {
   std::string listen = "127.0.0.1:0";  // port 0: any free port
   int max_receive_bytes = 64 << 20;     // larger messages get RESOURCE_EXHAUSTED from gRPC
   std::shared_ptr<grpc::ServerCredentials> credentials;  // null = plaintext (rpc::MakeServerCredentials)
+  int64_t max_connection_age_ms = 0;  // > 0: close connections this old (clients re-resolve DNS)
 };
 
 struct StartedServer {

@@ -1,17 +1,36 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package the project needs. Idempotent and non-interactive:
-# when everything is already installed it returns at once without touching apt.
+# Installs the Debian 12 packages the project needs. Idempotent and non-interactive: when
+# everything is already installed it returns at once without touching apt.
+#   bash scripts/install_deps.sh            everything: build, tests and the deployment checks
+#   bash scripts/install_deps.sh --build    only what building needs (the Docker builder stage)
+#   bash scripts/install_deps.sh --build --no-torch
+#                                           the same without Debian's LibTorch (CUDA images
+#                                           bring PyTorch's own)
 set -euo pipefail
 
-PACKAGES=(
+BUILD=(
   build-essential cmake ninja-build ccache pkg-config
-  libtorch-dev libopenblas0-openmp
   libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev
   libgrpc++-dev protobuf-compiler-grpc libabsl-dev prometheus-cpp-dev libspdlog-dev
-  python3 python3-numpy
-  prometheus curl openssl
 )
+TORCH=(libtorch-dev libopenblas0-openmp)
+# Tests: the learning test's tools, promtool for /metrics, curl, openssl for test certificates,
+# and the deployment checks (compose files, Kubernetes manifests, YAML).
+TEST=(python3 python3-numpy prometheus curl openssl docker-compose python3-kubernetes python3-yaml yamllint)
+
+build_only=0
+torch=1
+for arg in "$@"; do
+  case "$arg" in
+    --build) build_only=1 ;;
+    --no-torch) torch=0 ;;
+    *) echo "install_deps: unknown option $arg (expected --build, --no-torch)" >&2; exit 2 ;;
+  esac
+done
+PACKAGES=("${BUILD[@]}")
+if [ "$torch" -eq 1 ]; then PACKAGES+=("${TORCH[@]}"); fi
+if [ "$build_only" -eq 0 ]; then PACKAGES+=("${TEST[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -26,4 +45,5 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# No recommends: docker-compose would otherwise pull in the Docker engine.
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

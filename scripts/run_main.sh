@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (ShapeWorld): set up, pretrain the base model if it
-# is not there, then Mask-GRPO fine-tuning with the default config (about 20 minutes on 2
-# CPU cores) and the held-out table before and after.
-# Output: runs/main/ (see docs/run-folder.md); rerunning resumes or just reprints the result.
+# is not there, then Mask-GRPO fine-tuning with the whole distributed system on this
+# machine (`maskgrpo launch`: a reward server, the learner and 2 rollout workers as child
+# processes on 127.0.0.1; about 20 minutes on 2 CPU cores) and the held-out table before
+# and after. Output: runs/main/ with report.html (see docs/run-folder.md); rerunning resumes
+# or just reprints the result. The same training in one process: `maskgrpo train`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
@@ -16,8 +18,9 @@ if [ ! -f "$BASE" ]; then
   mkdir -p models
   cp runs/pretrain/model.safetensors "$BASE"
 fi
-echo "== Mask-GRPO training from $BASE (configs/train.textproto) into $OUT"
-build/bin/maskgrpo train --config configs/train.textproto --out "$OUT"
+echo "== Mask-GRPO training from $BASE with the distributed system (configs/launch.textproto) into $OUT"
+build/bin/maskgrpo launch --config configs/launch.textproto --out "$OUT"
 echo "== held-out GenEval-style table before and after training"
 python3 scripts/compare_evals.py "$OUT"
 echo "== sample grids: $OUT/eval/v000000/grid.png (before), $OUT/eval/$(ls "$OUT/eval" | tail -n 1)/grid.png (after)"
+echo "== report with curves, tables, grids and the config: $OUT/report.html"

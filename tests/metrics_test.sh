@@ -61,3 +61,19 @@ check rollout_worker "$W" maskgrpo_worker_images_generated_total maskgrpo_worker
   maskgrpo_worker_generation_seconds_bucket maskgrpo_worker_reward_request_seconds_bucket \
   maskgrpo_worker_weight_sync_bytes_total maskgrpo_worker_weight_sync_seconds_bucket maskgrpo_worker_policy_version \
   maskgrpo_worker_groups_total
+
+# Every metric the Grafana dashboard and the alert rules query exists in the real output.
+# (A metric family is declared by its "# TYPE" line even before its first sample.)
+names=$(/usr/bin/python3 "$SRC/deploy/grafana/dashboard_metrics.py") || fail "dashboard_metrics.py failed"
+[ -n "$names" ] || fail "dashboard_metrics.py found no metric names"
+cat "$WORK"/*.metrics > "$WORK/all.metrics"
+missing=0
+for name in $names; do
+  family=$(echo "$name" | sed -E 's/_(bucket|sum|count)$//')
+  if ! grep -q -E "^$name[{ ]|^# TYPE $family " "$WORK/all.metrics"; then
+    echo "dashboard/alerts query $name, which no process exposes"
+    missing=1
+  fi
+done
+[ $missing -eq 0 ] || fail "the dashboard or the alerts use metrics that do not exist"
+echo "dashboard and alerts: $(echo "$names" | wc -w) metric names, all exposed"

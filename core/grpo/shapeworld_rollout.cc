@@ -26,10 +26,23 @@ const PromptSpec& PromptStream::Next() {
 StatusOr<RewardKind> ParseRewardKind(const std::string& name) {
   if (name == "dense") return RewardKind::kDense;
   if (name == "binary") return RewardKind::kBinary;
-  return InvalidArgument("reward must be dense or binary, got '" + name + "'");
+  if (name == "mixed") return RewardKind::kMixed;
+  return InvalidArgument("reward must be dense, binary or mixed, got '" + name + "'");
 }
 
-const char* RewardKindName(RewardKind r) { return r == RewardKind::kDense ? "dense" : "binary"; }
+const char* RewardKindName(RewardKind r) {
+  return r == RewardKind::kDense ? "dense" : r == RewardKind::kBinary ? "binary" : "mixed";
+}
+
+double RewardValue(RewardKind kind, double dense, bool correct) {
+  const double binary = correct ? 1.0 : 0.0;
+  switch (kind) {
+    case RewardKind::kDense: return dense;
+    case RewardKind::kBinary: return binary;
+    case RewardKind::kMixed: return 0.5 * dense + 0.5 * binary;
+  }
+  return dense;
+}
 
 StatusOr<std::vector<SampledGroup>> SampleGroups(const MaskedTransformer& model, const shapeworld::World& world,
                                                  const std::vector<const PromptSpec*>& specs, int64_t group_size,
@@ -81,7 +94,7 @@ StatusOr<std::vector<RolloutGroup>> SampleScoredGroups(const MaskedTransformer& 
     rg.group = std::move(sampled[g].group);
     for (const auto& img : sampled[g].images) {
       auto score = shapeworld::ScoreDetections(*rg.spec, shapeworld::Detect(img));
-      rg.group.rewards.push_back(reward == RewardKind::kDense ? score.dense : (score.correct ? 1.0 : 0.0));
+      rg.group.rewards.push_back(RewardValue(reward, score.dense, score.correct));
       rg.scores.push_back(std::move(score));
     }
   }

@@ -29,8 +29,12 @@ class PromptStream {
   int64_t position_;
 };
 
-enum class RewardKind { kDense, kBinary };
+// dense: partial credit in [0, 1]; binary: 1 when the GenEval-style verdict is correct;
+// mixed: their mean, so a fully correct image earns a bonus over partial credit while
+// groups with no correct image still have a spread to learn from.
+enum class RewardKind { kDense, kBinary, kMixed };
 StatusOr<RewardKind> ParseRewardKind(const std::string& name);
+double RewardValue(RewardKind kind, double dense, bool correct);
 const char* RewardKindName(RewardKind r);
 
 struct RolloutGroup {
