@@ -3,17 +3,23 @@
 #include <cmath>
 
 #include "reward_server/shapeworld_scorer.h"
+#include "reward_server/torchscript_scorer.h"
 
 namespace maskgrpo::reward {
 
-std::vector<std::string> KnownScorers() { return {"shapeworld_dense", "shapeworld_binary"}; }
+std::vector<std::string> KnownScorers() { return {"shapeworld_dense", "shapeworld_binary", "torchscript"}; }
 
-StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name) {
+StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std::string& model_path) {
+  if (name != "torchscript" && !model_path.empty()) {
+    return InvalidArgument("model_path is only for the torchscript scorer, not '" + name + "'");
+  }
   if (name == "shapeworld_dense") return std::unique_ptr<Scorer>(new ShapeWorldScorer(true));
   if (name == "shapeworld_binary") return std::unique_ptr<Scorer>(new ShapeWorldScorer(false));
+  if (name == "torchscript") return TorchScriptScorer::Load(model_path);
   std::string known;
   for (const auto& n : KnownScorers()) known += (known.empty() ? "" : ", ") + n;
-  // CLIP, aesthetic and TorchScript scorers plug in here; they are not written yet.
+  // Built-in CLIP and aesthetic scorers would plug in here; today such models are served
+  // through "torchscript".
   return InvalidArgument("unknown scorer '" + name + "' (known: " + known + ")");
 }
 

@@ -36,8 +36,9 @@ class Scorer {
   virtual StatusOr<std::vector<double>> Score(const std::vector<const RewardItem*>& items) const = 0;
 };
 
-// Builds a scorer from its configured name; the error lists the known names.
-StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name);
+// Builds a scorer from its configured name (and, for "torchscript", the model file); the
+// error lists the known names.
+StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std::string& model_path = "");
 std::vector<std::string> KnownScorers();
 
 // Several scorers combined by weights: reward = sum_i weight_i * component_i.
