@@ -86,6 +86,12 @@ void ChildProcess::Stop(int grace_ms) {
 }
 
 // Waits for a child's port file ("grpc=P\nmetrics=M\n"); fails early if the child dies.
+std::string ExecutableDir() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : p.parent_path().string();
+}
+
 StatusOr<std::map<std::string, int>> WaitForPorts(ChildProcess* child, const std::string& path, int64_t timeout_ms) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < until) {

@@ -42,6 +42,10 @@ class ChildProcess {
   int signal_ = 0;
 };
 
+// The directory of the running executable (where its sibling binaries are), or "." if
+// /proc/self/exe cannot be read.
+std::string ExecutableDir();
+
 // Waits for the port file a server child writes once it listens ("grpc=P\nmetrics=M\n",
 // rpc::WritePortFile); fails early, naming the child and its log, if the child dies first.
 StatusOr<std::map<std::string, int>> WaitForPorts(ChildProcess* child, const std::string& path, int64_t timeout_ms);

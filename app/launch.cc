@@ -32,12 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::string SelfDir() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string(".") : p.parent_path().string();
-}
-
 struct Launch {
   config::LaunchConfig c;
   std::string out, logs, ports;
@@ -105,7 +99,7 @@ int LaunchCommand(const std::vector<std::string>& args) {
   auto learner_token = rpc::LoadToken(worker_config.learner_auth(), L.c.worker_config() + ": learner_auth");
   if (!learner_token.ok()) return Fail(learner_token.status());
   if (updates < 0) return Fail(InvalidArgument("updates must be >= 0"));
-  const std::string bin = L.c.bin_dir().empty() ? SelfDir() : L.c.bin_dir();
+  const std::string bin = L.c.bin_dir().empty() ? ExecutableDir() : L.c.bin_dir();
   L.out = L.c.out_dir();
   L.logs = L.out + "/logs";
   L.ports = L.out + "/ports";

@@ -76,12 +76,6 @@ StatusOr<std::vector<int>> ParseClientCounts(const std::string& text) {
   return out;
 }
 
-std::string ExecutableDir() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string(".") : p.parent_path().string();
-}
-
 // Requests of `items` rendered scenes for random training prompts (scoring cost does not
 // depend on whether the image satisfies its prompt).
 std::vector<v1::ScoreRequest> MakeRequests(int count, int items) {
@@ -111,7 +105,7 @@ int RunReward(const app::Flags& flags) {
   auto clients = ParseClientCounts(flags.Get("clients", "1,4,16"));
   if (!clients.ok()) return std::fprintf(stderr, "%s\n", clients.status().message().c_str()), 2;
 
-  const std::string bin_dir = flags.Get("bin-dir", ExecutableDir());
+  const std::string bin_dir = flags.Get("bin-dir", app::ExecutableDir());
   const fs::path work = fs::temp_directory_path() / ("maskgrpo_service_bench_" + std::to_string(getpid()));
   fs::create_directories(work);
   std::vector<std::string> argv = {bin_dir + "/reward_server", "--listen", "127.0.0.1:0", "--port-file",

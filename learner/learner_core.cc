@@ -183,16 +183,8 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
   {
     absl::MutexLock lock(&mu_);
     ExpireLeases(NowUnixMs());
-    if (completed_.count(s.lease_id)) {
-      counters_.set_groups_duplicate(counters_.groups_duplicate() + 1);
-      return SubmitOutcome::kDuplicate;
-    }
-    auto it = outstanding_.find(s.lease_id);
-    if (it == outstanding_.end()) {
-      counters_.set_groups_invalid(counters_.groups_invalid() + 1);
-      return FailedPrecondition("lease_id: unknown or expired lease '" + s.lease_id + "'");
-    }
-    lease = it->second;
+    if (auto rejected = RejectDuplicateOrUnknown(s.lease_id)) return *rejected;
+    lease = outstanding_.at(s.lease_id);
     if (s.policy_version != lease.version) {
       counters_.set_groups_invalid(counters_.groups_invalid() + 1);
       return InvalidArgument("policy_version: the lease was issued for version " + std::to_string(lease.version) +
@@ -211,15 +203,8 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
   const double group_std = grpo::UnbiasedStd(s.rewards);
 
   absl::MutexLock lock(&mu_);
-  if (completed_.count(s.lease_id)) {  // a concurrent duplicate won the race
-    counters_.set_groups_duplicate(counters_.groups_duplicate() + 1);
-    return SubmitOutcome::kDuplicate;
-  }
-  auto it = outstanding_.find(s.lease_id);
-  if (it == outstanding_.end()) {
-    counters_.set_groups_invalid(counters_.groups_invalid() + 1);
-    return FailedPrecondition("lease_id: unknown or expired lease '" + s.lease_id + "'");
-  }
+  // Again: a concurrent duplicate may have won the race while the lock was released.
+  if (auto rejected = RejectDuplicateOrUnknown(s.lease_id)) return *rejected;
   if (version_ - lease.version > options_.max_policy_lag) {
     // Too old to train on: the prompt goes back to be sampled at the current version.
     counters_.set_groups_stale(counters_.groups_stale() + 1);
@@ -227,13 +212,13 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
     p.set_prompt_index(lease.prompt_index);
     p.set_resamples(lease.resamples);
     pending_.push_front(p);
-    outstanding_.erase(it);
+    outstanding_.erase(s.lease_id);
     return FailedPrecondition("policy_version: version " + std::to_string(lease.version) + " is " +
                               std::to_string(version_ - lease.version) + " versions behind the learner's " +
                               std::to_string(version_) + ", beyond max_policy_lag " +
                               std::to_string(options_.max_policy_lag));
   }
-  outstanding_.erase(it);
+  outstanding_.erase(s.lease_id);
   SubmitOutcome outcome;
   switch (filter_.Decide(group_std, lease.resamples)) {
     case grpo::FilterDecision::kAccept: {
@@ -287,6 +272,18 @@ LearnerStatusSnapshot LearnerCore::GetStatus() const {
   s.last_eval_overall = last_eval_overall_;
   s.last_eval_version = last_eval_version_;
   return s;
+}
+
+std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(const std::string& lease_id) {
+  if (completed_.count(lease_id)) {
+    counters_.set_groups_duplicate(counters_.groups_duplicate() + 1);
+    return StatusOr<SubmitOutcome>(SubmitOutcome::kDuplicate);
+  }
+  if (!outstanding_.count(lease_id)) {
+    counters_.set_groups_invalid(counters_.groups_invalid() + 1);
+    return StatusOr<SubmitOutcome>(FailedPrecondition("lease_id: unknown or expired lease '" + lease_id + "'"));
+  }
+  return std::nullopt;
 }
 
 void LearnerCore::CountInvalid() {

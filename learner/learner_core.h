@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,10 @@ class LearnerCore {
   Status Evaluate(const std::string& label);
   Status Publish() ABSL_LOCKS_EXCLUDED(mu_);
   void ExpireLeases(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A submission for a lease already completed (a duplicate, counted) or not outstanding
+  // (unknown or expired, counted as invalid); nullopt when the lease is outstanding.
+  std::optional<StatusOr<SubmitOutcome>> RejectDuplicateOrUnknown(const std::string& lease_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberCompleted(const std::string& lease_id, SubmitOutcome outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status CheckGroup(const Submission& s, int64_t current_version) const;
   // Waits for a full update's worth of admitted groups; false on Stop().
