@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "app/child_process.h"
@@ -57,9 +58,16 @@ struct Launch {
   }
 };
 
-std::string ProgressLine(const v1::LearnerStatus& s, double elapsed, int64_t first_version, int64_t group_size) {
-  const int64_t images = (s.groups_accepted() + s.groups_resampled() + s.groups_dropped() + s.groups_stale()) * group_size;
-  const int64_t done = s.policy_version() - first_version;
+int64_t ImagesScored(const v1::LearnerStatus& s, int64_t group_size) {
+  return (s.groups_accepted() + s.groups_resampled() + s.groups_dropped() + s.groups_stale()) * group_size;
+}
+
+// Rates count from `first`, the first status this launch saw: a resumed learner's counters
+// include the work of earlier runs.
+std::string ProgressLine(const v1::LearnerStatus& s, double elapsed, const v1::LearnerStatus& first,
+                         int64_t group_size) {
+  const int64_t images = ImagesScored(s, group_size) - ImagesScored(first, group_size);
+  const int64_t done = s.policy_version() - first.policy_version();
   const double eta = done > 0 ? elapsed / done * (s.target_updates() - s.policy_version()) : 0;
   char buf[256];
   std::snprintf(buf, sizeof(buf), "version %lld/%lld  %.1f images/s  reward %.3f  eval %s  elapsed %s  ETA %s",
@@ -161,7 +169,8 @@ int LaunchCommand(const std::vector<std::string>& args) {
   if (!channel.ok()) return abort_all(channel.status());
   auto stub = v1::Learner::NewStub(*channel);
   const auto start = Clock::now();
-  int64_t first_version = -1, group_size = 8;
+  std::optional<v1::LearnerStatus> first_status;
+  int64_t group_size = 8;
   const bool tty = isatty(STDOUT_FILENO);
   std::string last_line;
   sigset_t stop_signals;
@@ -187,9 +196,9 @@ int LaunchCommand(const std::vector<std::string>& args) {
     rpc::AttachToken(&context, *learner_token);
     v1::LearnerStatus status;
     if (stub->GetStatus(&context, v1::StatusRequest(), &status).ok()) {
-      if (first_version < 0) first_version = status.policy_version();
+      if (!first_status) first_status = status;
       const std::string line = ProgressLine(status, std::chrono::duration<double>(Clock::now() - start).count(),
-                                            first_version, group_size);
+                                            *first_status, group_size);
       if (tty) {
         std::printf("\r%-110s", line.c_str());
         std::fflush(stdout);
