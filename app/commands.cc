@@ -129,9 +129,10 @@ int EvalCommand(const std::vector<std::string>& args) {
   j["guidance"] = options->sampling.guidance;
   j["seed"] = static_cast<int64_t>(seed);
   if (!(st = WriteFileAtomically(out + "/eval.json", j.Dump(2) + "\n")).ok()) return Fail(st);
+  if (!(st = WriteImageResults(out + "/results.jsonl", *result)).ok()) return Fail(st);
   auto grid = shapeworld::MakeGrid(result->grid_images, result->grid_captions, 6, 3);
   if (!(st = shapeworld::WritePng(out + "/eval_grid.png", grid)).ok()) return Fail(st);
-  Log("wrote " + out + "/eval.json and " + out + "/eval_grid.png");
+  Log("wrote " + out + "/eval.json, " + out + "/results.jsonl and " + out + "/eval_grid.png");
   return 0;
 }
 

@@ -41,6 +41,13 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
+  // `maskgrpo <command> --help` prints the usage (every command's flags are in it).
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
   if (command == "pretrain") return maskgrpo::app::PretrainCommand(args);
   if (command == "eval") return maskgrpo::app::EvalCommand(args);
   if (command == "generate") return maskgrpo::app::GenerateCommand(args);

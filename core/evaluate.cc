@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include "core/json.h"
+#include "core/safetensors.h"
+
 namespace maskgrpo {
 
 using shapeworld::Image;
@@ -42,8 +45,13 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const shape
     auto tokens = traj.tokens.to(torch::kCPU);
     for (int i = begin; i < end; ++i) {
       ASSIGN_OR_RETURN(Image img, shapeworld::DecodeCodes(world.image, tokens[i - begin]));
-      auto score = shapeworld::ScoreDetections(*rows[i], shapeworld::Detect(img));
+      const auto detections = shapeworld::Detect(img);
+      auto score = shapeworld::ScoreDetections(*rows[i], detections);
       result.table.Add(rows[i]->task, score.correct);
+      EvalImageResult& row = result.images.emplace_back();
+      row.spec = rows[i];
+      row.score = score;
+      for (const auto& d : detections) (d.shape < 0 ? row.fragments : row.objects) += 1;
       dense_sum += score.dense;
       if (i % stride == 0 && static_cast<int>(result.grid_images.size()) < options.grid_images) {
         result.grid_images.push_back(img);
@@ -54,6 +62,23 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const shape
   }
   result.mean_dense_reward = total ? dense_sum / total : 0.0;
   return result;
+}
+
+Status WriteImageResults(const std::string& path, const EvalResult& result) {
+  std::string out;
+  for (const auto& r : result.images) {
+    Json j;
+    j["tag"] = shapeworld::TaskName(r.spec->task);
+    j["prompt"] = r.spec->text;
+    j["correct"] = r.score.correct;
+    j["reason"] = r.score.reason;
+    j["dense"] = r.score.dense;
+    j["graded"] = r.score.graded;
+    j["objects"] = static_cast<int64_t>(r.objects);
+    j["fragments"] = static_cast<int64_t>(r.fragments);
+    out += j.Dump() + "\n";
+  }
+  return WriteFileAtomically(path, out);
 }
 
 StatusOr<std::vector<Image>> GenerateImages(const MaskedTransformer& model, const shapeworld::World& world,

@@ -20,8 +20,18 @@ struct EvalOptions {
   int grid_images = 24;         // how many images to keep for the sample grid
 };
 
+// One evaluated image, as GenEval's results.jsonl records it (plus the dense rewards and
+// the number of detections), for finding out why a task fails.
+struct EvalImageResult {
+  const shapeworld::PromptSpec* spec = nullptr;
+  shapeworld::ScoreResult score;
+  int objects = 0;    // detections matching a shape
+  int fragments = 0;  // regions matching no shape
+};
+
 struct EvalResult {
   shapeworld::EvalTable table;
+  std::vector<EvalImageResult> images;  // in evaluation order
   double mean_dense_reward = 0;
   std::vector<shapeworld::Image> grid_images;
   std::vector<std::string> grid_captions;
@@ -29,6 +39,10 @@ struct EvalResult {
 
 StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const shapeworld::World& world,
                                      const EvalOptions& options, const std::function<void(int done, int total)>& progress);
+
+// Writes `images` as JSON lines: {"tag", "prompt", "correct", "reason", "dense", "graded",
+// "objects", "fragments"}.
+Status WriteImageResults(const std::string& path, const EvalResult& result);
 
 // Samples `per_prompt` images for each prompt text, returns pixels (prompt-major order).
 StatusOr<std::vector<shapeworld::Image>> GenerateImages(const MaskedTransformer& model, const shapeworld::World& world,

@@ -7,14 +7,18 @@
 
 namespace maskgrpo::reward {
 
-std::vector<std::string> KnownScorers() { return {"shapeworld_dense", "shapeworld_binary", "torchscript"}; }
+std::vector<std::string> KnownScorers() {
+  return {"shapeworld_dense", "shapeworld_graded", "shapeworld_binary", "torchscript"};
+}
 
 StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std::string& model_path) {
   if (name != "torchscript" && !model_path.empty()) {
     return InvalidArgument("model_path is only for the torchscript scorer, not '" + name + "'");
   }
-  if (name == "shapeworld_dense") return std::unique_ptr<Scorer>(new ShapeWorldScorer(true));
-  if (name == "shapeworld_binary") return std::unique_ptr<Scorer>(new ShapeWorldScorer(false));
+  using Value = ShapeWorldScorer::Value;
+  if (name == "shapeworld_dense") return std::unique_ptr<Scorer>(new ShapeWorldScorer(Value::kDense));
+  if (name == "shapeworld_graded") return std::unique_ptr<Scorer>(new ShapeWorldScorer(Value::kGraded));
+  if (name == "shapeworld_binary") return std::unique_ptr<Scorer>(new ShapeWorldScorer(Value::kBinary));
   if (name == "torchscript") return TorchScriptScorer::Load(model_path);
   std::string known;
   for (const auto& n : KnownScorers()) known += (known.empty() ? "" : ", ") + n;

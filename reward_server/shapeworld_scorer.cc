@@ -5,9 +5,23 @@
 
 namespace maskgrpo::reward {
 
+std::string ShapeWorldScorer::name() const {
+  switch (value_) {
+    case Value::kDense: return "shapeworld_dense";
+    case Value::kGraded: return "shapeworld_graded";
+    case Value::kBinary: return "shapeworld_binary";
+  }
+  return "shapeworld_dense";
+}
+
 std::string ShapeWorldScorer::description() const {
-  return dense_ ? "ShapeWorld GenEval rules on the pixel-only detector, partial credit in [0, 1]"
-                : "ShapeWorld GenEval rules on the pixel-only detector, binary verdict (0 or 1)";
+  const std::string rules = "ShapeWorld GenEval rules on the pixel-only detector, ";
+  switch (value_) {
+    case Value::kDense: return rules + "partial credit in [0, 1]";
+    case Value::kGraded: return rules + "partial credit in [0, 1], 0 for an empty image";
+    case Value::kBinary: return rules + "binary verdict (0 or 1)";
+  }
+  return rules;
 }
 
 StatusOr<std::vector<double>> ShapeWorldScorer::Score(const std::vector<const RewardItem*>& items) const {
@@ -21,7 +35,9 @@ StatusOr<std::vector<double>> ShapeWorldScorer::Score(const std::vector<const Re
                              std::to_string(shapeworld::kImageSize) + " RGB images");
     }
     auto result = shapeworld::ScoreDetections(item->spec, shapeworld::Detect(img));
-    out.push_back(dense_ ? result.dense : (result.correct ? 1.0 : 0.0));
+    out.push_back(value_ == Value::kDense    ? result.dense
+                  : value_ == Value::kGraded ? result.graded
+                                             : (result.correct ? 1.0 : 0.0));
   }
   return out;
 }

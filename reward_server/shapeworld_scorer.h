@@ -1,6 +1,7 @@
 // The built-in GenEval-style scorer of the embedded world: the pixel-only detector and
 // GenEval's rules (core/shapeworld). "shapeworld_dense" gives partial credit in [0, 1],
-// "shapeworld_binary" GenEval's 0/1 verdict.
+// "shapeworld_graded" partial credit that is 0 for an empty image, "shapeworld_binary"
+// GenEval's 0/1 verdict (core/shapeworld/scorer.h says how each is computed).
 #pragma once
 
 #include "reward_server/scorer.h"
@@ -9,13 +10,14 @@ namespace maskgrpo::reward {
 
 class ShapeWorldScorer : public Scorer {
  public:
-  explicit ShapeWorldScorer(bool dense) : dense_(dense) {}
-  std::string name() const override { return dense_ ? "shapeworld_dense" : "shapeworld_binary"; }
+  enum class Value { kDense, kGraded, kBinary };
+  explicit ShapeWorldScorer(Value value) : value_(value) {}
+  std::string name() const override;
   std::string description() const override;
   StatusOr<std::vector<double>> Score(const std::vector<const RewardItem*>& items) const override;
 
  private:
-  bool dense_;
+  Value value_;
 };
 
 }  // namespace maskgrpo::reward

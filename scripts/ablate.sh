@@ -6,6 +6,8 @@
 #   (rollouts with T/2 steps, evaluation with T); and the default with two other seeds, which
 #   gives the run-to-run noise the other rows must be read against.
 # Writes runs/ablation/<variant>/ (a normal run folder each) and runs/ablation/table.md.
+# A variant that finished earlier with the same number of updates is kept, so an
+# interrupted pass can be continued; delete runs/ablation/<variant> to run it again.
 # Usage: bash scripts/ablate.sh [UPDATES (default 15)] [variant ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +42,10 @@ variant_fields() {
 for v in "${VARIANTS[@]}"; do
   fields=$(variant_fields "$v")
   dir="$OUT/$v"
+  if [ -f "$dir/seconds" ] && [ "$(cat "$dir/updates" 2>/dev/null)" = "$UPDATES" ]; then
+    echo "== $v: finished earlier, kept ($dir)"
+    continue
+  fi
   rm -rf "$dir"
   mkdir -p "$dir"
   # configs/train.textproto, then the variant's fields: configs are merged in order, so a
@@ -53,6 +59,7 @@ for v in "${VARIANTS[@]}"; do
   start=$(date +%s)
   "$BIN" train --config "$dir/ablation.textproto" --out "$dir/run" --updates "$UPDATES" --eval-every 0 \
     > "$dir/train.log" 2>&1 || { echo "variant $v failed; see $dir/train.log" >&2; exit 1; }
+  echo "$UPDATES" > "$dir/updates"
   echo $(( $(date +%s) - start )) > "$dir/seconds"
   tail -n 1 "$dir/train.log"
 done

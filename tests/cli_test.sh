@@ -35,6 +35,8 @@ head -c 1000 "$BASE" > "$WORK/truncated.safetensors"
 expect_error "truncated checkpoint" 1 "truncated" -- "$BIN" eval --checkpoint "$WORK/truncated.safetensors" --out "$WORK/e"
 expect_error "unknown prompt word" 2 "'dog'" -- "$BIN" generate --checkpoint "$BASE" --out "$WORK/g.png" --prompt "a photo of a dog"
 expect_error "bad device" 2 "device" -- "$BIN" eval --checkpoint "$BASE" --out "$WORK/e" --device tpu
+out=$("$BIN" eval --help 2>&1) && grep -q "^usage: maskgrpo" <<<"$out" && pass "command --help prints the usage" ||
+  fail "eval --help: $out"
 [ ! -e "$WORK/e/eval.json" ] && pass "no output written on errors" || fail "eval.json written despite errors"
 
 # --- pretraining writes checkpoints and resumes ---
@@ -62,6 +64,13 @@ for t in tasks:
     assert 0.0 <= j["tasks"][t] <= 1.0, (t, j["tasks"][t])
 assert abs(j["overall"] - sum(j["tasks"][t] for t in tasks) / 6) < 1e-4, j
 assert j["sampling_steps"] == 16 and j["images_per_prompt"] == 4, j
+# results.jsonl: one line per image whose verdicts add up to the table.
+rows = [json.loads(line) for line in open(sys.argv[1].replace("eval.json", "results.jsonl"))]
+assert len(rows) == 384, len(rows)
+for t in tasks:
+    mine = [r for r in rows if r["tag"] == t]
+    assert abs(sum(r["correct"] for r in mine) / len(mine) - j["tasks"][t]) < 1e-9, t
+    assert all((r["reason"] == "") == r["correct"] and 0 <= r["graded"] <= 1 for r in mine), t
 # Decent but clearly imperfect (room for RL), with GenEval's pattern: position and colour
 # attribution are the hardest tasks.
 assert 0.20 <= j["overall"] <= 0.65, j["overall"]

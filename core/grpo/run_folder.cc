@@ -89,6 +89,7 @@ StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const shap
   j["version"] = version;
   j["mean_dense_reward"] = r.mean_dense_reward;
   RETURN_IF_ERROR(WriteFileAtomically(dir + "/eval.json", j.Dump(2)));
+  RETURN_IF_ERROR(WriteImageResults(dir + "/results.jsonl", r));
   if (!r.grid_images.empty()) {
     RETURN_IF_ERROR(shapeworld::WritePng(dir + "/grid.png", shapeworld::MakeGrid(r.grid_images, r.grid_captions, 6, 2)));
   }

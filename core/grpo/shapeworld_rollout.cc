@@ -27,17 +27,26 @@ StatusOr<RewardKind> ParseRewardKind(const std::string& name) {
   if (name == "dense") return RewardKind::kDense;
   if (name == "binary") return RewardKind::kBinary;
   if (name == "mixed") return RewardKind::kMixed;
-  return InvalidArgument("reward must be dense, binary or mixed, got '" + name + "'");
+  if (name == "graded") return RewardKind::kGraded;
+  return InvalidArgument("reward must be dense, graded, binary or mixed, got '" + name + "'");
 }
 
 const char* RewardKindName(RewardKind r) {
-  return r == RewardKind::kDense ? "dense" : r == RewardKind::kBinary ? "binary" : "mixed";
+  switch (r) {
+    case RewardKind::kDense: return "dense";
+    case RewardKind::kGraded: return "graded";
+    case RewardKind::kBinary: return "binary";
+    case RewardKind::kMixed: return "mixed";
+  }
+  return "dense";
 }
 
-double RewardValue(RewardKind kind, double dense, bool correct) {
-  const double binary = correct ? 1.0 : 0.0;
+double RewardValue(RewardKind kind, const shapeworld::ScoreResult& score) {
+  const double binary = score.correct ? 1.0 : 0.0;
+  const double dense = score.dense;
   switch (kind) {
     case RewardKind::kDense: return dense;
+    case RewardKind::kGraded: return score.graded;
     case RewardKind::kBinary: return binary;
     case RewardKind::kMixed: return 0.5 * dense + 0.5 * binary;
   }
@@ -94,7 +103,7 @@ StatusOr<std::vector<RolloutGroup>> SampleScoredGroups(const MaskedTransformer& 
     rg.group = std::move(sampled[g].group);
     for (const auto& img : sampled[g].images) {
       auto score = shapeworld::ScoreDetections(*rg.spec, shapeworld::Detect(img));
-      rg.group.rewards.push_back(RewardValue(reward, score.dense, score.correct));
+      rg.group.rewards.push_back(RewardValue(reward, score));
       rg.scores.push_back(std::move(score));
     }
   }

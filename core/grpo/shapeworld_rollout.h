@@ -29,12 +29,13 @@ class PromptStream {
   int64_t position_;
 };
 
-// dense: partial credit in [0, 1]; binary: 1 when the GenEval-style verdict is correct;
+// dense: partial credit in [0, 1] (an empty image earns some); graded: partial credit that is
+// 0 for an empty image and rises towards a correct one; binary: 1 when the GenEval-style verdict is correct;
 // mixed: their mean, so a fully correct image earns a bonus over partial credit while
 // groups with no correct image still have a spread to learn from.
-enum class RewardKind { kDense, kBinary, kMixed };
+enum class RewardKind { kDense, kGraded, kBinary, kMixed };
 StatusOr<RewardKind> ParseRewardKind(const std::string& name);
-double RewardValue(RewardKind kind, double dense, bool correct);
+double RewardValue(RewardKind kind, const shapeworld::ScoreResult& score);
 const char* RewardKindName(RewardKind r);
 
 struct RolloutGroup {

@@ -17,6 +17,21 @@ bool Holds(Relation rel, const Detection& a, const Detection& ref) {
   }
 }
 
+// Credit below 0.5 for a pair in the wrong arrangement, rising as `a` moves towards the side
+// the relation asks for: 0 at the threshold on the wrong side, 0.5 at the threshold on the right.
+double RelationCloseness(Relation rel, const Detection& a, const Detection& ref) {
+  const double dx = a.center_x - ref.center_x, dy = a.center_y - ref.center_y;
+  double d = 0;  // displacement in the direction the relation asks for
+  switch (rel) {
+    case Relation::kLeftOf: d = -dx; break;
+    case Relation::kRightOf: d = dx; break;
+    case Relation::kAbove: d = -dy; break;
+    case Relation::kBelow: d = dy; break;
+    default: return 1.0;
+  }
+  return 0.5 * std::clamp((d + kPositionThreshold) / (2 * kPositionThreshold), 0.0, 1.0);
+}
+
 std::vector<const Detection*> Matching(const std::vector<Detection>& dets, const Requirement& r, bool use_color) {
   std::vector<const Detection*> out;
   for (const auto& d : dets) {
@@ -59,12 +74,22 @@ ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>
     credit.push_back(ok ? 1.0 : 0.0);
     if (!ok) fail(std::string("too many ") + ShapePlural(req.shape) + ": " + std::to_string(found.size()));
   }
+  // `graded` starts from the include credits; exclusions and fragments scale it down below,
+  // so that nothing earns credit by itself (an empty image scores 0).
+  std::vector<double> graded_terms(credit.begin(), credit.begin() + static_cast<long>(spec.include.size()));
+  double graded_factor = 1.0;
+  for (size_t i = spec.include.size(); i < credit.size(); ++i) graded_factor *= credit[i] > 0 ? 1.0 : 0.5;
   for (size_t i = 0; i < spec.include.size(); ++i) {
     const auto& req = spec.include[i];
     if (req.relation == Relation::kNone) continue;
     bool ok = false;
+    double closeness = 0.0;
     for (const Detection* a : matched[i])
-      for (const Detection* b : matched[req.relation_ref]) ok = ok || Holds(req.relation, *a, *b);
+      for (const Detection* b : matched[req.relation_ref]) {
+        ok = ok || Holds(req.relation, *a, *b);
+        closeness = std::max(closeness, RelationCloseness(req.relation, *a, *b));
+      }
+    graded_terms.push_back(ok ? 1.0 : closeness);
     credit.push_back(ok ? 1.0 : 0.0);
     if (!ok) fail(std::string(ShapeName(req.shape)) + " not " + RelationName(req.relation) + " " +
                   ShapeName(spec.include[req.relation_ref].shape));
@@ -76,6 +101,10 @@ ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>
   double sum = 0;
   for (double c : credit) sum += c;
   result.dense = sum / credit.size();
+  double graded_sum = 0;
+  for (double c : graded_terms) graded_sum += c;
+  graded_factor /= 1.0 + 0.5 * fragments;
+  result.graded = graded_terms.empty() ? 0.0 : graded_factor * graded_sum / graded_terms.size();
   return result;
 }
 

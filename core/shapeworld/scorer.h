@@ -14,7 +14,8 @@ namespace maskgrpo::shapeworld {
 
 struct ScoreResult {
   bool correct = false;  // GenEval's binary verdict
-  double dense = 0.0;    // partial credit in [0, 1]
+  double dense = 0.0;    // partial credit in [0, 1]; an empty image earns credit (see scorer.cc)
+  double graded = 0.0;   // partial credit in [0, 1] that is 0 for an empty image (see scorer.cc)
   std::string reason;    // first failed rule, for reports; empty when correct
 };
 

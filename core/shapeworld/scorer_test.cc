@@ -77,6 +77,39 @@ TEST(ScorerTest, FragmentsCostDenseCreditButNotTheVerdict) {
   EXPECT_LT(frag.dense, clean.dense);
 }
 
+TEST(ScorerTest, GradedIsZeroForAnEmptyImageAndOneForACleanCorrectOne) {
+  // dense gives an empty image credit for "no fragments" and "not too many"; graded does not.
+  auto counting = MakeCounting(kDiamond, 3);
+  EXPECT_NEAR(ScoreDetections(counting, {}).dense, 2.0 / 3.0, 1e-9);
+  EXPECT_EQ(ScoreDetections(counting, {}).graded, 0.0);
+  EXPECT_EQ(ScoreDetections(MakeSingleObject(kCircle), {}).graded, 0.0);
+  std::vector<Detection> three{D(kDiamond, kRed, 5, 5), D(kDiamond, kBlue, 30, 5), D(kDiamond, kRed, 50, 50)};
+  EXPECT_NEAR(ScoreDetections(counting, three).graded, 1.0, 1e-9);
+  auto two = three;
+  two.pop_back();
+  EXPECT_NEAR(ScoreDetections(counting, two).graded, 2.0 / 3.0, 1e-9);
+  auto four = three;
+  four.push_back(D(kDiamond, kGreen, 5, 50));
+  EXPECT_NEAR(ScoreDetections(counting, four).graded, 0.5, 1e-9);  // too many halves the credit
+  // One object of two earns half; a fragment scales the credit by 1 / (1 + 0.5).
+  auto pair = MakeTwoObject(kSquare, kTriangle);
+  EXPECT_NEAR(ScoreDetections(pair, {D(kSquare, kRed, 40, 40)}).graded, 0.5, 1e-9);
+  EXPECT_NEAR(ScoreDetections(pair, {D(kSquare, kRed, 40, 40), D(-1, kRed, 5, 5)}).graded, 0.5 / 1.5, 1e-9);
+}
+
+TEST(ScorerTest, GradedPositionRisesAsTheObjectMovesTowardsTheAskedSide) {
+  auto p = MakePosition(kCircle, Relation::kLeftOf, kSquare);
+  auto at = [&](double circle_x) {
+    return ScoreDetections(p, {D(kCircle, kRed, circle_x, 30), D(kSquare, kRed, 32, 30)}).graded;
+  };
+  // Both objects present: (1 + 1 + relation) / 3, relation 0 at the wrong-side threshold,
+  // 0.25 when level, 1 once the verdict holds.
+  EXPECT_NEAR(at(32 + kPositionThreshold), 2.0 / 3.0, 1e-9);
+  EXPECT_NEAR(at(32), 2.25 / 3.0, 1e-9);
+  EXPECT_NEAR(at(32 - kPositionThreshold - 1), 1.0, 1e-9);
+  EXPECT_LT(at(40), at(34));
+}
+
 TEST(EvalTableTest, OverallIsTheMeanOfTaskScores) {
   EvalTable t;
   t.Add(Task::kSingleObject, true);
