@@ -46,6 +46,10 @@ ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>
   ScoreResult result;
   result.correct = true;
   std::vector<double> credit;
+  // `graded` keeps the include and relation credits; exclusions and fragments scale it down
+  // instead of adding credit, so that nothing earns credit by itself (an empty image scores 0).
+  std::vector<double> graded_terms;
+  double graded_factor = 1.0;
   auto fail = [&](const std::string& why) {
     if (result.correct) result.reason = why;
     result.correct = false;
@@ -62,6 +66,7 @@ ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>
       c = std::max(c, 0.5 * std::min(any, static_cast<double>(req.count)) / req.count);
     }
     credit.push_back(c);
+    graded_terms.push_back(c);
     if (static_cast<int>(exact.size()) < req.count) {
       fail(std::string("expected ") + std::to_string(req.count) + " " +
            (req.color >= 0 ? std::string(ColorName(req.color)) + " " : "") + ShapePlural(req.shape) + ", found " +
@@ -72,13 +77,9 @@ ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>
     auto found = Matching(detections, req, true);
     bool ok = static_cast<int>(found.size()) < req.count;
     credit.push_back(ok ? 1.0 : 0.0);
+    if (!ok) graded_factor *= 0.5;
     if (!ok) fail(std::string("too many ") + ShapePlural(req.shape) + ": " + std::to_string(found.size()));
   }
-  // `graded` starts from the include credits; exclusions and fragments scale it down below,
-  // so that nothing earns credit by itself (an empty image scores 0).
-  std::vector<double> graded_terms(credit.begin(), credit.begin() + static_cast<long>(spec.include.size()));
-  double graded_factor = 1.0;
-  for (size_t i = spec.include.size(); i < credit.size(); ++i) graded_factor *= credit[i] > 0 ? 1.0 : 0.5;
   for (size_t i = 0; i < spec.include.size(); ++i) {
     const auto& req = spec.include[i];
     if (req.relation == Relation::kNone) continue;
