@@ -98,6 +98,7 @@ config::TrainConfig DefaultTrainConfig() {
   l->set_kl_beta(0.0);
   l->set_advantage_eps(1e-4);
   l->set_batch_std(false);
+  l->set_negative_advantage_scale(1.0);
   l->set_step_subset("all");
   l->set_subset_steps(0);
   l->set_inner_epochs(1);
@@ -215,6 +216,7 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   lo.loss.kl_beta = l.kl_beta();
   lo.advantages.eps = l.advantage_eps();
   lo.advantages.batch_std = l.batch_std();
+  lo.advantages.negative_scale = l.negative_advantage_scale();
   ASSIGN_OR_RETURN(lo.reduction.subset, grpo::ParseStepSubset(l.step_subset()));
   lo.reduction.num_steps = l.subset_steps();
   lo.guidance = c.rollout().guidance();

@@ -28,6 +28,9 @@ StatusOr<std::vector<double>> GroupAdvantages(const std::vector<double>& rewards
                            std::to_string(group_size));
   }
   if (!(options.eps > 0)) return InvalidArgument("advantages: eps must be > 0");
+  if (!(options.negative_scale >= 0 && options.negative_scale <= 1)) {
+    return InvalidArgument("advantages: negative_scale must be in [0, 1], got " + std::to_string(options.negative_scale));
+  }
   for (size_t i = 0; i < rewards.size(); ++i) {
     if (!std::isfinite(rewards[i])) return InvalidArgument("advantages: reward " + std::to_string(i) + " is not finite");
   }
@@ -37,7 +40,10 @@ StatusOr<std::vector<double>> GroupAdvantages(const std::vector<double>& rewards
     std::vector<double> group(rewards.begin() + begin, rewards.begin() + begin + group_size);
     const double mean = Mean(group);
     const double std = options.batch_std ? batch_std : UnbiasedStd(group);
-    for (int64_t j = 0; j < group_size; ++j) out[begin + j] = (group[j] - mean) / (std + options.eps);
+    for (int64_t j = 0; j < group_size; ++j) {
+      const double a = (group[j] - mean) / (std + options.eps);
+      out[begin + j] = a < 0 ? a * options.negative_scale : a;
+    }
   }
   return out;
 }

@@ -14,6 +14,9 @@ struct AdvantageOptions {
   // false: each group's own std (GRPO). true: the std of every reward in the batch, which
   // keeps a near-constant group's tiny differences from being blown up to +-1.
   bool batch_std = false;
+  // Multiplies negative advantages; 1 is GRPO. Below 1, failures push their tokens down less
+  // than successes pull theirs up (an option for probing; see docs/ablation.md).
+  double negative_scale = 1.0;
 };
 
 // Mean and unbiased standard deviation; a single value has std 0.

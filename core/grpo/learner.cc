@@ -49,6 +49,9 @@ Status ValidateLearnerOptions(const LearnerOptions& o) {
   if (!(o.loss.clip_high > 0)) return InvalidArgument("clip_high must be > 0");
   if (!(o.loss.kl_beta >= 0)) return InvalidArgument("kl_beta must be >= 0");
   if (!(o.advantages.eps > 0)) return InvalidArgument("advantage eps must be > 0");
+  if (!(o.advantages.negative_scale >= 0 && o.advantages.negative_scale <= 1)) {
+    return InvalidArgument("negative_advantage_scale must be in [0, 1]");
+  }
   if (o.inner_epochs < 1) return InvalidArgument("inner_epochs must be >= 1");
   if (o.minibatches < 1) return InvalidArgument("minibatches must be >= 1");
   if (o.micro_batch < 1) return InvalidArgument("micro_batch must be >= 1");

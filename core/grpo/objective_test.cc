@@ -35,6 +35,20 @@ TEST(Advantages, GroupMeanAndUnbiasedStd) {
   for (double a : *flat) EXPECT_EQ(a, 0.0);
 }
 
+TEST(Advantages, NegativeScaleShrinksOnlyNegativeAdvantages) {
+  // {1, 2, 3, 4}: advantages -1.5/s, -0.5/s, 0.5/s, 1.5/s with s = sqrt(5/3) + eps.
+  auto adv = GroupAdvantages({1, 2, 3, 4}, 4, {1e-4, false, 0.25});
+  ASSERT_TRUE(adv.ok());
+  const double s = std::sqrt(5.0 / 3.0) + 1e-4;
+  EXPECT_NEAR((*adv)[0], -0.25 * 1.5 / s, 1e-12);
+  EXPECT_NEAR((*adv)[1], -0.25 * 0.5 / s, 1e-12);
+  EXPECT_NEAR((*adv)[2], 0.5 / s, 1e-12);
+  EXPECT_NEAR((*adv)[3], 1.5 / s, 1e-12);
+  EXPECT_FALSE(GroupAdvantages({1, 2}, 2, {1e-4, false, -0.1}).ok());
+  EXPECT_FALSE(GroupAdvantages({1, 2}, 2, {1e-4, false, 1.5}).ok());
+  EXPECT_FALSE(GroupAdvantages({1, 2}, 2, {1e-4, false, NAN}).ok());
+}
+
 TEST(Advantages, RejectsBadInput) {
   EXPECT_FALSE(GroupAdvantages({1, 2, 3}, 2, {}).ok());
   EXPECT_FALSE(GroupAdvantages({1, 2}, 1, {}).ok());
