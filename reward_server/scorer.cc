@@ -15,10 +15,10 @@ StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std:
   if (name != "torchscript" && !model_path.empty()) {
     return InvalidArgument("model_path is only for the torchscript scorer, not '" + name + "'");
   }
-  using Value = ShapeWorldScorer::Value;
-  if (name == "shapeworld_dense") return std::unique_ptr<Scorer>(new ShapeWorldScorer(Value::kDense));
-  if (name == "shapeworld_graded") return std::unique_ptr<Scorer>(new ShapeWorldScorer(Value::kGraded));
-  if (name == "shapeworld_binary") return std::unique_ptr<Scorer>(new ShapeWorldScorer(Value::kBinary));
+  using grpo::RewardKind;
+  if (name == "shapeworld_dense") return std::unique_ptr<Scorer>(new ShapeWorldScorer(RewardKind::kDense));
+  if (name == "shapeworld_graded") return std::unique_ptr<Scorer>(new ShapeWorldScorer(RewardKind::kGraded));
+  if (name == "shapeworld_binary") return std::unique_ptr<Scorer>(new ShapeWorldScorer(RewardKind::kBinary));
   if (name == "torchscript") return TorchScriptScorer::Load(model_path);
   std::string known;
   for (const auto& n : KnownScorers()) known += (known.empty() ? "" : ", ") + n;

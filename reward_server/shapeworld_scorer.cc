@@ -5,21 +5,13 @@
 
 namespace maskgrpo::reward {
 
-std::string ShapeWorldScorer::name() const {
-  switch (value_) {
-    case Value::kDense: return "shapeworld_dense";
-    case Value::kGraded: return "shapeworld_graded";
-    case Value::kBinary: return "shapeworld_binary";
-  }
-  return "shapeworld_dense";
-}
-
 std::string ShapeWorldScorer::description() const {
   const std::string rules = "ShapeWorld GenEval rules on the pixel-only detector, ";
-  switch (value_) {
-    case Value::kDense: return rules + "partial credit in [0, 1]";
-    case Value::kGraded: return rules + "partial credit in [0, 1], 0 for an empty image";
-    case Value::kBinary: return rules + "binary verdict (0 or 1)";
+  switch (kind_) {
+    case grpo::RewardKind::kDense: return rules + "partial credit in [0, 1]";
+    case grpo::RewardKind::kGraded: return rules + "partial credit in [0, 1], 0 for an empty image";
+    case grpo::RewardKind::kBinary: return rules + "binary verdict (0 or 1)";
+    case grpo::RewardKind::kMixed: return rules + "mean of the partial credit and the binary verdict";
   }
   return rules;
 }
@@ -35,9 +27,7 @@ StatusOr<std::vector<double>> ShapeWorldScorer::Score(const std::vector<const Re
                              std::to_string(shapeworld::kImageSize) + " RGB images");
     }
     auto result = shapeworld::ScoreDetections(item->spec, shapeworld::Detect(img));
-    out.push_back(value_ == Value::kDense    ? result.dense
-                  : value_ == Value::kGraded ? result.graded
-                                             : (result.correct ? 1.0 : 0.0));
+    out.push_back(grpo::RewardValue(kind_, result));
   }
   return out;
 }
