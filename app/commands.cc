@@ -91,10 +91,14 @@ int PretrainCommand(const std::vector<std::string>& args) {
 
 int EvalCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"config", "checkpoint", "out", "threads", "device", "dtype", "seed", "sampling-steps",
-                                   "guidance", "images-per-prompt", "prompts-per-task"});
+                                   "guidance", "images-per-prompt", "prompts-per-task", "split"});
   if (!flags.ok()) return Fail(flags.status());
   if (!flags->Has("checkpoint") || !flags->Has("out")) {
     return Fail(InvalidArgument("eval needs --checkpoint PATH and --out DIR"));
+  }
+  const std::string split = flags->Has("split") ? flags->Get("split") : "heldout";
+  if (split != "heldout" && split != "train") {
+    return Fail(InvalidArgument("--split must be heldout or train, got '" + split + "'"));
   }
   auto c = DefaultEvalConfig();
   Status st = LoadSamplingCommandConfig(*flags, &c);
@@ -104,6 +108,7 @@ int EvalCommand(const std::vector<std::string>& args) {
   const uint64_t seed = c.seed();
   auto options = ToEvalOptions(c);
   if (!options.ok()) return Fail(options.status());
+  options->train_split = split == "train";
   auto device = ToDeviceOptions(c.runtime());
   if (!device.ok()) return Fail(device.status());
   ConfigureThreads(c.runtime().threads());
@@ -117,8 +122,8 @@ int EvalCommand(const std::vector<std::string>& args) {
     if (done == total) std::fprintf(stderr, "\n");
   });
   if (!result.ok()) return Fail(result.status());
-  std::printf("held-out evaluation of %s (%d images per prompt, %lld steps, guidance %.1f)\n",
-              flags->Get("checkpoint").c_str(), options->images_per_prompt,
+  std::printf("%s evaluation of %s (%d images per prompt, %lld steps, guidance %.1f)\n",
+              split == "train" ? "training-prompt" : "held-out", flags->Get("checkpoint").c_str(), options->images_per_prompt,
               static_cast<long long>(options->sampling.steps), options->sampling.guidance);
   std::printf("%s", result->table.Format().c_str());
   Json j = result->table.ToJson();
@@ -128,6 +133,7 @@ int EvalCommand(const std::vector<std::string>& args) {
   j["sampling_steps"] = static_cast<int64_t>(options->sampling.steps);
   j["guidance"] = options->sampling.guidance;
   j["seed"] = static_cast<int64_t>(seed);
+  j["split"] = split;
   if (!(st = WriteFileAtomically(out + "/eval.json", j.Dump(2) + "\n")).ok()) return Fail(st);
   if (!(st = WriteImageResults(out + "/results.jsonl", *result)).ok()) return Fail(st);
   auto grid = shapeworld::MakeGrid(result->grid_images, result->grid_captions, 6, 3);

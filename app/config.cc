@@ -99,6 +99,7 @@ config::TrainConfig DefaultTrainConfig() {
   l->set_advantage_eps(1e-4);
   l->set_batch_std(false);
   l->set_negative_advantage_scale(1.0);
+  l->set_detach_unconditional(false);
   l->set_step_subset("all");
   l->set_subset_steps(0);
   l->set_inner_epochs(1);
@@ -220,6 +221,7 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   ASSIGN_OR_RETURN(lo.reduction.subset, grpo::ParseStepSubset(l.step_subset()));
   lo.reduction.num_steps = l.subset_steps();
   lo.guidance = c.rollout().guidance();
+  lo.detach_unconditional = l.detach_unconditional();
   lo.inner_epochs = l.inner_epochs();
   lo.minibatches = l.minibatches();
   lo.adamw = AdamWSettings{l.learning_rate(), l.beta1(), l.beta2(), l.weight_decay()};

@@ -16,6 +16,7 @@ const char kUsage[] =
     "            --config F --out DIR --steps N --batch-size N --seed N --threads N --device D --dtype T\n"
     "  eval      GenEval-style evaluation on the held-out prompts; writes DIR/eval.json\n"
     "            --checkpoint PATH --out DIR [--config F --images-per-prompt K --prompts-per-task N\n"
+    "             --split heldout|train (train: training prompts, to compare fit with generalisation)\n"
     "             --sampling-steps T --guidance W --seed N --threads N --device D --dtype T]\n"
     "  generate  prompts to a PNG grid with the prompt under each image\n"
     "            --checkpoint PATH --out FILE.png [--prompt TEXT --config F --images-per-prompt K ...]\n"

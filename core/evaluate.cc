@@ -20,10 +20,14 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const shape
   std::vector<const PromptSpec*> rows;
   for (int t = 0; t < shapeworld::kNumTasks; ++t) {
     std::vector<const PromptSpec*> task_prompts;
-    for (const auto& p : world.split.heldout) if (static_cast<int>(p.task) == t) task_prompts.push_back(&p);
+    const auto& split = options.train_split ? world.split.train : world.split.heldout;
+    for (const auto& p : split) if (static_cast<int>(p.task) == t) task_prompts.push_back(&p);
     if (task_prompts.empty()) continue;
-    for (int i = 0; i < options.prompts_per_task; ++i) {
-      for (int k = 0; k < options.images_per_prompt; ++k) rows.push_back(task_prompts[i % task_prompts.size()]);
+    const size_t n = task_prompts.size(), want = static_cast<size_t>(options.prompts_per_task);
+    for (size_t i = 0; i < want; ++i) {
+      // Training lists are long and ordered by combination, so they are sampled evenly.
+      const size_t pick = options.train_split && n > want ? i * n / want : i % n;
+      for (int k = 0; k < options.images_per_prompt; ++k) rows.push_back(task_prompts[pick]);
     }
   }
   const int64_t text_len = model.config().text_len;

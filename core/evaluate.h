@@ -16,6 +16,9 @@ struct EvalOptions {
   SampleOptions sampling;       // steps, guidance; sampling.seed is the base seed
   int images_per_prompt = 4;
   int prompts_per_task = 16;    // held-out prompts per task (cycled when a task has fewer)
+  // Evaluate training prompts instead (evenly spaced through each task's list): held-out
+  // against training scores tells generalisation from fitting the prompts trained on.
+  bool train_split = false;
   int batch_images = 128;       // images per sampler call
   int grid_images = 24;         // how many images to keep for the sample grid
 };

@@ -71,14 +71,25 @@ torch::Tensor BuildInputIds(const ModelConfig& c, const torch::Tensor& text_ids,
 }  // namespace
 
 at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptBatch& prompts, const PromptBatch& uncond,
-                         const at::Tensor& codes, double guidance, double temperature) {
+                         const at::Tensor& codes, double guidance, double temperature, bool detach_uncond) {
   const auto& c = model.config();
   const int64_t B = codes.size(0);
   auto dev = model.device();
   auto codes_d = codes.to(dev);
   auto text = prompts.text_ids.to(dev), valid = prompts.text_valid.to(dev);
   torch::Tensor logits;
-  if (guidance != 0.0) {
+  if (guidance != 0.0 && detach_uncond && torch::GradMode::is_enabled()) {
+    // Two forwards: the twin without autograd also saves its half of the backward.
+    auto cond = model.ImageLogits(BuildInputIds(c, text, codes_d), valid);
+    torch::Tensor un;
+    {
+      torch::NoGradGuard no_grad;
+      auto u_text = uncond.text_ids.to(dev).expand({B, c.text_len});
+      auto u_valid = uncond.text_valid.to(dev).expand({B, c.text_len});
+      un = model.ImageLogits(BuildInputIds(c, u_text, codes_d), u_valid);
+    }
+    logits = GuidedLogits(cond, un, guidance);
+  } else if (guidance != 0.0) {
     // The conditional batch and its unconditional twin in one forward.
     auto u_text = uncond.text_ids.to(dev).expand({B, c.text_len});
     auto u_valid = uncond.text_valid.to(dev).expand({B, c.text_len});
@@ -98,7 +109,8 @@ at::Tensor StateBeforeStep(const TrajectoryBatch& traj, int64_t t) {
 
 StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const PromptBatch& prompts,
                                           const PromptBatch& uncond, const TrajectoryBatch& traj,
-                                          const std::vector<int64_t>& steps, double guidance) {
+                                          const std::vector<int64_t>& steps, double guidance,
+                                          bool detach_uncond) {
   const int64_t B = traj.size(), S = static_cast<int64_t>(steps.size());
   if (prompts.size() != B) return InvalidArgument("replay: prompts and trajectories differ in batch size");
   if (S == 0) return InvalidArgument("replay: no steps selected");
@@ -115,7 +127,7 @@ StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const 
     auto t_rep = step_t.repeat({B}).unsqueeze(1);  // [B*S, 1]
     auto state = torch::where(rev_rep < t_rep, tok_rep, torch::full({}, -1, tok_rep.options()));
     PromptBatch rep{prompts.text_ids.to(dev).repeat_interleave(S, 0), prompts.text_valid.to(dev).repeat_interleave(S, 0)};
-    auto logp = ImageLogProbs(model, rep, uncond, state, guidance);
+    auto logp = ImageLogProbs(model, rep, uncond, state, guidance, 1.0, detach_uncond);
     auto revealed = rev_rep == t_rep;
     auto remaining = rev_rep > t_rep;
     auto c = traj.min_revealed_prob.to(dev).index_select(1, step_t).reshape({B * S});

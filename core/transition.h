@@ -44,15 +44,19 @@ at::Tensor GuidedLogits(const at::Tensor& cond, const at::Tensor& uncond, double
 // The model's image-code log-probabilities for a batch of states, with CFG when w != 0
 // (the unconditional twin uses `uncond`, a [1, text_len] prompt broadcast to the batch).
 // codes: [B, N] int64 with -1 for masked positions. Returns [B, N, K] float32.
+// detach_uncond: the unconditional twin runs without autograd, so gradients reach the
+// model only through the conditional logits (the values are the same).
 at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptBatch& prompts, const PromptBatch& uncond,
-                         const at::Tensor& codes, double guidance, double temperature = 1.0);
+                         const at::Tensor& codes, double guidance, double temperature = 1.0,
+                         bool detach_uncond = false);
 
 // Rebuilds the states of the selected steps of every trajectory and recomputes the step
 // log-probabilities in one batched forward over (trajectories x steps). Result tensors are
 // [B, steps.size()], differentiable when grad mode is on.
 StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const PromptBatch& prompts,
                                           const PromptBatch& uncond, const TrajectoryBatch& traj,
-                                          const std::vector<int64_t>& steps, double guidance);
+                                          const std::vector<int64_t>& steps, double guidance,
+                                          bool detach_uncond = false);
 
 // The state before step t: tokens where reveal_step < t, -1 (masked) elsewhere.
 at::Tensor StateBeforeStep(const TrajectoryBatch& traj, int64_t t);

@@ -212,7 +212,8 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
           PromptBatch c_prompts{prompts.text_ids.index_select(0, cidx), prompts.text_valid.index_select(0, cidx)};
           auto c_traj = SelectRows(traj, cidx);
           ASSIGN_OR_RETURN(StepLogProbs now,
-                           ReplayStepLogProbs(*policy_, c_prompts, uncond_, c_traj, steps, options_.guidance));
+                           ReplayStepLogProbs(*policy_, c_prompts, uncond_, c_traj, steps, options_.guidance,
+                                              options_.detach_unconditional));
           torch::Tensor ref;
           if (options_.loss.kl_beta > 0) {
             torch::NoGradGuard no_grad;

@@ -28,6 +28,10 @@ struct LearnerOptions {
   // The CFG weight the rollouts were sampled with: the policy being optimised is the guided
   // distribution, so the replay must use the same weight.
   double guidance = 0.0;
+  // With CFG, the guided logits are (1 + w) cond - w uncond, so the plain gradient also pushes
+  // the shared unconditional prediction, against the advantage, for every prompt. True stops
+  // it there (the ratio and the loss value are unchanged; only the gradient path differs).
+  bool detach_unconditional = false;
   int64_t inner_epochs = 1;   // passes over each update's groups
   int64_t minibatches = 1;    // optimiser steps per pass
   // Samples per replay forward (gradients accumulate over chunks, so the result is the

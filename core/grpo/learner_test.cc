@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/sampler.h"
 #include "core/testing/tiny_model.h"
@@ -147,6 +148,52 @@ TEST_F(LearnerTest, Candidate1SecondTermIsNonZeroWithAGradientAndVanishesAtCOne)
   auto at_one = ComputeStepLogProbs(logp, g.trajectories.tokens, revealed, remaining, torch::ones({kG}));
   EXPECT_LT((at_one.candidate1 - at_one.candidate2).abs().max().item<double>(), 1e-4);
   EXPECT_TRUE((g.trajectories.min_revealed_prob < 0.99).all().item<bool>());
+}
+
+// detach_unconditional keeps the guided values and drops only the unconditional path of
+// the gradient: it must equal the gradient of log_softmax((1 + w) cond - w uncond) with the
+// unconditional log-probabilities held constant (softmax ignores per-position constants,
+// so log-probabilities stand in for logits), and differ from the plain gradient.
+TEST_F(LearnerTest, DetachedUnconditionalKeepsValuesAndOnlyTheConditionalGradient) {
+  auto model = Model("float64");
+  auto groups = Groups(*model, 2.0);
+  const auto& g = groups[0];
+  const double w = 2.0;
+  PromptBatch rep{g.prompt.text_ids.expand({kG, -1}), g.prompt.text_valid.expand({kG, -1})};
+  PromptBatch un_rep{uncond_.text_ids.expand({kG, -1}), uncond_.text_valid.expand({kG, -1})};
+  auto state = StateBeforeStep(g.trajectories, 1);
+  auto picked = [&](const torch::Tensor& logp) { return logp.gather(2, g.trajectories.tokens.unsqueeze(2)).sum(); };
+  auto gradient = [&](const std::function<torch::Tensor()>& f, double* value) {
+    for (auto& p : model->Parameters()) p.mutable_grad() = torch::Tensor();
+    auto v = f();
+    v.backward();
+    *value = v.item<double>();
+    std::vector<torch::Tensor> out;
+    for (const auto& p : model->Parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+    return out;
+  };
+  double v_plain, v_detached, v_expected;
+  auto plain = gradient([&] { return picked(ImageLogProbs(*model, rep, uncond_, state, w)); }, &v_plain);
+  auto detached =
+      gradient([&] { return picked(ImageLogProbs(*model, rep, uncond_, state, w, 1.0, true)); }, &v_detached);
+  auto expected = gradient(
+      [&] {
+        auto cond = ImageLogProbs(*model, rep, uncond_, state, 0.0);
+        auto un = ImageLogProbs(*model, un_rep, uncond_, state, 0.0).detach();
+        return picked(torch::log_softmax(GuidedLogits(cond, un, w), -1));
+      },
+      &v_expected);
+  EXPECT_NEAR(v_detached, v_plain, 1e-9);
+  EXPECT_NEAR(v_expected, v_plain, 1e-9);
+  double diff_expected = 0, diff_plain = 0, norm = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    diff_expected += (detached[i] - expected[i]).pow(2).sum().item<double>();
+    diff_plain += (detached[i] - plain[i]).pow(2).sum().item<double>();
+    norm += detached[i].pow(2).sum().item<double>();
+  }
+  EXPECT_GT(norm, 1e-8);
+  EXPECT_LT(diff_expected, 1e-18 + 1e-12 * norm);
+  EXPECT_GT(diff_plain, 1e-4 * norm);  // the unconditional path carries real gradient
 }
 
 TEST_F(LearnerTest, OnPolicyRatioIsOne) {
