@@ -118,7 +118,7 @@ config::TrainConfig DefaultTrainConfig() {
   f->set_percentile(10.0);
   f->set_warmup(32);
   f->set_max_resamples(2);
-  c.set_reward("dense");
+  c.set_reward("binary");
   *c.mutable_eval() = DefaultEvalConfig();
   c.set_eval_every(20);
   c.set_checkpoint_every(10);
