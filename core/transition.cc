@@ -78,26 +78,26 @@ at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptBatch& prom
   auto codes_d = codes.to(dev);
   auto text = prompts.text_ids.to(dev), valid = prompts.text_valid.to(dev);
   torch::Tensor logits;
-  if (guidance != 0.0 && detach_uncond && torch::GradMode::is_enabled()) {
-    // Two forwards: the twin without autograd also saves its half of the backward.
-    auto cond = model.ImageLogits(BuildInputIds(c, text, codes_d), valid);
-    torch::Tensor un;
-    {
-      torch::NoGradGuard no_grad;
-      auto u_text = uncond.text_ids.to(dev).expand({B, c.text_len});
-      auto u_valid = uncond.text_valid.to(dev).expand({B, c.text_len});
-      un = model.ImageLogits(BuildInputIds(c, u_text, codes_d), u_valid);
-    }
-    logits = GuidedLogits(cond, un, guidance);
-  } else if (guidance != 0.0) {
-    // The conditional batch and its unconditional twin in one forward.
+  if (guidance == 0.0) {
+    logits = model.ImageLogits(BuildInputIds(c, text, codes_d), valid);
+  } else {
     auto u_text = uncond.text_ids.to(dev).expand({B, c.text_len});
     auto u_valid = uncond.text_valid.to(dev).expand({B, c.text_len});
-    auto ids = BuildInputIds(c, torch::cat({text, u_text}, 0), torch::cat({codes_d, codes_d}, 0));
-    auto both = model.ImageLogits(ids, torch::cat({valid, u_valid}, 0));
-    logits = GuidedLogits(both.slice(0, 0, B), both.slice(0, B), guidance);
-  } else {
-    logits = model.ImageLogits(BuildInputIds(c, text, codes_d), valid);
+    if (detach_uncond && torch::GradMode::is_enabled()) {
+      // Two forwards: the twin without autograd also saves its half of the backward.
+      auto cond = model.ImageLogits(BuildInputIds(c, text, codes_d), valid);
+      torch::Tensor un;
+      {
+        torch::NoGradGuard no_grad;
+        un = model.ImageLogits(BuildInputIds(c, u_text, codes_d), u_valid);
+      }
+      logits = GuidedLogits(cond, un, guidance);  // differentiable through cond only
+    } else {
+      // The conditional batch and its unconditional twin in one forward.
+      auto ids = BuildInputIds(c, torch::cat({text, u_text}, 0), torch::cat({codes_d, codes_d}, 0));
+      auto both = model.ImageLogits(ids, torch::cat({valid, u_valid}, 0));
+      logits = GuidedLogits(both.slice(0, 0, B), both.slice(0, B), guidance);
+    }
   }
   if (temperature != 1.0) logits = logits / temperature;
   return torch::log_softmax(logits, -1);
