@@ -123,7 +123,7 @@ int EvalCommand(const std::vector<std::string>& args) {
   });
   if (!result.ok()) return Fail(result.status());
   std::printf("%s evaluation of %s (%d images per prompt, %lld steps, guidance %.1f)\n",
-              split == "train" ? "training-prompt" : "held-out", flags->Get("checkpoint").c_str(), options->images_per_prompt,
+              options->train_split ? "training-prompt" : "held-out", flags->Get("checkpoint").c_str(), options->images_per_prompt,
               static_cast<long long>(options->sampling.steps), options->sampling.guidance);
   std::printf("%s", result->table.Format().c_str());
   Json j = result->table.ToJson();

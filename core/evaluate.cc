@@ -18,9 +18,9 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const shape
   // The evaluation set: per task, its held-out prompts in order, cycled up to
   // prompts_per_task, each repeated images_per_prompt times.
   std::vector<const PromptSpec*> rows;
+  const auto& split = options.train_split ? world.split.train : world.split.heldout;
   for (int t = 0; t < shapeworld::kNumTasks; ++t) {
     std::vector<const PromptSpec*> task_prompts;
-    const auto& split = options.train_split ? world.split.train : world.split.heldout;
     for (const auto& p : split) if (static_cast<int>(p.task) == t) task_prompts.push_back(&p);
     if (task_prompts.empty()) continue;
     const size_t n = task_prompts.size(), want = static_cast<size_t>(options.prompts_per_task);
