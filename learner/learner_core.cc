@@ -95,6 +95,12 @@ void LearnerCore::ExpireLeases(int64_t now_ms) {
   }
 }
 
+int64_t LeaseRoom(const LeaseRoomInputs& in) {
+  const int64_t batches = in.max_policy_lag + 1 - (in.updating ? 1 : 0);
+  const int64_t window = std::min(in.groups_per_update * batches, in.remaining_groups);
+  return std::max<int64_t>(0, window - in.usable_in_flight);
+}
+
 StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_leases) {
   if (worker_id.empty()) return InvalidArgument("worker_id is empty");
   if (max_leases < 1) return InvalidArgument("max_leases must be >= 1");
@@ -109,12 +115,21 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
     out.retry_after_ms = kRetryAfterMs;
     return out;
   }
-  // Hand out only what can still be admitted: groups sampled now are usable for this
-  // update and the next max_policy_lag ones, and no more than the remaining updates need.
-  const int64_t in_flight = static_cast<int64_t>(queue_.size() + outstanding_.size());
-  const int64_t window = t.groups_per_update * (options_.max_policy_lag + 1);
-  const int64_t remaining = (t.updates - version_) * t.groups_per_update;
-  const int64_t capacity = std::min(window, remaining) - in_flight;
+  // Hand out only what can still be trained on (LeaseRoom). The next batch is taken at
+  // version_ + 1 when one is being trained now, so groups older than that minus the lag are
+  // already lost to staleness and do not fill the room.
+  const int64_t next_batch_version = version_ + (updating_ ? 1 : 0);
+  const int64_t oldest_usable = next_batch_version - options_.max_policy_lag;
+  int64_t usable_in_flight = 0;
+  for (const auto& q : queue_) usable_in_flight += q.group.policy_version >= oldest_usable ? 1 : 0;
+  for (const auto& [id, l] : outstanding_) usable_in_flight += l.version >= oldest_usable ? 1 : 0;
+  LeaseRoomInputs room;
+  room.groups_per_update = t.groups_per_update;
+  room.max_policy_lag = options_.max_policy_lag;
+  room.updating = updating_;
+  room.remaining_groups = std::max<int64_t>(0, t.updates - next_batch_version) * t.groups_per_update;
+  room.usable_in_flight = usable_in_flight;
+  const int64_t capacity = LeaseRoom(room);
   const int64_t n = std::min<int64_t>({max_leases, options_.max_leases_per_request, capacity});
   if (n <= 0) {
     out.retry_after_ms = kRetryAfterMs;

@@ -37,6 +37,21 @@ struct LearnerCoreOptions {
 };
 Status ValidateLearnerCoreOptions(const LearnerCoreOptions& o);
 
+// How many new leases the learner can still train on. A group leased now, at the published
+// version V, is usable by the batches taken at versions V .. V + max_policy_lag; while an
+// update is running its batch is already taken, so only V + 1 .. V + max_policy_lag are left
+// (none at lag 0: such a group would arrive stale and be thrown away, after taking CPU from
+// the update). Groups already in flight that those batches can use count against the room;
+// so does the end of the run (`remaining_groups`).
+struct LeaseRoomInputs {
+  int64_t groups_per_update = 0;
+  int64_t max_policy_lag = 0;
+  bool updating = false;
+  int64_t remaining_groups = 0;   // groups the updates not yet started still need
+  int64_t usable_in_flight = 0;   // queued or leased groups those updates can still take
+};
+int64_t LeaseRoom(const LeaseRoomInputs& in);
+
 struct LeaseGrant {
   std::string lease_id;
   const shapeworld::PromptSpec* spec = nullptr;
@@ -150,6 +165,7 @@ class LearnerCore {
   absl::CondVar queue_cv_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool updating_ ABSL_GUARDED_BY(mu_) = false;  // a batch is taken, its update not yet published
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;  // the published version
   grpo::StdFilter filter_ ABSL_GUARDED_BY(mu_);
   grpo::PromptStream stream_ ABSL_GUARDED_BY(mu_);

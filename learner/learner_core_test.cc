@@ -176,5 +176,55 @@ TEST_F(LearnerCoreTest, UpdatesPublishWeightsAndResumeKeepsLeasesAndCounters) {
   owner.join();
 }
 
+TEST(LeaseRoomTest, OnlyGroupsALaterBatchCanTakeAreHandedOut) {
+  LeaseRoomInputs in;
+  in.groups_per_update = 8;
+  in.remaining_groups = 480;
+  in.max_policy_lag = 0;
+  EXPECT_EQ(LeaseRoom(in), 8);
+  in.usable_in_flight = 3;
+  EXPECT_EQ(LeaseRoom(in), 5);
+  in.updating = true;  // lag 0: the running update's batch is taken, nothing left to fill
+  EXPECT_EQ(LeaseRoom(in), 0);
+  in.max_policy_lag = 1;  // the next batch only
+  EXPECT_EQ(LeaseRoom(in), 5);
+  in.updating = false;  // this batch and the next
+  EXPECT_EQ(LeaseRoom(in), 13);
+  in.remaining_groups = 4;  // the end of the run
+  EXPECT_EQ(LeaseRoom(in), 1);
+  in.usable_in_flight = 20;
+  EXPECT_EQ(LeaseRoom(in), 0);
+}
+
+// A worker that leases as fast as it can: at lag 0 every group it is given must be trained on,
+// none sampled during an update only to arrive stale.
+TEST_F(LearnerCoreTest, AtLagZeroNoLeaseIsIssuedThatCanOnlyArriveStale) {
+  o_.max_policy_lag = 0;
+  auto core = Make();
+  std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+  int64_t submitted = 0;
+  for (int i = 0; i < 20000 && !core->GetStatus().finished && core->GetStatus().version < o_.train.updates; ++i) {
+    auto l = core->Lease("greedy", 8);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    if (l->leases.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      continue;
+    }
+    // Sampling takes time: long enough for an update started meanwhile to publish.
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    for (const auto& grant : l->leases) {
+      auto r = core->Submit(Group(grant, l->version, {0.0, 0.3, 0.6, 1.0}));
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ++submitted;
+    }
+  }
+  core->Stop();
+  owner.join();
+  const auto s = core->GetStatus();
+  EXPECT_EQ(s.version, o_.train.updates);
+  EXPECT_EQ(s.counters.groups_stale(), 0);
+  EXPECT_EQ(submitted, o_.train.updates * o_.train.groups_per_update);
+}
+
 }  // namespace
 }  // namespace maskgrpo::learner

@@ -22,6 +22,7 @@ Status LearnerCore::Publish() {
   absl::MutexLock lock(&mu_);
   weights_[snapshot->version] = snapshot;
   version_ = snapshot->version;
+  updating_ = false;
   while (static_cast<int64_t>(weights_.size()) > options_.weights_versions_kept) weights_.erase(weights_.begin());
   return Status::Ok();
 }
@@ -54,6 +55,7 @@ bool LearnerCore::TakeBatch(std::vector<QueuedGroup>* batch, double* staleness_m
       }
       *staleness_mean = lag / static_cast<double>(t.groups_per_update);
       counters_.set_groups_trained(counters_.groups_trained() + t.groups_per_update);
+      updating_ = true;  // until Publish: leases now serve only the batches after this one
       return true;
     }
     queue_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(200));
