@@ -28,7 +28,8 @@ namespace maskgrpo::learner {
 
 struct LearnerCoreOptions {
   // The learner, filter, eval, rollout sampling, group size, updates and run folder, as for
-  // the in-process trainer (stop_after, dump_groups and max_draws_factor are not used).
+  // the in-process trainer (stop_after and max_draws_factor are not used; dump_groups writes
+  // groups/vNNNNNN/ as the trainer does, with the rewards the workers submitted).
   grpo::TrainOptions train;
   int64_t lease_timeout_ms = 120000;
   int64_t max_policy_lag = 1;        // versions between sampling and the update that uses it

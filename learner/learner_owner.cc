@@ -211,6 +211,13 @@ Status LearnerCore::Run() {
       double staleness = 0;
       if (!TakeBatch(&batch, &staleness)) break;  // Stop()
       const double wait_s = Since(last_done);
+      if (t.dump_groups) {
+        std::vector<const grpo::ScoredGroup*> dumped;
+        std::vector<const shapeworld::PromptSpec*> specs;
+        for (const auto& q : batch) dumped.push_back(&q.group), specs.push_back(&world_.split.train[q.prompt_index]);
+        RETURN_IF_ERROR(grpo::WriteGroupDump(t.out_dir + "/groups/" + grpo::VersionDir(learner_->version() + 1), dumped,
+                                             specs, t.learner, t.group_size, t.rollout.steps));
+      }
       std::vector<grpo::ScoredGroup> groups;
       for (auto& q : batch) groups.push_back(std::move(q.group));
       ASSIGN_OR_RETURN(grpo::UpdateStats s, learner_->Update(groups));

@@ -88,7 +88,8 @@ class ServiceFixture : public ::testing::Test {
   }
 
   // A tiny learner run: `updates` updates of 2 groups x 4 images, 4 unmasking steps.
-  std::string LearnerConfig(int updates, const std::string& extra = "") {
+  // `extra` adds server fields, `train_extra` fields of its `train` block.
+  std::string LearnerConfig(int updates, const std::string& extra = "", const std::string& train_extra = "") {
     return WriteConfig("learner.textproto", R"(
       train {
         init_model: ")" + std::string(MASKGRPO_SOURCE_DIR) + R"(/models/shapeworld_base.safetensors"
@@ -98,6 +99,7 @@ class ServiceFixture : public ::testing::Test {
         eval { prompts_per_task: 1 images_per_prompt: 2 grid_images: 0 sampling { steps: 4 } }
         eval_every: 0 checkpoint_every: 1
         runtime { threads: 1 }
+        )" + train_extra + R"(
       }
       max_policy_lag: 0
       linger_ms: 2000

@@ -4,6 +4,7 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <torch/torch.h>
 
 #include <chrono>
 #include <filesystem>
@@ -11,7 +12,14 @@
 #include <map>
 #include <thread>
 
+#include "core/grpo/npy.h"
+#include "core/grpo/shapeworld_rollout.h"
+#include "core/json.h"
+#include "core/safetensors.h"
+#include "core/shapeworld/dataset.h"
+#include "core/shapeworld/detector.h"
 #include "core/shapeworld/prompts.h"
+#include "core/shapeworld/scorer.h"
 #include "maskgrpo/learner.grpc.pb.h"
 #include "maskgrpo/reward.grpc.pb.h"
 #include "rpc/convert.h"
@@ -25,8 +33,10 @@ namespace fs = std::filesystem;
 
 class ServiceTest : public testing::ServiceFixture {
  protected:
-  int StartLearner(int updates = 2) {
-    return Start("learner", "learner", {"--config", LearnerConfig(updates), "--out", (dir_ / "run").string()}).grpc;
+  int StartLearner(int updates = 2, const std::string& train_extra = "") {
+    return Start("learner", "learner",
+                 {"--config", LearnerConfig(updates, "", train_extra), "--out", (dir_ / "run").string()})
+        .grpc;
   }
 };
 
@@ -152,9 +162,42 @@ TEST_F(ServiceTest, RewardServerScoresAndRejectsMalformedOrOversizedRequests) {
   ASSERT_TRUE(Call([&](grpc::ClientContext* c) { return stub->Score(c, request, &reply); }).ok());
 }
 
+// Every reward the learner trained on (its group dumps) is the reward server's default scorer
+// (shapeworld_dense) applied to the image its own tokens decode to, for the prompt the learner
+// leased: no reward travels with the wrong image, group or prompt between the processes.
+void ExpectTrainedRewardsAreTheImagesOwn(const fs::path& groups_dir) {
+  shapeworld::World world;
+  int checked = 0;
+  for (const char* version : {"v000001", "v000002"}) {
+    const std::string dir = (groups_dir / version).string();
+    auto tokens = grpo::ReadNpy(dir + "/tokens.npy");
+    auto rewards = grpo::ReadNpy(dir + "/rewards.npy");
+    auto group_index = grpo::ReadNpy(dir + "/group_index.npy");
+    auto meta_text = ReadFileToString(dir + "/groups.json");
+    ASSERT_TRUE(tokens.ok() && rewards.ok() && group_index.ok() && meta_text.ok()) << dir;
+    auto meta = Json::Parse(*meta_text);
+    ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+    const auto& prompts = meta->Find("prompts")->as_array();
+    ASSERT_EQ(tokens->size(0), rewards->size(0));
+    for (int64_t i = 0; i < tokens->size(0); ++i) {
+      const std::string text = prompts.at(group_index->index({i}).item<int64_t>()).Find("prompt")->as_string();
+      const shapeworld::PromptSpec* spec = nullptr;
+      for (const auto& p : world.split.train) spec = p.text == text ? &p : spec;
+      ASSERT_NE(spec, nullptr) << "not a training prompt: " << text;
+      auto image = shapeworld::DecodeCodes(world.image, (*tokens)[i]);
+      ASSERT_TRUE(image.ok()) << image.status().ToString();
+      const double expected =
+          grpo::RewardValue(grpo::RewardKind::kDense, shapeworld::ScoreDetections(*spec, shapeworld::Detect(*image)));
+      EXPECT_NEAR(rewards->index({i}).item<double>(), expected, 1e-9) << version << " image " << i << ": " << text;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 2 * 2 * 4);  // 2 updates x 2 groups x 4 images
+}
+
 TEST_F(ServiceTest, AWorkerTrainsTheLearnerToTheEnd) {
   const int reward_port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
-  const int learner_port = StartLearner(2);
+  const int learner_port = StartLearner(2, "dump_groups: true");
   Start("worker", "rollout_worker",
         {"--learner", "127.0.0.1:" + std::to_string(learner_port), "--reward-servers",
          "127.0.0.1:" + std::to_string(reward_port), "--worker-id", "w0", "--threads", "1"});
@@ -165,6 +208,7 @@ TEST_F(ServiceTest, AWorkerTrainsTheLearnerToTheEnd) {
   EXPECT_EQ(s.groups_trained(), 4);
   EXPECT_EQ(s.groups_invalid(), 0);
   EXPECT_TRUE(fs::exists(dir_ / "run" / "model.safetensors"));
+  ExpectTrainedRewardsAreTheImagesOwn(dir_ / "run" / "groups");
   // The worker leaves by itself once the learner reports the end.
   for (int i = 0; i < 200 && !Proc("worker").Poll(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_TRUE(Proc("worker").exited_cleanly()) << Proc("worker").ExitDescription();

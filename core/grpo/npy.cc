@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cstring>
+
 #include "core/safetensors.h"
 
 namespace maskgrpo::grpo {
@@ -38,6 +40,66 @@ StatusOr<std::string> EncodeNpy(const at::Tensor& tensor) {
 Status WriteNpy(const std::string& path, const at::Tensor& tensor) {
   ASSIGN_OR_RETURN(std::string bytes, EncodeNpy(tensor));
   return WriteFileAtomically(path, bytes);
+}
+
+StatusOr<at::Tensor> DecodeNpy(const std::string& bytes) {
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) return InvalidArgument("npy: not an .npy file");
+  if (bytes[6] != 1) return InvalidArgument("npy: only format version 1 is read");
+  const size_t header_len = static_cast<unsigned char>(bytes[8]) | static_cast<unsigned char>(bytes[9]) << 8;
+  if (bytes.size() < 10 + header_len) return InvalidArgument("npy: truncated header");
+  const std::string header = bytes.substr(10, header_len);
+  auto field = [&](const std::string& key) -> std::string {
+    const size_t at = header.find("'" + key + "':");
+    if (at == std::string::npos) return "";
+    size_t begin = header.find_first_not_of(' ', at + key.size() + 3);
+    if (begin == std::string::npos) return "";
+    const char open = header[begin];
+    const char close = open == '(' ? ')' : open == '\'' ? '\'' : ',';
+    const size_t end = header.find(close, begin + 1);
+    if (end == std::string::npos) return "";
+    return open == '(' || open == '\'' ? header.substr(begin + 1, end - begin - 1) : header.substr(begin, end - begin);
+  };
+  if (field("fortran_order") != "False") return InvalidArgument("npy: only C order is read");
+  const std::string descr = field("descr");
+  at::ScalarType type;
+  if (descr == "<i8") type = at::kLong;
+  else if (descr == "<i4") type = at::kInt;
+  else if (descr == "|u1") type = at::kByte;
+  else if (descr == "|b1") type = at::kBool;
+  else if (descr == "<f4") type = at::kFloat;
+  else if (descr == "<f8") type = at::kDouble;
+  else return InvalidArgument("npy: unsupported descr '" + descr + "'");
+  std::vector<int64_t> shape;
+  std::string dims = field("shape");
+  for (size_t pos = 0; pos < dims.size();) {
+    const size_t comma = dims.find(',', pos);
+    const std::string part = dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (part.find_first_not_of(' ') != std::string::npos) {
+      try {
+        shape.push_back(std::stoll(part));
+      } catch (const std::exception&) {
+        return InvalidArgument("npy: bad shape '" + dims + "'");
+      }
+      if (shape.back() < 0) return InvalidArgument("npy: bad shape '" + dims + "'");
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  auto out = torch::empty(shape, torch::TensorOptions().dtype(type));
+  const size_t data_bytes = static_cast<size_t>(out.numel()) * out.element_size();
+  if (bytes.size() - 10 - header_len != data_bytes) {
+    return InvalidArgument("npy: " + std::to_string(bytes.size() - 10 - header_len) + " data bytes, the header's shape (" +
+                           dims + ") needs " + std::to_string(data_bytes));
+  }
+  std::memcpy(out.data_ptr(), bytes.data() + 10 + header_len, data_bytes);
+  return out;
+}
+
+StatusOr<at::Tensor> ReadNpy(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  auto t = DecodeNpy(bytes);
+  if (!t.ok()) return InvalidArgument(path + ": " + t.status().message());
+  return t;
 }
 
 }  // namespace maskgrpo::grpo

@@ -14,4 +14,9 @@ namespace maskgrpo::grpo {
 StatusOr<std::string> EncodeNpy(const at::Tensor& tensor);
 Status WriteNpy(const std::string& path, const at::Tensor& tensor);
 
+// The reverse, for the same dtypes in C order (what EncodeNpy writes; numpy.save's output for
+// them too). Anything else, or a size that does not match the header, is an error naming it.
+StatusOr<at::Tensor> DecodeNpy(const std::string& bytes);
+StatusOr<at::Tensor> ReadNpy(const std::string& path);
+
 }  // namespace maskgrpo::grpo

@@ -250,5 +250,24 @@ TEST(Npy, WritesAVersionOneHeaderNumpyAccepts) {
   EXPECT_FALSE(EncodeNpy(torch::zeros({2}, torch::kHalf)).ok());
 }
 
+TEST(Npy, ReadsBackWhatItWritesAndRejectsDamage) {
+  for (const auto& t : {torch::arange(6, torch::kLong).view({2, 3}), torch::rand({3}, torch::kDouble),
+                        torch::rand({2, 1, 2}), torch::zeros({0, 4}, torch::kInt)}) {
+    auto back = DecodeNpy(EncodeNpy(t).value());
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(back->scalar_type(), t.scalar_type());
+    EXPECT_EQ(back->sizes(), t.sizes());
+    EXPECT_TRUE(torch::equal(*back, t));
+  }
+  const std::string good = EncodeNpy(torch::arange(6, torch::kLong)).value();
+  auto truncated = DecodeNpy(good.substr(0, good.size() - 8));
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_NE(truncated.status().message().find("40 data bytes"), std::string::npos) << truncated.status().message();
+  EXPECT_FALSE(DecodeNpy("not numpy at all").ok());
+  std::string fortran = good;
+  fortran.replace(fortran.find("False"), 5, "True ");
+  EXPECT_FALSE(DecodeNpy(fortran).ok());
+}
+
 }  // namespace
 }  // namespace maskgrpo::grpo

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "core/grpo/npy.h"
 #include "core/safetensors.h"
 #include "core/shapeworld/png.h"
 
@@ -133,6 +135,53 @@ Status CommitCheckpoint(const std::string& out_dir, const std::string& name, int
     if (dirs[i] != name) fs::remove_all(root + "/" + dirs[i], ec);
   }
   return Status::Ok();
+}
+
+Status WriteGroupDump(const std::string& dir, const std::vector<const ScoredGroup*>& groups,
+                      const std::vector<const shapeworld::PromptSpec*>& specs, const LearnerOptions& learner,
+                      int64_t group_size, int64_t steps) {
+  if (groups.empty() || groups.size() != specs.size()) return InvalidArgument("group dump: one prompt per group");
+  RETURN_IF_ERROR(EnsureDir(dir));
+  std::vector<torch::Tensor> tokens, reveal, cmin, lp1, lp2, lpf;
+  std::vector<double> rewards;
+  std::vector<int64_t> group_index, policy_version;
+  Json::Array prompts;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& t = groups[g]->trajectories;
+    tokens.push_back(t.tokens);
+    reveal.push_back(t.reveal_step);
+    cmin.push_back(t.min_revealed_prob);
+    lp1.push_back(t.logp_candidate1);
+    lp2.push_back(t.logp_candidate2);
+    // Rollout workers send the full-vocabulary log-probs only when the learner asks for them.
+    lpf.push_back(t.logp_full.defined() ? t.logp_full : torch::full_like(t.logp_candidate1, NAN));
+    for (double r : groups[g]->rewards) {
+      rewards.push_back(r);
+      group_index.push_back(static_cast<int64_t>(g));
+      policy_version.push_back(groups[g]->policy_version);
+    }
+    prompts.push_back(specs[g]->ToJson());
+  }
+  ASSIGN_OR_RETURN(auto adv, GroupAdvantages(rewards, group_size, learner.advantages));
+  const std::pair<const char*, torch::Tensor> arrays[] = {
+      {"tokens", torch::cat(tokens)},
+      {"reveal_step", torch::cat(reveal)},
+      {"min_revealed_prob", torch::cat(cmin)},
+      {"logp_candidate1", torch::cat(lp1)},
+      {"logp_candidate2", torch::cat(lp2)},
+      {"logp_full", torch::cat(lpf)},
+      {"rewards", torch::tensor(rewards, torch::kDouble)},
+      {"advantages", torch::tensor(adv, torch::kDouble)},
+      {"group_index", torch::tensor(group_index, torch::kLong)},
+      {"policy_version", torch::tensor(policy_version, torch::kLong)},
+  };
+  for (const auto& [name, tensor] : arrays) RETURN_IF_ERROR(WriteNpy(dir + "/" + name + ".npy", tensor));
+  Json meta;
+  meta["prompts"] = Json(std::move(prompts));
+  meta["group_size"] = group_size;
+  meta["steps"] = steps;
+  meta["transition"] = TransitionName(learner.transition);
+  return WriteFileAtomically(dir + "/groups.json", meta.Dump(2));
 }
 
 }  // namespace maskgrpo::grpo

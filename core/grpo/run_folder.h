@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/evaluate.h"
 #include "core/grpo/learner.h"
@@ -40,6 +41,14 @@ StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const shap
                                      const EvalOptions& options, const std::string& out_dir, int64_t version,
                                      const std::string& label, const MetricsLog& metrics,
                                      const std::function<void(const std::string&)>& log);
+
+// `dir` (out_dir/groups/vNNNNNN/, docs/run-folder.md): the scored groups an update trained on
+// as .npy arrays (tokens, reveal steps, behaviour log-probs, rewards and the advantages the
+// learner derives from them) and groups.json (prompts, group_size, steps, transition).
+// specs[g] is the prompt of groups[g].
+Status WriteGroupDump(const std::string& dir, const std::vector<const ScoredGroup*>& groups,
+                      const std::vector<const shapeworld::PromptSpec*>& specs, const LearnerOptions& learner,
+                      int64_t group_size, int64_t steps);
 
 // out_dir/checkpoints/<latest>, or "" when there is no complete checkpoint.
 StatusOr<std::string> LatestCheckpointDir(const std::string& out_dir);

@@ -10,7 +10,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/grpo/npy.h"
 #include "core/grpo/run_folder.h"
 #include "core/json.h"
 #include "core/model_io.h"
@@ -194,47 +193,11 @@ Status Trainer::Checkpoint() {
 }
 
 Status Trainer::DumpGroups(const std::vector<RolloutGroup>& groups) {
-  const std::string dir = o_.out_dir + "/groups/" + VersionDir(learner_->version() + 1);
-  RETURN_IF_ERROR(EnsureDir(dir));
-  std::vector<torch::Tensor> tokens, reveal, cmin, lp1, lp2, lpf;
-  std::vector<double> rewards;
-  std::vector<int64_t> group_index, policy_version;
-  Json::Array prompts;
-  for (size_t g = 0; g < groups.size(); ++g) {
-    const auto& t = groups[g].group.trajectories;
-    tokens.push_back(t.tokens);
-    reveal.push_back(t.reveal_step);
-    cmin.push_back(t.min_revealed_prob);
-    lp1.push_back(t.logp_candidate1);
-    lp2.push_back(t.logp_candidate2);
-    lpf.push_back(t.logp_full);
-    for (double r : groups[g].group.rewards) {
-      rewards.push_back(r);
-      group_index.push_back(static_cast<int64_t>(g));
-      policy_version.push_back(groups[g].group.policy_version);
-    }
-    prompts.push_back(groups[g].spec->ToJson());
-  }
-  ASSIGN_OR_RETURN(auto adv, GroupAdvantages(rewards, o_.group_size, o_.learner.advantages));
-  const std::pair<const char*, torch::Tensor> arrays[] = {
-      {"tokens", torch::cat(tokens)},
-      {"reveal_step", torch::cat(reveal)},
-      {"min_revealed_prob", torch::cat(cmin)},
-      {"logp_candidate1", torch::cat(lp1)},
-      {"logp_candidate2", torch::cat(lp2)},
-      {"logp_full", torch::cat(lpf)},
-      {"rewards", torch::tensor(rewards, torch::kDouble)},
-      {"advantages", torch::tensor(adv, torch::kDouble)},
-      {"group_index", torch::tensor(group_index, torch::kLong)},
-      {"policy_version", torch::tensor(policy_version, torch::kLong)},
-  };
-  for (const auto& [name, tensor] : arrays) RETURN_IF_ERROR(WriteNpy(dir + "/" + name + ".npy", tensor));
-  Json meta;
-  meta["prompts"] = Json(std::move(prompts));
-  meta["group_size"] = o_.group_size;
-  meta["steps"] = o_.rollout.steps;
-  meta["transition"] = TransitionName(o_.learner.transition);
-  return WriteFileAtomically(dir + "/groups.json", meta.Dump(2));
+  std::vector<const ScoredGroup*> scored;
+  std::vector<const PromptSpec*> specs;
+  for (const auto& g : groups) scored.push_back(&g.group), specs.push_back(g.spec);
+  return WriteGroupDump(o_.out_dir + "/groups/" + VersionDir(learner_->version() + 1), scored, specs, o_.learner,
+                        o_.group_size, o_.rollout.steps);
 }
 
 Status Trainer::Run() {
