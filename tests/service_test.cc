@@ -6,6 +6,7 @@
 #include <grpcpp/security/credentials.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -181,9 +182,9 @@ void ExpectTrainedRewardsAreTheImagesOwn(const fs::path& groups_dir) {
     ASSERT_EQ(tokens->size(0), rewards->size(0));
     for (int64_t i = 0; i < tokens->size(0); ++i) {
       const std::string text = prompts.at(group_index->index({i}).item<int64_t>()).Find("prompt")->as_string();
-      const shapeworld::PromptSpec* spec = nullptr;
-      for (const auto& p : world.split.train) spec = p.text == text ? &p : spec;
-      ASSERT_NE(spec, nullptr) << "not a training prompt: " << text;
+      const auto spec = std::find_if(world.split.train.begin(), world.split.train.end(),
+                                     [&](const shapeworld::PromptSpec& p) { return p.text == text; });
+      ASSERT_NE(spec, world.split.train.end()) << "not a training prompt: " << text;
       auto image = shapeworld::DecodeCodes(world.image, (*tokens)[i]);
       ASSERT_TRUE(image.ok()) << image.status().ToString();
       const double expected =
