@@ -143,6 +143,7 @@ TEST_F(LearnerCoreTest, ExpiredLeasesAreReissued) {
 
 TEST_F(LearnerCoreTest, UpdatesPublishWeightsAndResumeKeepsLeasesAndCounters) {
   std::string lease_kept;
+  double eval_before = -1;
   {
     auto core = Make();
     std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
@@ -159,6 +160,8 @@ TEST_F(LearnerCoreTest, UpdatesPublishWeightsAndResumeKeepsLeasesAndCounters) {
     auto l = core->Lease("w1", 1);  // outstanding at the stop: must survive it
     ASSERT_TRUE(l.ok() && l->leases.size() == 1);
     lease_kept = l->leases[0].lease_id;
+    eval_before = core->GetStatus().last_eval_overall;
+    ASSERT_EQ(core->GetStatus().last_eval_version, 0);  // the eval before training
     core->Stop();
     owner.join();
   }
@@ -169,6 +172,8 @@ TEST_F(LearnerCoreTest, UpdatesPublishWeightsAndResumeKeepsLeasesAndCounters) {
   EXPECT_EQ(s.version, 1);
   EXPECT_EQ(s.counters.groups_accepted(), 2);
   EXPECT_EQ(s.outstanding_leases, 1);
+  EXPECT_EQ(s.last_eval_version, 0);  // from the run folder, not "none" until the next eval
+  EXPECT_DOUBLE_EQ(s.last_eval_overall, eval_before);
   // The lease handed out before the restart is still valid.
   auto r = core->Submit(Group(LeaseGrant{lease_kept, nullptr, 0}, 1, {0.0, 0.3, 0.6, 1.0}));
   EXPECT_TRUE(r.ok()) << r.status().ToString();

@@ -191,6 +191,20 @@ Status LearnerCore::Restore() {
     RETURN_IF_ERROR(Resume(latest));
     RETURN_IF_ERROR(metrics.TruncateAfter(learner_->version()));
     hooks_.log("resumed from " + latest + " at version " + std::to_string(learner_->version()));
+    // The status (and the launcher's progress line) keeps showing the last held-out score
+    // rather than nothing until the next eval.
+    ASSIGN_OR_RETURN(Json eval, metrics.LastEval());
+    const Json* overall = eval.is_object() ? eval.Find("overall") : nullptr;
+    const Json* version = eval.is_object() ? eval.Find("version") : nullptr;
+    if (overall && overall->is_number() && version && version->is_number()) {
+      const int64_t eval_version = static_cast<int64_t>(version->as_number());
+      {
+        absl::MutexLock lock(&mu_);
+        last_eval_overall_ = overall->as_number();
+        last_eval_version_ = eval_version;
+      }
+      if (hooks_.on_eval) hooks_.on_eval(eval_version, eval);
+    }
   } else {
     RETURN_IF_ERROR(metrics.TruncateAfter(-1));
     fresh_start_ = true;

@@ -58,6 +58,21 @@ Status MetricsLog::TruncateAfter(int64_t max_version) const {
   return WriteFileAtomically(path_, kept);
 }
 
+StatusOr<Json> MetricsLog::LastEval() const {
+  Json last;
+  if (!fs::exists(path_)) return last;
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path_));
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = Json::Parse(line);
+    if (!j.ok()) continue;
+    const Json* kind = j->Find("kind");
+    if (kind && kind->is_string() && kind->as_string() == "eval") last = std::move(*j);
+  }
+  return last;
+}
+
 Json UpdateLine(const UpdateStats& s) {
   Json line;
   line["kind"] = "update";

@@ -26,6 +26,8 @@ class MetricsLog {
   Status Append(const Json& line) const;
   // Drops lines of versions above `max_version` (and torn lines): a resumed run rewrites them.
   Status TruncateAfter(int64_t max_version) const;
+  // The last {"kind": "eval"} line, or a Json null when there is none (or no file yet).
+  StatusOr<Json> LastEval() const;
   const std::string& path() const { return path_; }
 
  private:
