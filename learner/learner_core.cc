@@ -95,10 +95,24 @@ void LearnerCore::ExpireLeases(int64_t now_ms) {
   }
 }
 
-int64_t LeaseRoom(const LeaseRoomInputs& in) {
+int64_t LeaseWindow(const LeaseRoomInputs& in) {
   const int64_t batches = in.max_policy_lag + 1 - (in.updating ? 1 : 0);
-  const int64_t window = std::min(in.groups_per_update * batches, in.remaining_groups);
-  return std::max<int64_t>(0, window - in.usable_in_flight);
+  return std::min(in.groups_per_update * batches, in.remaining_groups);
+}
+
+int64_t LeaseRoom(const LeaseRoomInputs& in) { return std::max<int64_t>(0, LeaseWindow(in) - in.usable_in_flight); }
+
+int64_t FairShare(int64_t window, int64_t active_workers, int64_t held_by_worker) {
+  const int64_t workers = std::max<int64_t>(1, active_workers);
+  return std::max<int64_t>(0, (window + workers - 1) / workers - held_by_worker);
+}
+
+int LearnerCore::ActiveWorkers(const std::string& worker_id, int64_t now_ms) {
+  worker_last_seen_ms_[worker_id] = now_ms;
+  for (auto it = worker_last_seen_ms_.begin(); it != worker_last_seen_ms_.end();) {
+    it = now_ms - it->second > options_.lease_timeout_ms ? worker_last_seen_ms_.erase(it) : std::next(it);
+  }
+  return static_cast<int>(worker_last_seen_ms_.size());
 }
 
 StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_leases) {
@@ -120,17 +134,21 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
   // already lost to staleness and do not fill the room.
   const int64_t next_batch_version = version_ + (updating_ ? 1 : 0);
   const int64_t oldest_usable = next_batch_version - options_.max_policy_lag;
-  int64_t usable_in_flight = 0;
+  int64_t usable_in_flight = 0, held_by_worker = 0;
   for (const auto& q : queue_) usable_in_flight += q.group.policy_version >= oldest_usable ? 1 : 0;
-  for (const auto& [id, l] : outstanding_) usable_in_flight += l.version >= oldest_usable ? 1 : 0;
+  for (const auto& [id, l] : outstanding_) {
+    if (l.version < oldest_usable) continue;
+    ++usable_in_flight;
+    if (l.worker_id == worker_id) ++held_by_worker;
+  }
   LeaseRoomInputs room;
   room.groups_per_update = t.groups_per_update;
   room.max_policy_lag = options_.max_policy_lag;
   room.updating = updating_;
   room.remaining_groups = std::max<int64_t>(0, t.updates - next_batch_version) * t.groups_per_update;
   room.usable_in_flight = usable_in_flight;
-  const int64_t capacity = LeaseRoom(room);
-  const int64_t n = std::min<int64_t>({max_leases, options_.max_leases_per_request, capacity});
+  const int64_t share = FairShare(LeaseWindow(room), ActiveWorkers(worker_id, now), held_by_worker);
+  const int64_t n = std::min<int64_t>({max_leases, options_.max_leases_per_request, LeaseRoom(room), share});
   if (n <= 0) {
     out.retry_after_ms = kRetryAfterMs;
     return out;

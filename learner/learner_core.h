@@ -52,6 +52,14 @@ struct LeaseRoomInputs {
   int64_t usable_in_flight = 0;   // queued or leased groups those updates can still take
 };
 int64_t LeaseRoom(const LeaseRoomInputs& in);
+// The groups those batches take in all (the room before in-flight groups are counted).
+int64_t LeaseWindow(const LeaseRoomInputs& in);
+
+// A worker's share of the window: with `active_workers` leasing (the asking one included),
+// each may hold ceil(window / active_workers) usable leases, less those it already holds, so
+// the first worker to ask cannot take a whole update while the others wait, whatever
+// `leases_per_request` the workers are configured with.
+int64_t FairShare(int64_t window, int64_t active_workers, int64_t held_by_worker);
 
 struct LeaseGrant {
   std::string lease_id;
@@ -145,6 +153,9 @@ class LearnerCore {
   Status Evaluate(const std::string& label);
   Status Publish() ABSL_LOCKS_EXCLUDED(mu_);
   void ExpireLeases(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Notes that `worker_id` asks now; returns the workers that asked within one lease timeout
+  // (longer than any sampling round of a live worker, which holds its leases meanwhile).
+  int ActiveWorkers(const std::string& worker_id, int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A submission for a lease already completed (a duplicate, counted) or not outstanding
   // (unknown or expired, counted as invalid); nullopt when the lease is outstanding.
   std::optional<StatusOr<SubmitOutcome>> RejectDuplicateOrUnknown(const std::string& lease_id)
@@ -173,6 +184,8 @@ class LearnerCore {
   int64_t lease_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<v1::PendingPrompt> pending_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LeaseInfo> outstanding_ ABSL_GUARDED_BY(mu_);
+  // Worker id -> when it last asked for leases (for FairShare).
+  std::map<std::string, int64_t> worker_last_seen_ms_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> completed_order_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, SubmitOutcome> completed_ ABSL_GUARDED_BY(mu_);
   std::deque<QueuedGroup> queue_ ABSL_GUARDED_BY(mu_);

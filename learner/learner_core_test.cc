@@ -201,6 +201,37 @@ TEST(LeaseRoomTest, OnlyGroupsALaterBatchCanTakeAreHandedOut) {
   EXPECT_EQ(LeaseRoom(in), 0);
 }
 
+TEST(FairShareTest, EachActiveWorkerMayHoldItsPartOfTheWindow) {
+  EXPECT_EQ(FairShare(8, 1, 0), 8);
+  EXPECT_EQ(FairShare(8, 2, 0), 4);
+  EXPECT_EQ(FairShare(8, 2, 3), 1);
+  EXPECT_EQ(FairShare(8, 2, 5), 0);   // holds more than its part: nothing, not negative
+  EXPECT_EQ(FairShare(8, 3, 0), 3);   // rounded up: the window is still filled
+  EXPECT_EQ(FairShare(2, 16, 0), 1);  // more workers than groups: one each while it lasts
+  EXPECT_EQ(FairShare(8, 0, 0), 8);
+}
+
+// A worker asking for a whole update does not starve another that is leasing too.
+TEST_F(LearnerCoreTest, LeasesAreSplitBetweenActiveWorkers) {
+  o_.train.groups_per_update = 4;
+  o_.max_leases_per_request = 8;
+  auto core = Make();
+  auto a = core->Lease("a", 1);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->leases.size(), 1u);
+  auto b = core->Lease("b", 8);  // two workers now: half of the 4 each
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->leases.size(), 2u);
+  auto a2 = core->Lease("a", 8);  // the rest of a's half
+  ASSERT_TRUE(a2.ok()) << a2.status().ToString();
+  EXPECT_EQ(a2->leases.size(), 1u);
+  auto b2 = core->Lease("b", 8);  // the update's groups are all handed out
+  ASSERT_TRUE(b2.ok()) << b2.status().ToString();
+  EXPECT_EQ(b2->leases.size(), 0u);
+  EXPECT_GT(b2->retry_after_ms, 0);
+  EXPECT_EQ(core->GetStatus().outstanding_leases, 4);
+}
+
 // A worker that leases as fast as it can: at lag 0 every group it is given must be trained on,
 // none sampled during an update only to arrive stale.
 TEST_F(LearnerCoreTest, AtLagZeroNoLeaseIsIssuedThatCanOnlyArriveStale) {
