@@ -44,32 +44,34 @@ Status MetricsLog::Append(const Json& line) const {
   return Status::Ok();
 }
 
-Status MetricsLog::TruncateAfter(int64_t max_version) const {
+Status MetricsLog::ForEachLine(const std::function<void(const std::string& raw, Json& parsed)>& fn) const {
   if (!fs::exists(path_)) return Status::Ok();
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path_));
-  std::istringstream in(text);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    auto j = Json::Parse(line);
-    if (!j.ok()) continue;  // a line cut short by a crash
-    const Json* v = j->Find("version");
-    if (v && v->is_number() && v->as_number() <= max_version) kept += line + "\n";
-  }
-  return WriteFileAtomically(path_, kept);
-}
-
-StatusOr<Json> MetricsLog::LastEval() const {
-  Json last;
-  if (!fs::exists(path_)) return last;
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(path_));
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     auto j = Json::Parse(line);
-    if (!j.ok()) continue;
-    const Json* kind = j->Find("kind");
-    if (kind && kind->is_string() && kind->as_string() == "eval") last = std::move(*j);
+    if (j.ok()) fn(line, *j);  // a line that does not parse was cut short by a crash
   }
+  return Status::Ok();
+}
+
+Status MetricsLog::TruncateAfter(int64_t max_version) const {
+  if (!fs::exists(path_)) return Status::Ok();
+  std::string kept;
+  RETURN_IF_ERROR(ForEachLine([&](const std::string& raw, Json& j) {
+    const Json* v = j.Find("version");
+    if (v && v->is_number() && v->as_number() <= max_version) kept += raw + "\n";
+  }));
+  return WriteFileAtomically(path_, kept);
+}
+
+StatusOr<Json> MetricsLog::LastEval() const {
+  Json last;
+  RETURN_IF_ERROR(ForEachLine([&](const std::string&, Json& j) {
+    const Json* kind = j.Find("kind");
+    if (kind && kind->is_string() && kind->as_string() == "eval") last = std::move(j);
+  }));
   return last;
 }
 

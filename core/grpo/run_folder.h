@@ -31,6 +31,8 @@ class MetricsLog {
   const std::string& path() const { return path_; }
 
  private:
+  // Calls `fn` with each whole line (raw text and parsed); torn lines are skipped. No file: no call.
+  Status ForEachLine(const std::function<void(const std::string& raw, Json& parsed)>& fn) const;
   std::string path_;
 };
 
