@@ -12,7 +12,8 @@
 #include "core/model_io.h"
 #include "core/runtime.h"
 #include "core/safetensors.h"
-#include "core/shapeworld/png.h"
+#include "core/image/png.h"
+#include "core/world/registry.h"
 
 namespace maskgrpo::app {
 namespace {
@@ -112,12 +113,15 @@ int EvalCommand(const std::vector<std::string>& args) {
   auto device = ToDeviceOptions(c.runtime());
   if (!device.ok()) return Fail(device.status());
   ConfigureThreads(c.runtime().threads());
-  auto model = LoadModel(flags->Get("checkpoint"), *device);
+  auto world_options = ToWorldOptions(c.world(), *device);
+  if (!world_options.ok()) return Fail(world_options.status());
+  auto world = CreateWorld(*world_options);
+  if (!world.ok()) return Fail(world.status());
+  auto model = (*world)->LoadModel(flags->Get("checkpoint"), *device);
   if (!model.ok()) return Fail(model.status());
   const std::string out = flags->Get("out");
   if (!(st = EnsureDir(out)).ok()) return Fail(st);
-  shapeworld::World world;
-  auto result = EvaluateHeldout(**model, world, *options, [](int done, int total) {
+  auto result = EvaluateHeldout(**model, **world, *options, [](int done, int total) {
     std::fprintf(stderr, "\reval: %d/%d images", done, total);
     if (done == total) std::fprintf(stderr, "\n");
   });
@@ -136,8 +140,8 @@ int EvalCommand(const std::vector<std::string>& args) {
   j["split"] = split;
   if (!(st = WriteFileAtomically(out + "/eval.json", j.Dump(2) + "\n")).ok()) return Fail(st);
   if (!(st = WriteImageResults(out + "/results.jsonl", *result)).ok()) return Fail(st);
-  auto grid = shapeworld::MakeGrid(result->grid_images, result->grid_captions, 6, 3);
-  if (!(st = shapeworld::WritePng(out + "/eval_grid.png", grid)).ok()) return Fail(st);
+  auto grid = MakeGrid(result->grid_images, result->grid_captions, 6, (*world)->image_size() >= 256 ? 1 : 3);
+  if (!(st = WritePng(out + "/eval_grid.png", grid)).ok()) return Fail(st);
   Log("wrote " + out + "/eval.json, " + out + "/results.jsonl and " + out + "/eval_grid.png");
   return 0;
 }
@@ -157,28 +161,33 @@ int GenerateCommand(const std::vector<std::string>& args) {
   if (!sampling.ok()) return Fail(sampling.status());
   auto device = ToDeviceOptions(c.runtime());
   if (!device.ok()) return Fail(device.status());
-  shapeworld::World world;
+  auto world_options = ToWorldOptions(c.world(), *device);
+  if (!world_options.ok()) return Fail(world_options.status());
+  auto world = CreateWorld(*world_options);
+  if (!world.ok()) return Fail(world.status());
   std::vector<std::string> prompts(c.prompts().begin(), c.prompts().end());
   if (flags->Has("prompt")) prompts = {flags->Get("prompt")};
   if (prompts.empty()) {
     // One held-out prompt per task.
-    for (int t = 0; t < shapeworld::kNumTasks; ++t) {
-      for (const auto& p : world.split.heldout) {
-        if (static_cast<int>(p.task) == t) { prompts.push_back(p.text); break; }
+    const auto& heldout = (*world)->prompts(PromptSplitKind::kHeldout);
+    for (const auto& tag : OrderedTags(heldout)) {
+      for (const auto& p : heldout) {
+        if (p.tag == tag) { prompts.push_back(p.text); break; }
       }
     }
   }
+  if (prompts.empty()) return Fail(InvalidArgument("generate: no prompt (give --prompt TEXT or prompts in the config)"));
   ConfigureThreads(c.runtime().threads());
-  auto model = LoadModel(flags->Get("checkpoint"), *device);
+  auto model = (*world)->LoadModel(flags->Get("checkpoint"), *device);
   if (!model.ok()) return Fail(model.status());
-  auto images = GenerateImages(**model, world, prompts, static_cast<int>(k), *sampling);
+  auto images = GenerateImages(**model, **world, prompts, static_cast<int>(k), *sampling);
   if (!images.ok()) return Fail(images.status());
   std::vector<std::string> captions;
   for (const auto& p : prompts)
     for (int64_t i = 0; i < k; ++i) captions.push_back(p);
   const std::string out = flags->Get("out");
   if (fs::path(out).has_parent_path() && !(st = EnsureDir(fs::path(out).parent_path().string())).ok()) return Fail(st);
-  st = shapeworld::WritePng(out, shapeworld::MakeGrid(*images, captions, static_cast<int>(k), c.scale()));
+  st = WritePng(out, MakeGrid(*images, captions, static_cast<int>(k), c.scale()));
   if (!st.ok()) return Fail(st);
   Log("wrote " + out + " (" + std::to_string(images->size()) + " images)");
   return 0;

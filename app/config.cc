@@ -240,7 +240,8 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   o.filter.percentile = f.percentile();
   o.filter.warmup = f.warmup();
   o.filter.max_resamples = f.max_resamples();
-  ASSIGN_OR_RETURN(o.reward, grpo::ParseRewardKind(c.reward()));
+  o.reward = c.reward();
+  ASSIGN_OR_RETURN(o.world, ToWorldOptions(c.world(), o.device));
   ASSIGN_OR_RETURN(o.eval, ToEvalOptions(c.eval()));
   o.eval_every = c.eval_every();
   o.checkpoint_every = c.checkpoint_every();
@@ -248,6 +249,27 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   o.dump_groups = c.dump_groups();
   o.seed = c.seed();
   RETURN_IF_ERROR(grpo::ValidateTrainOptions(o));
+  return o;
+}
+
+StatusOr<WorldOptions> ToWorldOptions(const config::WorldConfig& c, const DeviceOptions& process_device) {
+  WorldOptions o;
+  if (!c.name().empty()) o.name = c.name();
+  o.prompt_file = c.prompt_file();
+  o.heldout_prompt_file = c.heldout_prompt_file();
+  if (c.heldout_fraction() != 0) o.heldout_fraction = c.heldout_fraction();
+  if (!(o.heldout_fraction >= 0 && o.heldout_fraction < 1)) return InvalidArgument("world.heldout_fraction must be in [0, 1)");
+  if (c.split_seed() != 0) o.split_seed = c.split_seed();
+  o.tokenizer_dir = c.tokenizer_dir();
+  o.vq_model = c.vq_model();
+  o.decoder_device = process_device;
+  if (c.has_decoder_runtime()) {
+    auto device = ToDeviceOptions(c.decoder_runtime());
+    if (!device.ok()) return InvalidArgument("world.decoder_runtime: " + device.status().message());
+    o.decoder_device = *device;
+  }
+  if (c.max_text_len() < 0) return InvalidArgument("world.max_text_len must be > 0");
+  if (c.max_text_len() != 0) o.max_text_len = c.max_text_len();
   return o;
 }
 

@@ -28,6 +28,9 @@ StatusOr<EvalOptions> ToEvalOptions(const config::EvalConfig& c);
 StatusOr<SampleOptions> ToSampleOptions(const config::Sampling& s, uint64_t seed);
 StatusOr<DeviceOptions> ToDeviceOptions(const config::Runtime& r);
 StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c);
+// The world block (absent: ShapeWorld). `process_device` is where the decoder runs unless
+// the block gives its own decoder_runtime.
+StatusOr<WorldOptions> ToWorldOptions(const config::WorldConfig& c, const DeviceOptions& process_device);
 
 // --device, --dtype and --threads over a config's runtime block.
 Status ApplyRuntimeFlags(const Flags& f, config::Runtime* r);

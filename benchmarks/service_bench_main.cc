@@ -33,6 +33,7 @@
 #include "core/model_config.h"
 #include "core/runtime.h"
 #include "core/shapeworld/prompts.h"
+#include "core/shapeworld/shapeworld_world.h"
 #include "core/shapeworld/world.h"
 #include "core/transformer.h"
 #include "maskgrpo/reward.grpc.pb.h"
@@ -87,8 +88,7 @@ std::vector<v1::ScoreRequest> MakeRequests(int count, int items) {
       const auto& spec = split.train[rng() % split.train.size()];
       auto* item = request.add_items();
       rpc::ToProto(shapeworld::Render(shapeworld::SampleScene(spec, rng)), item->mutable_image());
-      item->mutable_prompt()->set_text(spec.text);
-      rpc::ToProto(spec, item->mutable_prompt()->mutable_spec());
+      rpc::ToProto(shapeworld::ToPrompt(spec), item->mutable_prompt());
     }
   }
   return out;

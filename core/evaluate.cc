@@ -7,22 +7,22 @@
 
 namespace maskgrpo {
 
-using shapeworld::Image;
-using shapeworld::PromptSpec;
-
-StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const shapeworld::World& world,
+StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World& world,
                                      const EvalOptions& options, const std::function<void(int, int)>& progress) {
   if (options.images_per_prompt <= 0 || options.prompts_per_task <= 0 || options.batch_images <= 0) {
     return InvalidArgument("eval: images_per_prompt, prompts_per_task and batch_images must be > 0");
   }
   // The evaluation set: per task, its held-out prompts in order, cycled up to
   // prompts_per_task, each repeated images_per_prompt times.
-  std::vector<const PromptSpec*> rows;
-  const auto& split = options.train_split ? world.split.train : world.split.heldout;
-  for (int t = 0; t < shapeworld::kNumTasks; ++t) {
-    std::vector<const PromptSpec*> task_prompts;
-    for (const auto& p : split) if (static_cast<int>(p.task) == t) task_prompts.push_back(&p);
-    if (task_prompts.empty()) continue;
+  if (!world.has_judge()) {
+    return FailedPrecondition("world '" + world.name() + "' has no built-in judge for in-process evaluation");
+  }
+  std::vector<const Prompt*> rows;
+  const auto& split = world.prompts(options.train_split ? PromptSplitKind::kTrain : PromptSplitKind::kHeldout);
+  if (split.empty()) return InvalidArgument("eval: world '" + world.name() + "' has no prompts in that split");
+  for (const auto& tag : OrderedTags(split)) {
+    std::vector<const Prompt*> task_prompts;
+    for (const auto& p : split) if (p.tag == tag) task_prompts.push_back(&p);
     const size_t n = task_prompts.size(), want = static_cast<size_t>(options.prompts_per_task);
     for (size_t i = 0; i < want; ++i) {
       // Training lists are long and ordered by combination, so they are sampled evenly.
@@ -31,7 +31,7 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const shape
     }
   }
   const int64_t text_len = model.config().text_len;
-  const auto uncond = shapeworld::EmptyPrompt(world.text, text_len);
+  const auto uncond = world.UnconditionalPrompt(text_len);
   EvalResult result;
   double dense_sum = 0;
   const int total = static_cast<int>(rows.size());
@@ -41,26 +41,26 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const shape
     const int end = std::min(total, begin + options.batch_images);
     std::vector<std::string> texts;
     for (int i = begin; i < end; ++i) texts.push_back(rows[i]->text);
-    ASSIGN_OR_RETURN(PromptBatch prompts, shapeworld::EncodePrompts(world.text, texts, text_len));
+    ASSIGN_OR_RETURN(PromptBatch prompts, world.EncodePrompts(texts, text_len));
     SampleOptions so = options.sampling;
     so.seed = options.sampling.seed + static_cast<uint64_t>(chunk) * 1000003ull;
     so.record_full = false;
     ASSIGN_OR_RETURN(TrajectoryBatch traj, SampleTrajectories(model, prompts, uncond, so));
-    auto tokens = traj.tokens.to(torch::kCPU);
+    ASSIGN_OR_RETURN(std::vector<RgbImage> images, world.DecodeImages(traj.tokens));
     for (int i = begin; i < end; ++i) {
-      ASSIGN_OR_RETURN(Image img, shapeworld::DecodeCodes(world.image, tokens[i - begin]));
-      const auto detections = shapeworld::Detect(img);
-      auto score = shapeworld::ScoreDetections(*rows[i], detections);
-      result.table.Add(rows[i]->task, score.correct);
-      EvalImageResult& row = result.images.emplace_back();
-      row.spec = rows[i];
-      row.score = score;
-      for (const auto& d : detections) (d.shape < 0 ? row.fragments : row.objects) += 1;
-      dense_sum += score.dense;
+      RgbImage& img = images[static_cast<size_t>(i - begin)];
+      ASSIGN_OR_RETURN(auto judged, world.Judge(*rows[i], {img}));
+      Judgement& judgement = judged.at(0);
+      result.table.Add(rows[i]->tag, judgement.correct);
+      auto dense = judgement.rewards.find("dense");
+      if (dense != judgement.rewards.end()) dense_sum += dense->second;
       if (i % stride == 0 && static_cast<int>(result.grid_images.size()) < options.grid_images) {
         result.grid_images.push_back(img);
-        result.grid_captions.push_back(rows[i]->text + (score.correct ? " =ok" : " =no"));
+        result.grid_captions.push_back(rows[i]->text + (judgement.correct ? " =ok" : " =no"));
       }
+      EvalImageResult& row = result.images.emplace_back();
+      row.prompt = rows[i];
+      row.judgement = std::move(judgement);
     }
     if (progress) progress(end, total);
   }
@@ -72,20 +72,19 @@ Status WriteImageResults(const std::string& path, const EvalResult& result) {
   std::string out;
   for (const auto& r : result.images) {
     Json j;
-    j["tag"] = shapeworld::TaskName(r.spec->task);
-    j["prompt"] = r.spec->text;
-    j["correct"] = r.score.correct;
-    j["reason"] = r.score.reason;
-    j["dense"] = r.score.dense;
-    j["graded"] = r.score.graded;
-    j["objects"] = static_cast<int64_t>(r.objects);
-    j["fragments"] = static_cast<int64_t>(r.fragments);
+    j["tag"] = r.prompt->tag;
+    j["prompt"] = r.prompt->text;
+    j["correct"] = r.judgement.correct;
+    j["reason"] = r.judgement.reason;
+    for (const auto& [name, value] : r.judgement.rewards) j[name] = value;
+    if (r.judgement.objects >= 0) j["objects"] = static_cast<int64_t>(r.judgement.objects);
+    if (r.judgement.fragments >= 0) j["fragments"] = static_cast<int64_t>(r.judgement.fragments);
     out += j.Dump() + "\n";
   }
   return WriteFileAtomically(path, out);
 }
 
-StatusOr<std::vector<Image>> GenerateImages(const MaskedTransformer& model, const shapeworld::World& world,
+StatusOr<std::vector<RgbImage>> GenerateImages(const MaskedTransformer& model, const World& world,
                                             const std::vector<std::string>& prompts, int per_prompt,
                                             const SampleOptions& options) {
   if (per_prompt <= 0) return InvalidArgument("generate: images per prompt must be > 0");
@@ -93,17 +92,11 @@ StatusOr<std::vector<Image>> GenerateImages(const MaskedTransformer& model, cons
   for (const auto& p : prompts)
     for (int k = 0; k < per_prompt; ++k) texts.push_back(p);
   const int64_t text_len = model.config().text_len;
-  ASSIGN_OR_RETURN(PromptBatch batch, shapeworld::EncodePrompts(world.text, texts, text_len));
+  ASSIGN_OR_RETURN(PromptBatch batch, world.EncodePrompts(texts, text_len));
   SampleOptions so = options;
   so.record_full = false;
-  ASSIGN_OR_RETURN(TrajectoryBatch traj, SampleTrajectories(model, batch, shapeworld::EmptyPrompt(world.text, text_len), so));
-  auto tokens = traj.tokens.to(torch::kCPU);
-  std::vector<Image> images;
-  for (int64_t i = 0; i < tokens.size(0); ++i) {
-    ASSIGN_OR_RETURN(Image img, shapeworld::DecodeCodes(world.image, tokens[i]));
-    images.push_back(std::move(img));
-  }
-  return images;
+  ASSIGN_OR_RETURN(TrajectoryBatch traj, SampleTrajectories(model, batch, world.UnconditionalPrompt(text_len), so));
+  return world.DecodeImages(traj.tokens);
 }
 
 }  // namespace maskgrpo

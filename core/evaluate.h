@@ -1,5 +1,5 @@
-// GenEval-style evaluation on ShapeWorld's held-out prompts: K images per prompt, fixed
-// seeds, pixel-only detection, GenEval's rules; and plain generation for sample grids.
+// GenEval-style evaluation on a world's held-out prompts with its built-in judge: K images
+// per prompt, fixed seeds, GenEval's table; and plain generation for sample grids.
 #pragma once
 
 #include <functional>
@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "core/sampler.h"
-#include "core/shapeworld/dataset.h"
-#include "core/shapeworld/scorer.h"
+#include "core/world/eval_table.h"
+#include "core/world/world.h"
 
 namespace maskgrpo {
 
@@ -26,29 +26,27 @@ struct EvalOptions {
 // One evaluated image, as GenEval's results.jsonl records it (plus the dense rewards and
 // the number of detections), for finding out why a task fails.
 struct EvalImageResult {
-  const shapeworld::PromptSpec* spec = nullptr;
-  shapeworld::ScoreResult score;
-  int objects = 0;    // detections matching a shape
-  int fragments = 0;  // regions matching no shape
+  const Prompt* prompt = nullptr;
+  Judgement judgement;
 };
 
 struct EvalResult {
-  shapeworld::EvalTable table;
+  EvalTable table;
   std::vector<EvalImageResult> images;  // in evaluation order
-  double mean_dense_reward = 0;
-  std::vector<shapeworld::Image> grid_images;
+  double mean_dense_reward = 0;         // the judge's "dense" reward, when it has one
+  std::vector<RgbImage> grid_images;
   std::vector<std::string> grid_captions;
 };
 
-StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const shapeworld::World& world,
+StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World& world,
                                      const EvalOptions& options, const std::function<void(int done, int total)>& progress);
 
-// Writes `images` as JSON lines: {"tag", "prompt", "correct", "reason", "dense", "graded",
-// "objects", "fragments"}.
+// Writes `images` as JSON lines: {"tag", "prompt", "correct", "reason", every reward of
+// the judge by name (ShapeWorld: "binary", "dense", "graded", "mixed"), "objects", "fragments"}.
 Status WriteImageResults(const std::string& path, const EvalResult& result);
 
 // Samples `per_prompt` images for each prompt text, returns pixels (prompt-major order).
-StatusOr<std::vector<shapeworld::Image>> GenerateImages(const MaskedTransformer& model, const shapeworld::World& world,
+StatusOr<std::vector<RgbImage>> GenerateImages(const MaskedTransformer& model, const World& world,
                                                         const std::vector<std::string>& prompts, int per_prompt,
                                                         const SampleOptions& options);
 

@@ -8,17 +8,20 @@
 
 #include "core/runtime.h"
 #include "core/shapeworld/text_tokenizer.h"
+#include "core/world/registry.h"
 
 namespace maskgrpo {
 namespace {
 
-bool PointsInto(const shapeworld::PromptSpec* p, const std::vector<shapeworld::PromptSpec>& list) {
+bool PointsInto(const Prompt* p, const std::vector<Prompt>& list) {
   return !list.empty() && p >= list.data() && p < list.data() + list.size();
 }
 
 TEST(Evaluate, UsesTheRequestedSplitWithDistinctTrainingPromptsPerTask) {
   ConfigureThreads(1);
-  shapeworld::World world;
+  auto world = std::move(CreateWorld(WorldOptions{})).value();
+  const auto& train_prompts = world->prompts(PromptSplitKind::kTrain);
+  const auto& heldout_prompts = world->prompts(PromptSplitKind::kHeldout);
   auto model = std::move(MaskedTransformer::Create(shapeworld::ShapeWorldModelConfig(32, 1, 2, 64, 8), {}, 5)).value();
   EvalOptions o;
   o.sampling.steps = 2;
@@ -27,14 +30,14 @@ TEST(Evaluate, UsesTheRequestedSplitWithDistinctTrainingPromptsPerTask) {
   o.grid_images = 1;
   for (bool train : {false, true}) {
     o.train_split = train;
-    auto r = EvaluateHeldout(*model, world, o, nullptr);
+    auto r = EvaluateHeldout(*model, *world, o, nullptr);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
-    ASSERT_EQ(r->images.size(), static_cast<size_t>(shapeworld::kNumTasks * 3));
-    std::set<const shapeworld::PromptSpec*> distinct;
+    ASSERT_EQ(r->images.size(), static_cast<size_t>(6 * 3));  // GenEval's six tasks
+    std::set<const Prompt*> distinct;
     for (const auto& img : r->images) {
-      EXPECT_TRUE(PointsInto(img.spec, train ? world.split.train : world.split.heldout)) << img.spec->text;
-      EXPECT_FALSE(PointsInto(img.spec, train ? world.split.heldout : world.split.train)) << img.spec->text;
-      distinct.insert(img.spec);
+      EXPECT_TRUE(PointsInto(img.prompt, train ? train_prompts : heldout_prompts)) << img.prompt->text;
+      EXPECT_FALSE(PointsInto(img.prompt, train ? heldout_prompts : train_prompts)) << img.prompt->text;
+      distinct.insert(img.prompt);
     }
     // Every task has at least 3 training prompts, so the training rows are all different.
     if (train) {

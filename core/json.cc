@@ -88,26 +88,61 @@ class Parser {
         case 'r': out->push_back('\r'); break;
         case 't': out->push_back('\t'); break;
         case 'u': {
-          if (pos_ + 4 > s_.size()) return Error("short \\u escape");
-          unsigned code = std::strtoul(s_.substr(pos_, 4).c_str(), nullptr, 16);
-          pos_ += 4;
-          // Basic Multilingual Plane only; enough for headers we write ourselves.
-          if (code < 0x80) {
-            out->push_back(static_cast<char>(code));
-          } else if (code < 0x800) {
-            out->push_back(static_cast<char>(0xC0 | (code >> 6)));
-            out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
-          } else {
-            out->push_back(static_cast<char>(0xE0 | (code >> 12)));
-            out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+          unsigned code = 0;
+          RETURN_IF_ERROR(ParseHex4(&code));
+          // JSON writes code points above the BMP as a UTF-16 surrogate pair (vocab.json files
+          // do); a lone surrogate has no UTF-8 encoding, so it is an error, not a guess.
+          if (code >= 0xDC00 && code <= 0xDFFF) return Error("lone low surrogate \\u escape");
+          if (code >= 0xD800 && code <= 0xDBFF) {
+            if (s_.compare(pos_, 2, "\\u") != 0) return Error("high surrogate \\u escape without its low half");
+            pos_ += 2;
+            unsigned low = 0;
+            RETURN_IF_ERROR(ParseHex4(&low));
+            if (low < 0xDC00 || low > 0xDFFF) return Error("high surrogate \\u escape without its low half");
+            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
           }
+          AppendUtf8(code, out);
           break;
         }
         default: return Error("bad escape");
       }
     }
     return Error("unterminated string");
+  }
+
+  // Reads exactly four hex digits (strtoul alone would accept "12zz" or a sign).
+  Status ParseHex4(unsigned* code) {
+    if (pos_ + 4 > s_.size()) return Error("short \\u escape");
+    unsigned v = 0;
+    for (int k = 0; k < 4; ++k) {
+      char h = s_[pos_ + k];
+      v <<= 4;
+      if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
+      else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
+      else return Error("bad hex digit in \\u escape");
+    }
+    pos_ += 4;
+    *code = v;
+    return Status::Ok();
+  }
+
+  static void AppendUtf8(unsigned code, std::string* out) {
+    if (code < 0x80) {
+      out->push_back(static_cast<char>(code));
+    } else if (code < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (code >> 6)));
+      out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else if (code < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (code >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (code >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    }
   }
 
   Status ParseArray(Json* out, int depth) {

@@ -21,6 +21,21 @@ TEST(JsonTest, RejectsMalformedInput) {
   }
 }
 
+TEST(JsonTest, DecodesUnicodeEscapesIncludingSurrogatePairs) {
+  // vocab.json files escape non-ASCII; code points above the BMP come as UTF-16 pairs.
+  auto parsed = Json::Parse(R"(["\u0120", "\u00e9\u4e2d", "\ud83d\ude00", "\uD834\uDD1E"])");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->as_array()[0].as_string(), "\xC4\xA0");                  // U+0120
+  EXPECT_EQ(parsed->as_array()[1].as_string(), "\xC3\xA9\xE4\xB8\xAD");      // U+00E9 U+4E2D
+  EXPECT_EQ(parsed->as_array()[2].as_string(), "\xF0\x9F\x98\x80");          // U+1F600
+  EXPECT_EQ(parsed->as_array()[3].as_string(), "\xF0\x9D\x84\x9E");          // U+1D11E
+  // Lone or mismatched surrogates and malformed hex have no code point: errors, not guesses.
+  for (const char* bad : {R"("\ud83d")", R"("\ud83dx")", R"("\ude00")", R"("\ud83d\u0041")",
+                          R"("\ud83d\ud83d")", R"("\u12zz")", R"("\u12")"}) {
+    EXPECT_FALSE(Json::Parse(bad).ok()) << bad;
+  }
+}
+
 TEST(JsonTest, RejectsHostileNesting) {
   EXPECT_FALSE(Json::Parse(std::string(1000, '[') + std::string(1000, ']')).ok());
 }

@@ -54,6 +54,7 @@ Json ModelConfig::ToJson() const {
   j["rotary_dim"] = rotary_dim;
   j["rope_theta"] = rope_theta;
   j["layer_norm_eps"] = layer_norm_eps;
+  j["qk_layernorm"] = qk_layernorm;
   j["pad_id"] = pad_id;
   j["soi_id"] = soi_id;
   j["eoi_id"] = eoi_id;
@@ -90,6 +91,11 @@ StatusOr<ModelConfig> ModelConfig::FromJson(const Json& json) {
   RETURN_IF_ERROR(get_int("rotary_dim", &c.rotary_dim));
   RETURN_IF_ERROR(get_double("rope_theta", &c.rope_theta));
   RETURN_IF_ERROR(get_double("layer_norm_eps", &c.layer_norm_eps));
+  // Optional: files written before the field existed have no qk_layernorm.
+  if (const Json* v = json.Find("qk_layernorm")) {
+    if (!v->is_bool()) return InvalidArgument("model config: 'qk_layernorm' must be true or false");
+    c.qk_layernorm = v->as_bool();
+  }
   RETURN_IF_ERROR(get_int("pad_id", &c.pad_id));
   RETURN_IF_ERROR(get_int("soi_id", &c.soi_id));
   RETURN_IF_ERROR(get_int("eoi_id", &c.eoi_id));
@@ -109,14 +115,15 @@ ModelConfig ModelConfig::ShowO512() {
   c.num_heads = 32;
   c.intermediate_size = 8192;
   c.rotary_dim = 32;
+  c.qk_layernorm = true;
   c.num_image_codes = 8192;
   c.image_token_offset = 50305;
   c.mask_id = 50305 + 8192;
   c.vocab_size = c.mask_id + 1;  // 58,498 ids; the mask token is id 58,497
   c.pad_id = 50295;
-  c.soi_id = 50297;
-  c.eoi_id = 50298;
-  c.text_len = 128;
+  c.soi_id = 50296;
+  c.eoi_id = 50297;
+  c.text_len = 129;  // max_seq_length 128 + 1: [PAD]*, <|t2i|>, BOS, text, EOS
   c.image_len = 1024;
   return c;
 }

@@ -23,6 +23,10 @@ struct ModelConfig {
   int64_t rotary_dim = 16;  // rotary embedding on the first rotary_dim dims of each head
   double rope_theta = 10000.0;
   double layer_norm_eps = 1e-5;
+  // Show-o's vendored Phi: a LayerNorm over each head's query and key vectors, applied
+  // before the rotary embedding (`self_attn.q_layernorm` / `k_layernorm`, [head_dim]).
+  // Stock Phi-1.5 and the embedded ShapeWorld model have none.
+  bool qk_layernorm = false;
 
   // Token layout: [text (text_len) | soi | image (image_len) | eoi].
   int64_t pad_id = 0;
@@ -43,8 +47,9 @@ struct ModelConfig {
   Json ToJson() const;
   static StatusOr<ModelConfig> FromJson(const Json& json);
 
-  // Show-o at 512x512 (Phi-1.5 backbone, 1.3B parameters), for benchmarks and to make
-  // sure nothing in the code assumes the tiny configuration.
+  // Show-o at 512x512 (Phi-1.5 backbone with qk_layernorm, 1.45B parameters): the
+  // published layout (showo-stack.md 1-2): 129 text positions, <|soi|> 50296, 1024 image
+  // positions, <|eoi|> 50297, image codes at 50305.., mask 58497.
   static ModelConfig ShowO512();
 };
 

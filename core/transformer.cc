@@ -15,8 +15,15 @@ struct PhiAttentionImpl : torch::nn::Module {
       : q_proj(register_module("q_proj", torch::nn::Linear(c.hidden_size, c.hidden_size))),
         k_proj(register_module("k_proj", torch::nn::Linear(c.hidden_size, c.hidden_size))),
         v_proj(register_module("v_proj", torch::nn::Linear(c.hidden_size, c.hidden_size))),
-        dense(register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size))) {}
+        dense(register_module("dense", torch::nn::Linear(c.hidden_size, c.hidden_size))) {
+    if (c.qk_layernorm) {
+      auto options = torch::nn::LayerNormOptions({c.head_dim()}).eps(c.layer_norm_eps);
+      q_layernorm = register_module("q_layernorm", torch::nn::LayerNorm(options));
+      k_layernorm = register_module("k_layernorm", torch::nn::LayerNorm(options));
+    }
+  }
   torch::nn::Linear q_proj, k_proj, v_proj, dense;
+  torch::nn::LayerNorm q_layernorm{nullptr}, k_layernorm{nullptr};  // set when qk_layernorm
 };
 TORCH_MODULE(PhiAttention);
 
@@ -191,6 +198,10 @@ static torch::Tensor HiddenStates(const ModelConfig& c, MaskedTransformer::Impl&
     auto q = attn.q_proj(x).view({B, S, H, D}).transpose(1, 2);
     auto k = attn.k_proj(x).view({B, S, H, D}).transpose(1, 2);
     auto v = attn.v_proj(x).view({B, S, H, D}).transpose(1, 2);
+    if (c.qk_layernorm) {  // Show-o: over each head's vector, before the rotary embedding
+      q = attn.q_layernorm(q);
+      k = attn.k_layernorm(k);
+    }
     q = ApplyRotary(q, impl.cos, impl.sin, c.rotary_dim);
     k = ApplyRotary(k, impl.cos, impl.sin, c.rotary_dim);
     // Scores in at least float32 (as HF Phi does) for a stable softmax under bfloat16.

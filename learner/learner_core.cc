@@ -51,12 +51,14 @@ Status ValidateLearnerCoreOptions(const LearnerCoreOptions& o) {
   return Status::Ok();
 }
 
-LearnerCore::LearnerCore(const LearnerCoreOptions& options, LearnerHooks hooks)
+LearnerCore::LearnerCore(const LearnerCoreOptions& options, LearnerHooks hooks, std::unique_ptr<World> world)
     : options_(options),
       hooks_(std::move(hooks)),
+      world_(std::move(world)),
+      train_prompts_(world_->prompts(PromptSplitKind::kTrain)),
       incarnation_(RandomHex()),
       filter_(options.train.filter),
-      stream_(world_.split.train, options.train.seed) {
+      stream_(train_prompts_, options.train.seed) {
   if (!hooks_.log) hooks_.log = [](const std::string&) {};
 }
 
@@ -64,9 +66,11 @@ LearnerCore::~LearnerCore() = default;
 
 StatusOr<std::unique_ptr<LearnerCore>> LearnerCore::Create(const LearnerCoreOptions& options, LearnerHooks hooks) {
   RETURN_IF_ERROR(ValidateLearnerCoreOptions(options));
-  std::unique_ptr<LearnerCore> core(new LearnerCore(options, std::move(hooks)));
+  ASSIGN_OR_RETURN(auto world, CreateWorld(options.train.world));
+  if (world->prompts(PromptSplitKind::kTrain).empty()) return InvalidArgument("the world has no training prompts");
+  std::unique_ptr<LearnerCore> core(new LearnerCore(options, std::move(hooks), std::move(world)));
   try {
-    ASSIGN_OR_RETURN(core->learner_, grpo::CreateShapeWorldLearner(options.train, core->world_));
+    ASSIGN_OR_RETURN(core->learner_, grpo::CreateLearner(options.train, *core->world_));
     core->model_config_ = core->learner_->policy().config();
     // Before any RPC is served: a lease or status must never see the pre-resume state.
     RETURN_IF_ERROR(core->Restore());
@@ -159,7 +163,7 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
       p = pending_.front();
       pending_.pop_front();
     } else {
-      p.set_prompt_index(&stream_.Next() - world_.split.train.data());
+      p.set_prompt_index(&stream_.Next() - train_prompts_.data());
     }
     const std::string id = incarnation_ + "-" + std::to_string(++lease_sequence_);
     LeaseInfo info;
@@ -170,7 +174,7 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
     info.worker_id = worker_id;
     outstanding_[id] = info;
     counters_.set_leases_issued(counters_.leases_issued() + 1);
-    out.leases.push_back({id, &world_.split.train[p.prompt_index()], info.deadline_unix_ms});
+    out.leases.push_back({id, &train_prompts_[p.prompt_index()], info.deadline_unix_ms});
   }
   return out;
 }
@@ -189,7 +193,7 @@ Status LearnerCore::CheckGroup(const Submission& s, int64_t lease_version) const
   g.trajectories = s.trajectories;
   g.rewards = s.rewards;
   g.policy_version = lease_version;
-  g.prompt = shapeworld::EmptyPrompt(world_.text, model_config_.text_len);  // shape only; the real one is set on admission
+  g.prompt = world_->UnconditionalPrompt(model_config_.text_len);  // shape only; the real one is set on admission
   return grpo::ValidateScoredGroup(model_config_, options_.train.learner.transition, lease_version, g);
 }
 
@@ -230,8 +234,7 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
     count_invalid();
     return checked;
   }
-  auto prompt = shapeworld::EncodePrompts(world_.text, {world_.split.train[lease.prompt_index].text},
-                                          model_config_.text_len);
+  auto prompt = world_->EncodePrompts({train_prompts_[lease.prompt_index].text}, model_config_.text_len);
   if (!prompt.ok()) return prompt.status();
   const double group_std = grpo::UnbiasedStd(s.rewards);
 
@@ -257,7 +260,7 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
     case grpo::FilterDecision::kAccept: {
       QueuedGroup q;
       q.prompt_index = lease.prompt_index;
-      q.group.prompt_text = world_.split.train[lease.prompt_index].text;
+      q.group.prompt_text = train_prompts_[lease.prompt_index].text;
       q.group.prompt = std::move(*prompt);
       q.group.trajectories = std::move(s.trajectories);
       q.group.rewards = std::move(s.rewards);

@@ -20,7 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/grpo/std_filter.h"
 #include "core/grpo/train.h"
-#include "core/shapeworld/dataset.h"
+#include "core/world/world.h"
 #include "maskgrpo/learner_state.pb.h"
 #include "rpc/weights_stream.h"
 
@@ -63,7 +63,7 @@ int64_t FairShare(int64_t window, int64_t active_workers, int64_t held_by_worker
 
 struct LeaseGrant {
   std::string lease_id;
-  const shapeworld::PromptSpec* spec = nullptr;
+  const Prompt* prompt = nullptr;
   int64_t deadline_unix_ms = 0;
 };
 
@@ -122,7 +122,8 @@ class LearnerCore {
   // Counts a submission the adapter could not even decode.
   void CountInvalid();
   const LearnerCoreOptions& options() const { return options_; }
-  const shapeworld::World& world() const { return world_; }
+  const World& world() const { return *world_; }
+  int64_t image_tokens() const { return model_config_.image_len; }
 
   // Owner side (Create has already resumed from the run folder's latest checkpoint, if
   // any, and published the weights): evaluates a fresh run first, then trains until
@@ -146,7 +147,7 @@ class LearnerCore {
     grpo::ScoredGroup group;
   };
 
-  explicit LearnerCore(const LearnerCoreOptions& options, LearnerHooks hooks);
+  LearnerCore(const LearnerCoreOptions& options, LearnerHooks hooks, std::unique_ptr<World> world);
   Status Restore();  // resume (or start fresh) and publish; called by Create
   Status Resume(const std::string& dir);
   Status Checkpoint();
@@ -167,7 +168,8 @@ class LearnerCore {
 
   const LearnerCoreOptions options_;
   LearnerHooks hooks_;
-  shapeworld::World world_;
+  const std::unique_ptr<World> world_;
+  const std::vector<Prompt>& train_prompts_;    // world_'s training split
   std::unique_ptr<grpo::GrpoLearner> learner_;  // owner thread only
   ModelConfig model_config_;
   std::string incarnation_;  // makes lease ids unique across restarts

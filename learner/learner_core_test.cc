@@ -134,7 +134,7 @@ TEST_F(LearnerCoreTest, ExpiredLeasesAreReissued) {
   std::this_thread::sleep_for(std::chrono::milliseconds(80));
   auto second = core->Lease("w2", 1);
   ASSERT_TRUE(second.ok() && second->leases.size() == 1);
-  EXPECT_EQ(second->leases[0].spec, first->leases[0].spec);  // the same prompt, re-issued
+  EXPECT_EQ(second->leases[0].prompt, first->leases[0].prompt);  // the same prompt, re-issued
   EXPECT_NE(second->leases[0].lease_id, first->leases[0].lease_id);
   EXPECT_EQ(core->GetStatus().counters.leases_expired(), 1);
   auto late = core->Submit(Group(first->leases[0], 0, {0.1, 0.5, 0.9, 0.2}));

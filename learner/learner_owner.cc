@@ -66,7 +66,11 @@ bool LearnerCore::TakeBatch(std::vector<QueuedGroup>* batch, double* staleness_m
 Status LearnerCore::Evaluate(const std::string& label) {
   grpo::MetricsLog metrics(options_.train.out_dir + "/metrics.jsonl");
   const int64_t version = learner_->version();
-  ASSIGN_OR_RETURN(Json line, grpo::EvaluateIntoRunFolder(learner_->policy(), world_, options_.train.eval,
+  if (!world_->has_judge()) {
+    hooks_.log("eval " + label + " skipped: world '" + world_->name() + "' has no built-in judge");
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(Json line, grpo::EvaluateIntoRunFolder(learner_->policy(), *world_, options_.train.eval,
                                                            options_.train.out_dir, version, label, metrics,
                                                            hooks_.log));
   {
@@ -127,7 +131,7 @@ Status LearnerCore::Resume(const std::string& dir) {
     return FailedPrecondition(path + " was written with seed " + std::to_string(st.seed()) + ", the config says " +
                               std::to_string(options_.train.seed));
   }
-  const int64_t prompts = static_cast<int64_t>(world_.split.train.size());
+  const int64_t prompts = static_cast<int64_t>(train_prompts_.size());
   auto check_prompt = [&](int64_t idx, const char* what) -> Status {
     if (idx < 0 || idx >= prompts) return DataLoss(path + ": " + what + " names prompt " + std::to_string(idx));
     return Status::Ok();
@@ -143,8 +147,8 @@ Status LearnerCore::Resume(const std::string& dir) {
     if (!traj.ok()) return DataLoss(path + ": " + traj.status().message());
     QueuedGroup q;
     q.prompt_index = st.queued_prompt_index(i);
-    q.group.prompt_text = world_.split.train[q.prompt_index].text;
-    ASSIGN_OR_RETURN(q.group.prompt, shapeworld::EncodePrompts(world_.text, {q.group.prompt_text}, model_config_.text_len));
+    q.group.prompt_text = train_prompts_[q.prompt_index].text;
+    ASSIGN_OR_RETURN(q.group.prompt, world_->EncodePrompts({q.group.prompt_text}, model_config_.text_len));
     q.group.trajectories = std::move(*traj);
     q.group.rewards.assign(r.rewards().begin(), r.rewards().end());
     q.group.policy_version = r.policy_version();
@@ -163,7 +167,7 @@ Status LearnerCore::Resume(const std::string& dir) {
   }
   absl::MutexLock lock(&mu_);
   filter_ = filter;
-  stream_ = grpo::PromptStream(world_.split.train, options_.train.seed, st.prompt_position());
+  stream_ = grpo::PromptStream(train_prompts_, options_.train.seed, st.prompt_position());
   lease_sequence_ = st.lease_sequence();
   pending_.assign(st.pending().begin(), st.pending().end());
   outstanding_.clear();
@@ -227,8 +231,8 @@ Status LearnerCore::Run() {
       const double wait_s = Since(last_done);
       if (t.dump_groups) {
         std::vector<const grpo::ScoredGroup*> dumped;
-        std::vector<const shapeworld::PromptSpec*> specs;
-        for (const auto& q : batch) dumped.push_back(&q.group), specs.push_back(&world_.split.train[q.prompt_index]);
+        std::vector<const Prompt*> specs;
+        for (const auto& q : batch) dumped.push_back(&q.group), specs.push_back(&train_prompts_[q.prompt_index]);
         RETURN_IF_ERROR(grpo::WriteGroupDump(t.out_dir + "/groups/" + grpo::VersionDir(learner_->version() + 1), dumped,
                                              specs, t.learner, t.group_size, t.rollout.steps));
       }

@@ -56,8 +56,7 @@ grpc::Status LearnerService::Lease(grpc::ServerContext* context, const v1::Lease
   for (const auto& l : batch->leases) {
     auto* out = reply->add_leases();
     out->set_lease_id(l.lease_id);
-    out->mutable_prompt()->set_text(l.spec->text);
-    rpc::ToProto(*l.spec, out->mutable_prompt()->mutable_spec());
+    rpc::ToProto(*l.prompt, out->mutable_prompt());
     out->set_deadline_unix_ms(l.deadline_unix_ms);
   }
   if (metrics_) metrics_->Rpc("Lease", "OK");
@@ -70,7 +69,7 @@ grpc::Status LearnerService::Submit(grpc::ServerContext* context, const v1::Subm
     if (metrics_) metrics_->Rpc("Submit", "UNAUTHENTICATED");
     return denied;
   }
-  auto submission = DecodeSubmission(*request, core_->world().image.tokens_per_image());
+  auto submission = DecodeSubmission(*request, core_->image_tokens());
   StatusOr<SubmitOutcome> outcome = submission.ok() ? core_->Submit(std::move(*submission)) : submission.status();
   if (!submission.ok()) core_->CountInvalid();
   const grpc::Status status = outcome.ok() ? grpc::Status::OK : rpc::ToGrpc(outcome.status());

@@ -19,12 +19,10 @@ StatusOr<std::vector<RewardItem>> DecodeScoreRequest(const v1::ScoreRequest& req
     auto image = rpc::FromProto(in.image(), field + ".image");
     if (!image.ok()) return image.status();
     if (in.prompt().text().empty()) return InvalidArgument(field + ".prompt.text is empty");
-    auto spec = rpc::FromProto(in.prompt().spec(), field + ".prompt.spec");
-    if (!spec.ok()) return spec.status();
+    auto prompt = rpc::FromProto(in.prompt(), field + ".prompt");
+    if (!prompt.ok()) return prompt.status();
     items[i].image = std::move(*image);
-    items[i].prompt_text = in.prompt().text();
-    items[i].spec = std::move(*spec);
-    items[i].spec.text = in.prompt().text();
+    items[i].prompt = std::move(*prompt);
   }
   return items;
 }
@@ -37,6 +35,9 @@ StatusOr<std::vector<ItemScore>> RewardService::ScoreItems(grpc::ServerContext* 
                                                            const v1::ScoreRequest& request, RequestTiming* timing) {
   auto items = DecodeScoreRequest(request, options_.max_items_per_request);
   if (!items.ok()) return items.status();
+  for (size_t i = 0; i < items->size(); ++i) {
+    RETURN_IF_ERROR(combined_->CheckItem((*items)[i], "items[" + std::to_string(i) + "]"));
+  }
   // The RPC's deadline, on the batcher's clock; none given means the default.
   auto deadline = Clock::now() + options_.default_deadline;
   auto remaining = context->deadline() - std::chrono::system_clock::now();

@@ -15,16 +15,23 @@ StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std:
   if (name != "torchscript" && !model_path.empty()) {
     return InvalidArgument("model_path is only for the torchscript scorer, not '" + name + "'");
   }
-  using grpo::RewardKind;
-  if (name == "shapeworld_dense") return std::unique_ptr<Scorer>(new ShapeWorldScorer(RewardKind::kDense));
-  if (name == "shapeworld_graded") return std::unique_ptr<Scorer>(new ShapeWorldScorer(RewardKind::kGraded));
-  if (name == "shapeworld_binary") return std::unique_ptr<Scorer>(new ShapeWorldScorer(RewardKind::kBinary));
+  if (name == "shapeworld_dense") return std::unique_ptr<Scorer>(new ShapeWorldScorer("dense"));
+  if (name == "shapeworld_graded") return std::unique_ptr<Scorer>(new ShapeWorldScorer("graded"));
+  if (name == "shapeworld_binary") return std::unique_ptr<Scorer>(new ShapeWorldScorer("binary"));
   if (name == "torchscript") return TorchScriptScorer::Load(model_path);
   std::string known;
   for (const auto& n : KnownScorers()) known += (known.empty() ? "" : ", ") + n;
   // Built-in CLIP and aesthetic scorers would plug in here; today such models are served
   // through "torchscript".
   return InvalidArgument("unknown scorer '" + name + "' (known: " + known + ")");
+}
+
+Status CombinedScorer::CheckItem(const RewardItem& item, const std::string& field) const {
+  for (const auto& ws : scorers_) {
+    Status st = ws.scorer->CheckItem(item, field);
+    if (!st.ok()) return InvalidArgument(st.message() + " (scorer " + ws.scorer->name() + ")");
+  }
+  return Status::Ok();
 }
 
 StatusOr<std::vector<ItemScore>> CombinedScorer::Score(const std::vector<const RewardItem*>& items) const {

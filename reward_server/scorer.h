@@ -11,19 +11,18 @@
 #include <string>
 #include <vector>
 
-#include "core/shapeworld/prompts.h"
-#include "core/shapeworld/world.h"
+#include "core/image/rgb_image.h"
 #include "core/status.h"
+#include "core/world/prompt.h"
 
 namespace maskgrpo::reward {
 
-// One image to score with its prompt. The structured spec is GenEval's metadata in the
-// ShapeWorld vocabulary (validated when the request is decoded); scorers that only need
-// the text (CLIP-like ones) ignore it.
+// One image to score with its prompt: the text and GenEval's metadata with free-form class
+// names (structure checked when the request is decoded; each scorer checks what it needs in
+// CheckItem). Scorers that only need the text (CLIP-like ones) ignore the metadata.
 struct RewardItem {
-  shapeworld::Image image;
-  std::string prompt_text;
-  shapeworld::PromptSpec spec;
+  RgbImage image;
+  Prompt prompt;
 };
 
 class Scorer {
@@ -34,6 +33,10 @@ class Scorer {
   // One value per item, in order, finite. An error fails the whole batch (the callers'
   // groups are then dropped by the workers, never given an invented reward).
   virtual StatusOr<std::vector<double>> Score(const std::vector<const RewardItem*>& items) const = 0;
+  // Called for each item of a request before it is queued, so that one caller's bad item is
+  // that caller's INVALID_ARGUMENT and never fails a batch shared with others.
+  // `field` names the item in errors (e.g. "items[3]").
+  virtual Status CheckItem(const RewardItem& item, const std::string& field) const { return Status::Ok(); }
 };
 
 // Builds a scorer from its configured name (and, for "torchscript", the model file); the
@@ -56,6 +59,7 @@ class CombinedScorer {
  public:
   explicit CombinedScorer(std::vector<WeightedScorer> scorers) : scorers_(std::move(scorers)) {}
   StatusOr<std::vector<ItemScore>> Score(const std::vector<const RewardItem*>& items) const;
+  Status CheckItem(const RewardItem& item, const std::string& field) const;
   const std::vector<WeightedScorer>& scorers() const { return scorers_; }
 
  private:

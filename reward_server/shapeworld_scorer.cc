@@ -2,32 +2,36 @@
 
 #include "core/shapeworld/detector.h"
 #include "core/shapeworld/scorer.h"
+#include "core/shapeworld/shapeworld_world.h"
 
 namespace maskgrpo::reward {
 
 std::string ShapeWorldScorer::description() const {
   const std::string rules = "ShapeWorld GenEval rules on the pixel-only detector, ";
-  switch (kind_) {
-    case grpo::RewardKind::kDense: return rules + "partial credit in [0, 1]";
-    case grpo::RewardKind::kGraded: return rules + "partial credit in [0, 1], 0 for an empty image";
-    case grpo::RewardKind::kBinary: return rules + "binary verdict (0 or 1)";
-    case grpo::RewardKind::kMixed: return rules + "mean of the partial credit and the binary verdict";
+  if (reward_ == "dense") return rules + "partial credit in [0, 1]";
+  if (reward_ == "graded") return rules + "partial credit in [0, 1], 0 for an empty image";
+  if (reward_ == "binary") return rules + "binary verdict (0 or 1)";
+  return rules + reward_;
+}
+
+Status ShapeWorldScorer::CheckItem(const RewardItem& item, const std::string& field) const {
+  const auto& img = item.image;
+  if (img.width != shapeworld::kImageSize || img.height != shapeworld::kImageSize || !img.Valid()) {
+    return InvalidArgument(field + ".image: shapeworld scorers need " + std::to_string(shapeworld::kImageSize) + "x" +
+                           std::to_string(shapeworld::kImageSize) + " RGB images, got " + std::to_string(img.width) +
+                           "x" + std::to_string(img.height));
   }
-  return rules;
+  return shapeworld::FromPrompt(item.prompt, field + ".prompt.spec").status();
 }
 
 StatusOr<std::vector<double>> ShapeWorldScorer::Score(const std::vector<const RewardItem*>& items) const {
   std::vector<double> out;
   out.reserve(items.size());
   for (const RewardItem* item : items) {
-    const auto& img = item->image;
-    if (img.width != shapeworld::kImageSize || img.height != shapeworld::kImageSize ||
-        img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3) {
-      return InvalidArgument("image: shapeworld scorers need " + std::to_string(shapeworld::kImageSize) + "x" +
-                             std::to_string(shapeworld::kImageSize) + " RGB images");
-    }
-    auto result = shapeworld::ScoreDetections(item->spec, shapeworld::Detect(img));
-    out.push_back(grpo::RewardValue(kind_, result));
+    RETURN_IF_ERROR(CheckItem(*item, "item"));
+    auto spec = shapeworld::FromPrompt(item->prompt, "prompt.spec");
+    auto result = shapeworld::ScoreDetections(*spec, shapeworld::Detect(item->image));
+    out.push_back(shapeworld::RewardByName(reward_, result));
   }
   return out;
 }

@@ -2,23 +2,26 @@
 // GenEval's rules (core/shapeworld). "shapeworld_dense" gives partial credit in [0, 1],
 // "shapeworld_graded" partial credit that is 0 for an empty image, "shapeworld_binary"
 // GenEval's 0/1 verdict: the same values as `train`'s rewards of those names
-// (grpo::RewardValue; core/shapeworld/scorer.h says how each is computed).
+// (shapeworld::RewardByName; core/shapeworld/scorer.h says how each is computed).
 #pragma once
 
-#include "core/grpo/shapeworld_rollout.h"
+#include <string>
+
 #include "reward_server/scorer.h"
 
 namespace maskgrpo::reward {
 
 class ShapeWorldScorer : public Scorer {
  public:
-  explicit ShapeWorldScorer(grpo::RewardKind kind) : kind_(kind) {}
-  std::string name() const override { return std::string("shapeworld_") + grpo::RewardKindName(kind_); }
+  explicit ShapeWorldScorer(std::string reward) : reward_(std::move(reward)) {}
+  std::string name() const override { return "shapeworld_" + reward_; }
   std::string description() const override;
   StatusOr<std::vector<double>> Score(const std::vector<const RewardItem*>& items) const override;
+  // 64x64 images and prompts in ShapeWorld's vocabulary (shapes, colours, GenEval's tags).
+  Status CheckItem(const RewardItem& item, const std::string& field) const override;
 
  private:
-  grpo::RewardKind kind_;
+  std::string reward_;  // dense | graded | binary
 };
 
 }  // namespace maskgrpo::reward

@@ -2,13 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include "core/shapeworld/shapeworld_world.h"
+
 namespace maskgrpo::reward {
 namespace {
 
 RewardItem Item(const shapeworld::PromptSpec& spec, const shapeworld::Scene& scene) {
   RewardItem item;
-  item.spec = spec;
-  item.prompt_text = spec.text;
+  item.prompt = shapeworld::ToPrompt(spec);
   item.image = shapeworld::Render(scene);
   return item;
 }

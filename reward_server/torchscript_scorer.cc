@@ -39,7 +39,7 @@ StatusOr<std::vector<double>> TorchScriptScorer::Score(const std::vector<const R
     const auto& img = items[i]->image;
     if (img.height != h || img.width != w) return InvalidArgument("torchscript scorer: images of one batch differ in size");
     std::memcpy(images[i].data_ptr<uint8_t>(), img.rgb.data(), img.rgb.size());
-    prompts.push_back(items[i]->prompt_text);
+    prompts.push_back(items[i]->prompt.text);
   }
   try {
     torch::NoGradGuard no_grad;

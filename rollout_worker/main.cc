@@ -71,6 +71,8 @@ int Run(const std::vector<std::string>& args) {
   auto reward_options = ToRewardClientOptions(config);
   if (!reward_options.ok()) return Fail(reward_options.status());
   ConfigureThreads(config.runtime().threads());
+  auto world = CreateWorld(options->world);
+  if (!world.ok()) return Fail(world.status());
 
   auto registry = std::make_shared<prometheus::Registry>();
   WorkerMetrics metrics(*registry);
@@ -97,7 +99,7 @@ int Run(const std::vector<std::string>& args) {
             std::to_string(config.reward_servers_size()) + " reward server address(es)" +
             (metrics_http ? "; /metrics on port " + std::to_string(metrics_http->port()) : ""));
 
-  RolloutWorker worker(*options, &learner, rewards->get(), &metrics,
+  RolloutWorker worker(*options, world->get(), &learner, rewards->get(), &metrics,
                        [](const std::string& line) { log::Info(line); });
   std::atomic<bool> done{false};
   Status run_status;

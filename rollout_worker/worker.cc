@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "core/grpo/shapeworld_rollout.h"
+#include "core/grpo/rollout.h"
 #include "core/json.h"
 #include "core/model_config.h"
 #include "rpc/convert.h"
@@ -32,9 +32,9 @@ const char* OutcomeName(v1::SubmitReply::Outcome o) {
 
 }  // namespace
 
-RolloutWorker::RolloutWorker(const WorkerOptions& options, LearnerClient* learner, RewardClient* rewards,
-                             WorkerMetrics* metrics, std::function<void(const std::string&)> log)
-    : options_(options), learner_(learner), rewards_(rewards), metrics_(metrics), log_(std::move(log)) {
+RolloutWorker::RolloutWorker(const WorkerOptions& options, const World* world, LearnerClient* learner,
+                             RewardClient* rewards, WorkerMetrics* metrics, std::function<void(const std::string&)> log)
+    : options_(options), learner_(learner), rewards_(rewards), metrics_(metrics), log_(std::move(log)), world_(world) {
   scorer_ = std::thread([this] { ScoreAndSubmitLoop(); });
 }
 
@@ -56,6 +56,11 @@ Status RolloutWorker::SyncWeights(int64_t version) {
   ASSIGN_OR_RETURN(Json config_json, Json::Parse(w.model_config_json));
   auto config = ModelConfig::FromJson(config_json);
   if (!config.ok()) return InvalidArgument("weights stream: model config: " + config.status().message());
+  // A learner of another world (or a misconfigured worker) is an error to fix, not to retry.
+  if (Status fits = world_->CheckModel(*config); !fits.ok()) {
+    return FailedPrecondition("the learner's model does not fit this worker's world '" + world_->name() +
+                              "': " + fits.message());
+  }
   if (!model_ || !(model_->config().ToJson().Dump() == config->ToJson().Dump())) {
     ASSIGN_OR_RETURN(model_, MaskedTransformer::Create(*config, options_.device, /*init_seed=*/0));
     model_version_ = -1;
@@ -77,15 +82,13 @@ StatusOr<RolloutWorker::SampledBatch> RolloutWorker::Sample(const v1::LeaseReply
   const auto start = std::chrono::steady_clock::now();
   if (reply.group_size() < 2) return InvalidArgument("lease: group_size must be >= 2");
   if (reply.sampling().steps() < 1) return InvalidArgument("lease: sampling.steps must be >= 1");
-  std::vector<shapeworld::PromptSpec> specs;
+  std::vector<Prompt> specs;
   for (int i = 0; i < reply.leases_size(); ++i) {
-    const auto& prompt = reply.leases(i).prompt();
-    auto spec = rpc::FromProto(prompt.spec(), "leases[" + std::to_string(i) + "].prompt.spec");
-    if (!spec.ok()) return spec.status();
-    spec->text = prompt.text();
-    specs.push_back(std::move(*spec));
+    auto prompt = rpc::FromProto(reply.leases(i).prompt(), "leases[" + std::to_string(i) + "].prompt");
+    if (!prompt.ok()) return prompt.status();
+    specs.push_back(std::move(*prompt));
   }
-  std::vector<const shapeworld::PromptSpec*> spec_ptrs;
+  std::vector<const Prompt*> spec_ptrs;
   for (const auto& s : specs) spec_ptrs.push_back(&s);
   SampleOptions so;
   so.steps = reply.sampling().steps();
@@ -95,7 +98,7 @@ StatusOr<RolloutWorker::SampledBatch> RolloutWorker::Sample(const v1::LeaseReply
   so.record_full = reply.record_full();
   so.seed = Mix(options_.seed, sample_calls_++);
   ASSIGN_OR_RETURN(auto groups,
-                   grpo::SampleGroups(*model_, world_, spec_ptrs, reply.group_size(), so, reply.policy_version()));
+                   grpo::SampleGroups(*model_, *world_, spec_ptrs, reply.group_size(), so, reply.policy_version()));
   SampledBatch batch;
   batch.version = reply.policy_version();
   for (size_t g = 0; g < groups.size(); ++g) {

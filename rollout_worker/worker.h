@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/runtime.h"
-#include "core/shapeworld/dataset.h"
+#include "core/world/registry.h"
 #include "core/transformer.h"
 #include "maskgrpo/learner.pb.h"
 #include "rollout_worker/learner_client.h"
@@ -33,13 +33,14 @@ struct WorkerOptions {
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{5000};
   uint64_t seed = 0;  // sampler seeds derive from (seed, call number)
+  WorldOptions world;  // must be the learner's: prompts are encoded and images decoded by it
 };
 
 class RolloutWorker {
  public:
-  // The clients must outlive the worker; `metrics` may be null.
-  RolloutWorker(const WorkerOptions& options, LearnerClient* learner, RewardClient* rewards, WorkerMetrics* metrics,
-                std::function<void(const std::string&)> log);
+  // The world and the clients must outlive the worker; `metrics` may be null.
+  RolloutWorker(const WorkerOptions& options, const World* world, LearnerClient* learner, RewardClient* rewards,
+                WorkerMetrics* metrics, std::function<void(const std::string&)> log);
   ~RolloutWorker();
 
   // Runs until the learner reports training finished (OK), Stop(), or an error that retrying
@@ -67,7 +68,7 @@ class RolloutWorker {
   RewardClient* rewards_;
   WorkerMetrics* metrics_;
   std::function<void(const std::string&)> log_;
-  shapeworld::World world_;
+  const World* world_;
   std::unique_ptr<MaskedTransformer> model_;
   int64_t model_version_ = -1;
   uint64_t sample_calls_ = 0;

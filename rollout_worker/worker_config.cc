@@ -44,6 +44,7 @@ StatusOr<WorkerOptions> ToWorkerOptions(const config::RolloutWorkerConfig& c) {
   o.backoff_initial = std::chrono::milliseconds(c.backoff_initial_ms());
   o.backoff_max = std::chrono::milliseconds(c.backoff_max_ms());
   o.seed = std::hash<std::string>()(c.worker_id());
+  ASSIGN_OR_RETURN(o.world, app::ToWorldOptions(c.world(), o.device));
   return o;
 }
 

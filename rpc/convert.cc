@@ -2,49 +2,42 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <iterator>
+
 namespace maskgrpo::rpc {
 namespace {
 
-int TaskFromName(const std::string& name) {
-  for (int t = 0; t < shapeworld::kNumTasks; ++t) {
-    if (name == shapeworld::TaskName(static_cast<shapeworld::Task>(t))) return t;
-  }
-  return -1;
-}
+constexpr int kMaxRequirements = 8;
+constexpr int kMaxCount = 16;
+constexpr size_t kMaxName = 64;
 
-int RelationFromName(const std::string& name) {
-  for (int r = 0; r <= static_cast<int>(shapeworld::Relation::kBelow); ++r) {
-    auto rel = static_cast<shapeworld::Relation>(r);
-    if (name == (rel == shapeworld::Relation::kNone ? "" : shapeworld::RelationName(rel))) return r;
-  }
-  return -1;
-}
-
-void RequirementToProto(const shapeworld::Requirement& r, v1::ObjectRequirement* out) {
-  out->set_class_name(shapeworld::ShapeName(r.shape));
+void RequirementToProto(const ObjectRequirement& r, v1::ObjectRequirement* out) {
+  out->set_class_name(r.class_name);
   out->set_count(r.count);
-  out->set_color(r.color >= 0 ? shapeworld::ColorName(r.color) : "");
-  out->set_relation(r.relation == shapeworld::Relation::kNone ? "" : shapeworld::RelationName(r.relation));
+  out->set_color(r.color);
+  out->set_relation(r.relation);
   out->set_relation_ref(r.relation_ref);
 }
 
-StatusOr<shapeworld::Requirement> RequirementFromProto(const v1::ObjectRequirement& r, int index,
-                                                        const std::string& field) {
-  shapeworld::Requirement out;
-  out.shape = shapeworld::ShapeFromName(r.class_name());
-  if (out.shape < 0) return InvalidArgument(field + ".class_name: unknown class '" + r.class_name() + "'");
-  if (r.count() < 1 || r.count() > 16) return InvalidArgument(field + ".count must be in [1, 16]");
-  out.count = r.count();
-  if (!r.color().empty()) {
-    out.color = shapeworld::ColorFromName(r.color());
-    if (out.color < 0) return InvalidArgument(field + ".color: unknown colour '" + r.color() + "'");
+StatusOr<ObjectRequirement> RequirementFromProto(const v1::ObjectRequirement& r, int index, const std::string& field) {
+  ObjectRequirement out;
+  if (r.class_name().empty() || r.class_name().size() > kMaxName) {
+    return InvalidArgument(field + ".class_name must have 1 to " + std::to_string(kMaxName) + " characters");
   }
-  int rel = RelationFromName(r.relation());
-  if (rel < 0) return InvalidArgument(field + ".relation: unknown relation '" + r.relation() + "'");
-  out.relation = static_cast<shapeworld::Relation>(rel);
-  if (out.relation != shapeworld::Relation::kNone && (r.relation_ref() < 0 || r.relation_ref() >= index)) {
+  if (r.color().size() > kMaxName) return InvalidArgument(field + ".color is longer than " + std::to_string(kMaxName));
+  if (r.count() < 1 || r.count() > kMaxCount) return InvalidArgument(field + ".count must be in [1, 16]");
+  static const char* const kRelations[] = {"", "left of", "right of", "above", "below"};
+  if (std::find(std::begin(kRelations), std::end(kRelations), r.relation()) == std::end(kRelations)) {
+    return InvalidArgument(field + ".relation: unknown relation '" + r.relation() + "'");
+  }
+  if (!r.relation().empty() && (r.relation_ref() < 0 || r.relation_ref() >= index)) {
     return InvalidArgument(field + ".relation_ref must name an earlier include entry");
   }
+  out.class_name = r.class_name();
+  out.count = r.count();
+  out.color = r.color();
+  out.relation = r.relation();
   out.relation_ref = r.relation_ref();
   return out;
 }
@@ -59,40 +52,46 @@ void CopyTensor(const at::Tensor& t, Dst* out) {
 
 }  // namespace
 
-void ToProto(const shapeworld::PromptSpec& spec, v1::PromptSpec* out) {
+void ToProto(const Prompt& prompt, v1::Prompt* out) {
   out->Clear();
-  out->set_tag(shapeworld::TaskName(spec.task));
-  for (const auto& r : spec.include) RequirementToProto(r, out->add_include());
-  for (const auto& r : spec.exclude) RequirementToProto(r, out->add_exclude());
+  out->set_text(prompt.text);
+  auto* spec = out->mutable_spec();
+  spec->set_tag(prompt.tag);
+  for (const auto& r : prompt.include) RequirementToProto(r, spec->add_include());
+  for (const auto& r : prompt.exclude) RequirementToProto(r, spec->add_exclude());
 }
 
-StatusOr<shapeworld::PromptSpec> FromProto(const v1::PromptSpec& spec, const std::string& field) {
-  shapeworld::PromptSpec out;
-  int task = TaskFromName(spec.tag());
-  if (task < 0) return InvalidArgument(field + ".tag: unknown task '" + spec.tag() + "'");
-  out.task = static_cast<shapeworld::Task>(task);
-  if (spec.include_size() == 0) return InvalidArgument(field + ".include is empty");
-  if (spec.include_size() > 8 || spec.exclude_size() > 8) return InvalidArgument(field + ": more than 8 requirements");
+StatusOr<Prompt> FromProto(const v1::Prompt& prompt, const std::string& field) {
+  Prompt out;
+  out.text = prompt.text();
+  out.tag = prompt.spec().tag();
+  const auto& spec = prompt.spec();
+  const std::string spec_field = field + ".spec";
+  if (out.tag.size() > kMaxName) return InvalidArgument(spec_field + ".tag is longer than " + std::to_string(kMaxName));
+  if (!out.tag.empty() && spec.include_size() == 0) return InvalidArgument(spec_field + ".include is empty");
+  if (spec.include_size() > kMaxRequirements || spec.exclude_size() > kMaxRequirements) {
+    return InvalidArgument(spec_field + ": more than 8 requirements");
+  }
   for (int i = 0; i < spec.include_size(); ++i) {
-    auto r = RequirementFromProto(spec.include(i), i, field + ".include[" + std::to_string(i) + "]");
+    auto r = RequirementFromProto(spec.include(i), i, spec_field + ".include[" + std::to_string(i) + "]");
     if (!r.ok()) return r.status();
     out.include.push_back(*r);
   }
   for (int i = 0; i < spec.exclude_size(); ++i) {
-    auto r = RequirementFromProto(spec.exclude(i), 0, field + ".exclude[" + std::to_string(i) + "]");
+    auto r = RequirementFromProto(spec.exclude(i), 0, spec_field + ".exclude[" + std::to_string(i) + "]");
     if (!r.ok()) return r.status();
     out.exclude.push_back(*r);
   }
   return out;
 }
 
-void ToProto(const shapeworld::Image& image, v1::Image* out) {
+void ToProto(const RgbImage& image, v1::Image* out) {
   out->set_height(image.height);
   out->set_width(image.width);
   out->set_rgb(image.rgb.data(), image.rgb.size());
 }
 
-StatusOr<shapeworld::Image> FromProto(const v1::Image& image, const std::string& field) {
+StatusOr<RgbImage> FromProto(const v1::Image& image, const std::string& field) {
   if (image.height() < 1 || image.width() < 1 || image.height() > 4096 || image.width() > 4096) {
     return InvalidArgument(field + ": height and width must be in [1, 4096]");
   }
@@ -101,7 +100,7 @@ StatusOr<shapeworld::Image> FromProto(const v1::Image& image, const std::string&
     return InvalidArgument(field + ".rgb has " + std::to_string(image.rgb().size()) + " bytes, expected height * width * 3 = " +
                            std::to_string(expected));
   }
-  shapeworld::Image out;
+  RgbImage out;
   out.height = image.height();
   out.width = image.width();
   out.rgb.assign(image.rgb().begin(), image.rgb().end());

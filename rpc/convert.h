@@ -5,19 +5,22 @@
 
 #include <string>
 
-#include "core/shapeworld/prompts.h"
-#include "core/shapeworld/world.h"
+#include "core/image/rgb_image.h"
 #include "core/status.h"
 #include "core/trajectory.h"
+#include "core/world/prompt.h"
 #include "maskgrpo/common.pb.h"
 
 namespace maskgrpo::rpc {
 
-void ToProto(const shapeworld::PromptSpec& spec, v1::PromptSpec* out);
-StatusOr<shapeworld::PromptSpec> FromProto(const v1::PromptSpec& spec, const std::string& field);
+// A prompt and its GenEval metadata, whatever the world: class names and colours are free
+// strings; the structure (counts, relations, references) is checked here, the vocabulary
+// by whoever judges it (e.g. ShapeWorld's scorers). An empty tag means no metadata.
+void ToProto(const Prompt& prompt, v1::Prompt* out);
+StatusOr<Prompt> FromProto(const v1::Prompt& prompt, const std::string& field);
 
-void ToProto(const shapeworld::Image& image, v1::Image* out);
-StatusOr<shapeworld::Image> FromProto(const v1::Image& image, const std::string& field);
+void ToProto(const RgbImage& image, v1::Image* out);
+StatusOr<RgbImage> FromProto(const v1::Image& image, const std::string& field);
 
 // trajectories: CPU tensors as the sampler records them.
 void ToProto(const TrajectoryBatch& trajectories, v1::TrajectoryGroup* out);

@@ -3,38 +3,49 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/world/registry.h"
+
 namespace maskgrpo::rpc {
 namespace {
 
-TEST(Convert, PromptSpecsRoundTripForEveryTask) {
-  const auto split = shapeworld::BuildPromptSplit();
-  for (const auto& spec : split.heldout) {
-    v1::PromptSpec wire;
-    ToProto(spec, &wire);
-    auto back = FromProto(wire, "spec");
+TEST(Convert, PromptsRoundTripForEveryTask) {
+  auto world = CreateWorld(WorldOptions{});
+  ASSERT_TRUE(world.ok()) << world.status().ToString();
+  for (const auto& prompt : (*world)->prompts(PromptSplitKind::kHeldout)) {
+    v1::Prompt wire;
+    ToProto(prompt, &wire);
+    auto back = FromProto(wire, "prompt");
     ASSERT_TRUE(back.ok()) << back.status().ToString();
-    back->text = spec.text;
-    EXPECT_EQ(back->ToJson().Dump(), spec.ToJson().Dump());
+    EXPECT_EQ(back->ToJson().Dump(), prompt.ToJson().Dump());
   }
 }
 
-TEST(Convert, BadSpecsNameTheField) {
-  v1::PromptSpec wire;
-  ToProto(shapeworld::MakePosition(0, shapeworld::Relation::kLeftOf, 1), &wire);
+TEST(Convert, FreeFormClassNamesTravelAndBadStructureNamesTheField) {
+  Prompt coco{"a photo of a bench left of a giraffe", "position", {{"bench", 1, "", "", 0}, {"giraffe", 1, "", "left of", 0}}, {}};
+  v1::Prompt wire;
+  ToProto(coco, &wire);
+  auto back = FromProto(wire, "items[2].prompt");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->include[1].class_name, "giraffe");
   auto bad = wire;
-  bad.mutable_include(1)->set_class_name("dog");
-  auto r = FromProto(bad, "items[2].prompt.spec");
+  bad.mutable_spec()->mutable_include(1)->set_relation_ref(5);
+  auto r = FromProto(bad, "items[2].prompt");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message(), "items[2].prompt.spec.include[1].class_name: unknown class 'dog'");
+  EXPECT_EQ(r.status().message(), "items[2].prompt.spec.include[1].relation_ref must name an earlier include entry");
   bad = wire;
-  bad.mutable_include(1)->set_relation_ref(5);
-  EXPECT_FALSE(FromProto(bad, "spec").ok());
+  bad.mutable_spec()->mutable_include(1)->set_relation("behind");
+  EXPECT_FALSE(FromProto(bad, "prompt").ok());
   bad = wire;
-  bad.set_tag("juggling");
-  EXPECT_FALSE(FromProto(bad, "spec").ok());
+  bad.mutable_spec()->mutable_include(0)->set_count(0);
+  EXPECT_FALSE(FromProto(bad, "prompt").ok());
   bad = wire;
-  bad.mutable_include(0)->set_count(0);
-  EXPECT_FALSE(FromProto(bad, "spec").ok());
+  bad.mutable_spec()->mutable_include(0)->set_class_name("");
+  EXPECT_FALSE(FromProto(bad, "prompt").ok());
+  bad = wire;
+  bad.mutable_spec()->clear_include();
+  EXPECT_FALSE(FromProto(bad, "prompt").ok());  // a tag without objects
+  bad.mutable_spec()->set_tag("");
+  EXPECT_TRUE(FromProto(bad, "prompt").ok());   // a prompt without metadata
 }
 
 TEST(Convert, ImagesCheckTheirByteCount) {

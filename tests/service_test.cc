@@ -14,13 +14,10 @@
 #include <thread>
 
 #include "core/grpo/npy.h"
-#include "core/grpo/shapeworld_rollout.h"
 #include "core/json.h"
 #include "core/safetensors.h"
-#include "core/shapeworld/dataset.h"
-#include "core/shapeworld/detector.h"
-#include "core/shapeworld/prompts.h"
-#include "core/shapeworld/scorer.h"
+#include "core/shapeworld/shapeworld_world.h"  // renders a scene for the reward server's request
+#include "core/world/registry.h"
 #include "maskgrpo/learner.grpc.pb.h"
 #include "maskgrpo/reward.grpc.pb.h"
 #include "rpc/convert.h"
@@ -130,8 +127,7 @@ TEST_F(ServiceTest, RewardServerScoresAndRejectsMalformedOrOversizedRequests) {
   v1::ScoreRequest request;
   auto* item = request.add_items();
   rpc::ToProto(shapeworld::Render(shapeworld::SampleScene(spec, rng)), item->mutable_image());
-  item->mutable_prompt()->set_text(spec.text);
-  rpc::ToProto(spec, item->mutable_prompt()->mutable_spec());
+  rpc::ToProto(shapeworld::ToPrompt(spec), item->mutable_prompt());
   v1::ScoreReply reply;
   ASSERT_TRUE(Call([&](grpc::ClientContext* c) { return stub->Score(c, request, &reply); }).ok());
   ASSERT_EQ(reply.scores_size(), 1);
@@ -167,7 +163,8 @@ TEST_F(ServiceTest, RewardServerScoresAndRejectsMalformedOrOversizedRequests) {
 // (shapeworld_dense) applied to the image its own tokens decode to, for the prompt the learner
 // leased: no reward travels with the wrong image, group or prompt between the processes.
 void ExpectTrainedRewardsAreTheImagesOwn(const fs::path& groups_dir) {
-  shapeworld::World world;
+  auto world = std::move(CreateWorld(WorldOptions{})).value();
+  const auto& train = world->prompts(PromptSplitKind::kTrain);
   int checked = 0;
   for (const char* version : {"v000001", "v000002"}) {
     const std::string dir = (groups_dir / version).string();
@@ -182,13 +179,13 @@ void ExpectTrainedRewardsAreTheImagesOwn(const fs::path& groups_dir) {
     ASSERT_EQ(tokens->size(0), rewards->size(0));
     for (int64_t i = 0; i < tokens->size(0); ++i) {
       const std::string text = prompts.at(group_index->index({i}).item<int64_t>()).Find("prompt")->as_string();
-      const auto spec = std::find_if(world.split.train.begin(), world.split.train.end(),
-                                     [&](const shapeworld::PromptSpec& p) { return p.text == text; });
-      ASSERT_NE(spec, world.split.train.end()) << "not a training prompt: " << text;
-      auto image = shapeworld::DecodeCodes(world.image, (*tokens)[i]);
+      const auto prompt = std::find_if(train.begin(), train.end(), [&](const Prompt& p) { return p.text == text; });
+      ASSERT_NE(prompt, train.end()) << "not a training prompt: " << text;
+      auto image = world->DecodeImages(tokens->slice(0, i, i + 1));
       ASSERT_TRUE(image.ok()) << image.status().ToString();
-      const double expected =
-          grpo::RewardValue(grpo::RewardKind::kDense, shapeworld::ScoreDetections(*spec, shapeworld::Detect(*image)));
+      auto judged = world->Judge(*prompt, *image);
+      ASSERT_TRUE(judged.ok()) << judged.status().ToString();
+      const double expected = judged->at(0).rewards.at("dense");
       EXPECT_NEAR(rewards->index({i}).item<double>(), expected, 1e-9) << version << " image " << i << ": " << text;
       ++checked;
     }

@@ -11,7 +11,7 @@
 
 #include "core/grpo/npy.h"
 #include "core/safetensors.h"
-#include "core/shapeworld/png.h"
+#include "core/image/png.h"
 
 namespace maskgrpo::grpo {
 namespace fs = std::filesystem;
@@ -95,7 +95,7 @@ Json UpdateLine(const UpdateStats& s) {
   return line;
 }
 
-StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const shapeworld::World& world,
+StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const World& world,
                                      const EvalOptions& options, const std::string& out_dir, int64_t version,
                                      const std::string& label, const MetricsLog& metrics,
                                      const std::function<void(const std::string&)>& log) {
@@ -110,7 +110,7 @@ StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const shap
   RETURN_IF_ERROR(WriteFileAtomically(dir + "/eval.json", j.Dump(2)));
   RETURN_IF_ERROR(WriteImageResults(dir + "/results.jsonl", r));
   if (!r.grid_images.empty()) {
-    RETURN_IF_ERROR(shapeworld::WritePng(dir + "/grid.png", shapeworld::MakeGrid(r.grid_images, r.grid_captions, 6, 2)));
+    RETURN_IF_ERROR(WritePng(dir + "/grid.png", MakeGrid(r.grid_images, r.grid_captions, 6, 2)));
   }
   Json line;
   line["kind"] = "eval";
@@ -155,7 +155,7 @@ Status CommitCheckpoint(const std::string& out_dir, const std::string& name, int
 }
 
 Status WriteGroupDump(const std::string& dir, const std::vector<const ScoredGroup*>& groups,
-                      const std::vector<const shapeworld::PromptSpec*>& specs, const LearnerOptions& learner,
+                      const std::vector<const Prompt*>& specs, const LearnerOptions& learner,
                       int64_t group_size, int64_t steps) {
   if (groups.empty() || groups.size() != specs.size()) return InvalidArgument("group dump: one prompt per group");
   RETURN_IF_ERROR(EnsureDir(dir));

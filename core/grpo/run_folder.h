@@ -41,7 +41,7 @@ Json UpdateLine(const UpdateStats& s);
 
 // Held-out eval of `policy` at `version`: writes out_dir/eval/vN/{eval.json,grid.png},
 // appends the {"kind": "eval"} line to `metrics`, logs the table; returns the line.
-StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const shapeworld::World& world,
+StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const World& world,
                                      const EvalOptions& options, const std::string& out_dir, int64_t version,
                                      const std::string& label, const MetricsLog& metrics,
                                      const std::function<void(const std::string&)>& log);
@@ -51,7 +51,7 @@ StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const shap
 // learner derives from them) and groups.json (prompts, group_size, steps, transition).
 // specs[g] is the prompt of groups[g].
 Status WriteGroupDump(const std::string& dir, const std::vector<const ScoredGroup*>& groups,
-                      const std::vector<const shapeworld::PromptSpec*>& specs, const LearnerOptions& learner,
+                      const std::vector<const Prompt*>& specs, const LearnerOptions& learner,
                       int64_t group_size, int64_t steps);
 
 // out_dir/checkpoints/<latest>, or "" when there is no complete checkpoint.

@@ -14,13 +14,11 @@
 #include "core/json.h"
 #include "core/model_io.h"
 #include "core/safetensors.h"
-#include "core/shapeworld/png.h"
 
 namespace maskgrpo::grpo {
 namespace {
 
 namespace fs = std::filesystem;
-using shapeworld::PromptSpec;
 using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -40,8 +38,9 @@ struct TrainerState {
 
 class Trainer {
  public:
-  Trainer(const TrainOptions& o, const std::function<void(const std::string&)>& log)
-      : o_(o), log_(log), filter_(o.filter), stream_(world_.split.train, o.seed) {}
+  Trainer(const TrainOptions& o, const World& world, const std::function<void(const std::string&)>& log)
+      : o_(o), log_(log), world_(world), train_(world.prompts(PromptSplitKind::kTrain)), filter_(o.filter),
+        stream_(train_, o.seed) {}
 
   Status Run();
 
@@ -52,11 +51,12 @@ class Trainer {
   Status Evaluate(const std::string& label);
   Status Checkpoint();
   Status DumpGroups(const std::vector<RolloutGroup>& groups);
-  int64_t SpecIndex(const PromptSpec* spec) const { return spec - world_.split.train.data(); }
+  int64_t PromptIndex(const Prompt* prompt) const { return prompt - train_.data(); }
 
   const TrainOptions& o_;
   std::function<void(const std::string&)> log_;
-  shapeworld::World world_;
+  const World& world_;
+  const std::vector<Prompt>& train_;
   StdFilter filter_;
   PromptStream stream_;
   TrainerState state_;
@@ -66,7 +66,7 @@ class Trainer {
 
 Status Trainer::Setup() {
   RETURN_IF_ERROR(EnsureDir(o_.out_dir));
-  ASSIGN_OR_RETURN(learner_, CreateShapeWorldLearner(o_, world_));
+  ASSIGN_OR_RETURN(learner_, CreateLearner(o_, world_));
   log_("policy: " + std::to_string(learner_->policy().NumParameters()) + " parameters from " + o_.init_model +
        "; transition " + TransitionName(o_.learner.transition) + ", " + std::to_string(o_.groups_per_update) +
        " groups x " + std::to_string(o_.group_size) + " images per update, rollout T=" +
@@ -99,7 +99,7 @@ Status Trainer::Resume(const std::string& dir) {
       return DataLoss(dir + "/trainer.json: resample_queue entries must be [prompt, resamples]");
     }
     const auto idx = static_cast<int64_t>(e.as_array()[0].as_number());
-    if (idx < 0 || idx >= static_cast<int64_t>(world_.split.train.size())) {
+    if (idx < 0 || idx >= static_cast<int64_t>(train_.size())) {
       return DataLoss(dir + "/trainer.json: resample_queue names prompt " + std::to_string(idx) + ", out of range");
     }
     st.resample_queue.emplace_back(idx, static_cast<int64_t>(e.as_array()[1].as_number()));
@@ -112,7 +112,7 @@ Status Trainer::Resume(const std::string& dir) {
   RETURN_IF_ERROR(learner_->LoadCheckpoint(dir));
   filter_ = restored;
   state_ = st;
-  stream_ = PromptStream(world_.split.train, o_.seed, st.prompt_position);
+  stream_ = PromptStream(train_, o_.seed, st.prompt_position);
   RETURN_IF_ERROR(metrics_.TruncateAfter(learner_->version()));
   log_("resumed from " + dir + " at version " + std::to_string(learner_->version()));
   return Status::Ok();
@@ -127,10 +127,10 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
   const auto before = filter_.counters();
   while (static_cast<int64_t>(accepted.size()) < want && drawn < cap) {
     const int64_t need = std::min(want - static_cast<int64_t>(accepted.size()), cap - drawn);
-    std::vector<const PromptSpec*> specs;
+    std::vector<const Prompt*> specs;
     std::vector<int64_t> resamples;
     while (static_cast<int64_t>(specs.size()) < need && !state_.resample_queue.empty()) {
-      specs.push_back(&world_.split.train[state_.resample_queue.front().first]);
+      specs.push_back(&train_[state_.resample_queue.front().first]);
       resamples.push_back(state_.resample_queue.front().second);
       state_.resample_queue.pop_front();
     }
@@ -148,7 +148,7 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
       for (double r : groups[i].group.rewards) reward_sum += r, ++reward_count;
       switch (filter_.Decide(UnbiasedStd(groups[i].group.rewards), resamples[i])) {
         case FilterDecision::kAccept: accepted.push_back(std::move(groups[i])); break;
-        case FilterDecision::kResample: state_.resample_queue.emplace_back(SpecIndex(specs[i]), resamples[i] + 1); break;
+        case FilterDecision::kResample: state_.resample_queue.emplace_back(PromptIndex(specs[i]), resamples[i] + 1); break;
         case FilterDecision::kDrop: break;
       }
     }
@@ -194,8 +194,8 @@ Status Trainer::Checkpoint() {
 
 Status Trainer::DumpGroups(const std::vector<RolloutGroup>& groups) {
   std::vector<const ScoredGroup*> scored;
-  std::vector<const PromptSpec*> specs;
-  for (const auto& g : groups) scored.push_back(&g.group), specs.push_back(g.spec);
+  std::vector<const Prompt*> specs;
+  for (const auto& g : groups) scored.push_back(&g.group), specs.push_back(g.prompt);
   return WriteGroupDump(o_.out_dir + "/groups/" + VersionDir(learner_->version() + 1), scored, specs, o_.learner,
                         o_.group_size, o_.rollout.steps);
 }
@@ -261,19 +261,14 @@ Status Trainer::Run() {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<GrpoLearner>> CreateShapeWorldLearner(const TrainOptions& o, const shapeworld::World& world) {
-  ASSIGN_OR_RETURN(auto policy, LoadModel(o.init_model, o.device));
+StatusOr<std::unique_ptr<GrpoLearner>> CreateLearner(const TrainOptions& o, const World& world) {
+  ASSIGN_OR_RETURN(auto policy, world.LoadModel(o.init_model, o.device));
   const auto& c = policy->config();
-  if (c.text_len != 16 || c.image_len != shapeworld::kGrid * shapeworld::kGrid || c.num_image_codes != world.image.num_codes()) {
-    return FailedPrecondition(o.init_model + " is not a ShapeWorld model (text_len 16, " +
-                              std::to_string(shapeworld::kGrid * shapeworld::kGrid) + " image tokens, " +
-                              std::to_string(world.image.num_codes()) + " codes)");
-  }
   std::unique_ptr<MaskedTransformer> reference;
   if (o.learner.loss.kl_beta > 0) {
-    ASSIGN_OR_RETURN(reference, LoadModel(o.init_model, o.device));
+    ASSIGN_OR_RETURN(reference, world.LoadModel(o.init_model, o.device));
   }
-  const auto uncond = shapeworld::EmptyPrompt(world.text, c.text_len);
+  const auto uncond = world.UnconditionalPrompt(c.text_len);
   return GrpoLearner::Create(std::move(policy), std::move(reference), uncond, o.learner);
 }
 
@@ -305,8 +300,11 @@ Status ValidateTrainOptions(const TrainOptions& o) {
 
 Status RunTrain(const TrainOptions& options, const std::function<void(const std::string&)>& log) {
   RETURN_IF_ERROR(ValidateTrainOptions(options));
+  ASSIGN_OR_RETURN(auto world, CreateWorld(options.world));
+  RETURN_IF_ERROR(CheckRewardName(*world, options.reward));
+  if (world->prompts(PromptSplitKind::kTrain).empty()) return InvalidArgument("train: the world has no training prompts");
   try {
-    Trainer trainer(options, log);
+    Trainer trainer(options, *world, log);
     return trainer.Run();
   } catch (const c10::Error& e) {
     return Internal(std::string("training failed: ") + e.what_without_backtrace());

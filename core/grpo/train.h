@@ -1,5 +1,5 @@
-// `maskgrpo train`: Mask-GRPO in one process. Rollouts on ShapeWorld training prompts,
-// rewards from the pixel-only scorer, the std filter with resampling, GRPO updates,
+// `maskgrpo train`: Mask-GRPO in one process. Rollouts on a world's training prompts,
+// rewards from the world's built-in judge (ShapeWorld's pixel-only scorer), the std filter with resampling, GRPO updates,
 // periodic held-out eval, checkpoints with the full state and exact resume.
 //
 // Run folder (out_dir):
@@ -18,12 +18,14 @@
 
 #include "core/evaluate.h"
 #include "core/grpo/learner.h"
-#include "core/grpo/shapeworld_rollout.h"
+#include "core/grpo/rollout.h"
 #include "core/grpo/std_filter.h"
+#include "core/world/registry.h"
 
 namespace maskgrpo::grpo {
 
 struct TrainOptions {
+  WorldOptions world;      // prompts, text layout, decoder and judge
   std::string init_model;  // starting weights (also the KL reference)
   std::string out_dir;
   DeviceOptions device;
@@ -36,7 +38,7 @@ struct TrainOptions {
   // schedule still spans `updates`. 0 = run to the end.
   int64_t stop_after = 0;
   FilterOptions filter;
-  RewardKind reward = RewardKind::kDense;
+  std::string reward = "dense";  // one of the world judge's rewards (ShapeWorld: binary, dense, graded, mixed)
   EvalOptions eval;
   int64_t eval_every = 20;        // 0: only before and after training
   int64_t checkpoint_every = 10;
@@ -49,9 +51,9 @@ struct TrainOptions {
 };
 Status ValidateTrainOptions(const TrainOptions& o);
 
-// The policy from o.init_model (checked to be a ShapeWorld model), the frozen reference when
-// the KL term is on, and the learner around them.
-StatusOr<std::unique_ptr<GrpoLearner>> CreateShapeWorldLearner(const TrainOptions& o, const shapeworld::World& world);
+// The policy from o.init_model (checked to fit the world), the frozen reference when the KL
+// term is on, and the learner around them.
+StatusOr<std::unique_ptr<GrpoLearner>> CreateLearner(const TrainOptions& o, const World& world);
 
 // Trains (or resumes, when out_dir holds a checkpoint) for options.updates updates in
 // total. `log` receives the progress lines.

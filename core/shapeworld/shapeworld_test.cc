@@ -5,7 +5,7 @@
 
 #include "core/shapeworld/dataset.h"
 #include "core/shapeworld/detector.h"
-#include "core/shapeworld/png.h"
+#include "core/image/png.h"
 #include "core/shapeworld/scorer.h"
 
 namespace maskgrpo::shapeworld {

@@ -56,6 +56,7 @@ bool ShapeCovers(int shape, int x, int y) {
 
 Image Render(const Scene& scene) {
   Image img;
+  img.width = img.height = kImageSize;
   img.rgb.resize(static_cast<size_t>(kImageSize) * kImageSize * 3);
   for (int y = 0; y < kImageSize; ++y) {
     for (int x = 0; x < kImageSize; ++x) {

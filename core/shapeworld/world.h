@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/image/rgb_image.h"
+
 namespace maskgrpo::shapeworld {
 
 inline constexpr int kImageSize = 64;
@@ -46,13 +48,8 @@ struct Scene {
   std::vector<Object> objects;
 };
 
-// RGB, row-major, kImageSize * kImageSize * 3 bytes.
-struct Image {
-  int width = kImageSize;
-  int height = kImageSize;
-  std::vector<uint8_t> rgb;
-  const uint8_t* Pixel(int x, int y) const { return &rgb[(static_cast<size_t>(y) * width + x) * 3]; }
-};
+// ShapeWorld's images are the project's RGB images, kImageSize x kImageSize.
+using Image = RgbImage;
 
 Image Render(const Scene& scene);
 

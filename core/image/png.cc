@@ -1,11 +1,11 @@
-#include "core/shapeworld/png.h"
+#include "core/image/png.h"
 
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 
-namespace maskgrpo::shapeworld {
+namespace maskgrpo {
 namespace {
 
 uint32_t Crc32(const uint8_t* data, size_t n, uint32_t crc = 0) {
@@ -83,7 +83,7 @@ const char* Glyph(char c) {
 
 constexpr int kCharW = 6, kCharH = 8, kCaptionLines = 3;
 
-void DrawText(Image* img, int x0, int y0, const std::string& text) {
+void DrawText(RgbImage* img, int x0, int y0, const std::string& text) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char* g = Glyph(static_cast<char>(std::tolower(static_cast<unsigned char>(text[i]))));
     for (int r = 0; r < 7; ++r) {
@@ -116,7 +116,7 @@ std::vector<std::string> Wrap(const std::string& text, size_t width) {
 
 }  // namespace
 
-std::string EncodePng(const Image& image) {
+std::string EncodePng(const RgbImage& image) {
   std::string out("\x89PNG\r\n\x1a\n", 8);
   std::string ihdr;
   PutU32(&ihdr, image.width);
@@ -151,7 +151,7 @@ std::string EncodePng(const Image& image) {
   return out;
 }
 
-Status WritePng(const std::string& path, const Image& image) {
+Status WritePng(const std::string& path, const RgbImage& image) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) return FailedPrecondition("cannot write '" + path + "'");
   std::string png = EncodePng(image);
@@ -159,32 +159,34 @@ Status WritePng(const std::string& path, const Image& image) {
   return f ? Status::Ok() : Internal("error writing '" + path + "'");
 }
 
-Image MakeGrid(const std::vector<Image>& images, const std::vector<std::string>& captions, int columns, int scale) {
+RgbImage MakeGrid(const std::vector<RgbImage>& images, const std::vector<std::string>& captions, int columns, int scale) {
   const int n = static_cast<int>(images.size());
   const int rows = (n + columns - 1) / columns;
-  const int cell_w = kImageSize * scale + 8;
+  const int image_w = n ? images[0].width : 0, image_h = n ? images[0].height : 0;
+  const int cell_w = image_w * scale + 8;
   const int caption_h = kCaptionLines * kCharH + 4;
-  const int cell_h = kImageSize * scale + caption_h + 8;
-  Image grid;
+  const int cell_h = image_h * scale + caption_h + 8;
+  RgbImage grid;
   grid.width = std::max(1, columns * cell_w);
   grid.height = std::max(1, rows * cell_h);
   grid.rgb.assign(static_cast<size_t>(grid.width) * grid.height * 3, 255);
   for (int i = 0; i < n; ++i) {
     const int gx = (i % columns) * cell_w + 4, gy = (i / columns) * cell_h + 4;
-    for (int y = 0; y < kImageSize * scale; ++y) {
-      for (int x = 0; x < kImageSize * scale; ++x) {
+    if (images[i].width != image_w || images[i].height != image_h || !images[i].Valid()) continue;  // not drawn
+    for (int y = 0; y < image_h * scale; ++y) {
+      for (int x = 0; x < image_w * scale; ++x) {
         const uint8_t* p = images[i].Pixel(x / scale, y / scale);
         std::memcpy(&grid.rgb[(static_cast<size_t>(gy + y) * grid.width + gx + x) * 3], p, 3);
       }
     }
     if (i < static_cast<int>(captions.size())) {
-      auto lines = Wrap(captions[i], static_cast<size_t>(kImageSize * scale / kCharW));
+      auto lines = Wrap(captions[i], static_cast<size_t>(image_w * scale / kCharW));
       for (int l = 0; l < kCaptionLines && l < static_cast<int>(lines.size()); ++l) {
-        DrawText(&grid, gx, gy + kImageSize * scale + 3 + l * kCharH, lines[l]);
+        DrawText(&grid, gx, gy + image_h * scale + 3 + l * kCharH, lines[l]);
       }
     }
   }
   return grid;
 }
 
-}  // namespace maskgrpo::shapeworld
+}  // namespace maskgrpo

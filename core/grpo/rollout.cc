@@ -1,0 +1,91 @@
+#include "core/grpo/rollout.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <random>
+
+namespace maskgrpo::grpo {
+
+PromptStream::PromptStream(const std::vector<Prompt>& prompts, uint64_t seed, int64_t position)
+    : prompts_(&prompts), seed_(seed), position_(position) {
+  for (const auto& tag : OrderedTags(prompts)) {
+    std::vector<int>& list = by_tag_.emplace_back();
+    for (size_t i = 0; i < prompts.size(); ++i)
+      if (prompts[i].tag == tag) list.push_back(static_cast<int>(i));
+  }
+}
+
+const Prompt& PromptStream::Next() {
+  std::mt19937_64 rng(seed_ * 6364136223846793005ull + static_cast<uint64_t>(position_) * 1442695040888963407ull + 17);
+  ++position_;
+  const auto& tag = by_tag_[std::uniform_int_distribution<size_t>(0, by_tag_.size() - 1)(rng)];
+  return (*prompts_)[tag[std::uniform_int_distribution<size_t>(0, tag.size() - 1)(rng)]];
+}
+
+Status CheckRewardName(const World& world, const std::string& reward) {
+  if (!world.has_judge()) {
+    return FailedPrecondition("world '" + world.name() + "' has no built-in judge to compute the reward '" + reward +
+                              "' in process: train it with the distributed service and a reward server");
+  }
+  const auto names = world.reward_names();
+  if (std::find(names.begin(), names.end(), reward) != names.end()) return Status::Ok();
+  std::string known;
+  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+  return InvalidArgument("reward must be one of " + known + " for world '" + world.name() + "', got '" + reward + "'");
+}
+
+StatusOr<std::vector<SampledGroup>> SampleGroups(const MaskedTransformer& model, const World& world,
+                                                 const std::vector<const Prompt*>& prompts, int64_t group_size,
+                                                 const SampleOptions& sampling, int64_t version) {
+  if (prompts.empty()) return InvalidArgument("rollout: no prompts");
+  if (group_size < 2) return InvalidArgument("rollout: group_size must be >= 2");
+  const int64_t text_len = model.config().text_len;
+  std::vector<std::string> texts;
+  for (const auto* p : prompts)
+    for (int64_t k = 0; k < group_size; ++k) texts.push_back(p->text);
+  ASSIGN_OR_RETURN(PromptBatch batch, world.EncodePrompts(texts, text_len));
+  const auto uncond = world.UnconditionalPrompt(text_len);
+  ASSIGN_OR_RETURN(TrajectoryBatch traj, SampleTrajectories(model, batch, uncond, sampling));
+  auto cpu = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kCPU) : t; };
+  ASSIGN_OR_RETURN(std::vector<RgbImage> images, world.DecodeImages(traj.tokens));
+  std::vector<SampledGroup> out(prompts.size());
+  for (size_t g = 0; g < prompts.size(); ++g) {
+    const int64_t begin = static_cast<int64_t>(g) * group_size, end = begin + group_size;
+    auto& sg = out[g];
+    sg.prompt = prompts[g];
+    sg.group.prompt_text = prompts[g]->text;
+    sg.group.prompt = PromptBatch{cpu(batch.text_ids.slice(0, begin, begin + 1)),
+                                  cpu(batch.text_valid.slice(0, begin, begin + 1))};
+    auto& t = sg.group.trajectories;
+    t.steps = traj.steps;
+    t.tokens = cpu(traj.tokens.slice(0, begin, end));
+    t.reveal_step = cpu(traj.reveal_step.slice(0, begin, end));
+    t.min_revealed_prob = cpu(traj.min_revealed_prob.slice(0, begin, end));
+    t.logp_candidate1 = cpu(traj.logp_candidate1.slice(0, begin, end));
+    t.logp_candidate2 = cpu(traj.logp_candidate2.slice(0, begin, end));
+    if (traj.logp_full.defined()) t.logp_full = cpu(traj.logp_full.slice(0, begin, end));
+    sg.group.policy_version = version;
+    for (int64_t i = begin; i < end; ++i) sg.images.push_back(std::move(images[static_cast<size_t>(i)]));
+  }
+  return out;
+}
+
+StatusOr<std::vector<RolloutGroup>> SampleScoredGroups(const MaskedTransformer& model, const World& world,
+                                                       const std::vector<const Prompt*>& prompts, int64_t group_size,
+                                                       const SampleOptions& sampling, const std::string& reward,
+                                                       int64_t version) {
+  RETURN_IF_ERROR(CheckRewardName(world, reward));
+  ASSIGN_OR_RETURN(auto sampled, SampleGroups(model, world, prompts, group_size, sampling, version));
+  std::vector<RolloutGroup> out(sampled.size());
+  for (size_t g = 0; g < sampled.size(); ++g) {
+    auto& rg = out[g];
+    rg.prompt = sampled[g].prompt;
+    rg.group = std::move(sampled[g].group);
+    ASSIGN_OR_RETURN(rg.scores, world.Judge(*rg.prompt, sampled[g].images));
+    for (const auto& j : rg.scores) rg.group.rewards.push_back(j.rewards.at(reward));
+  }
+  return out;
+}
+
+}  // namespace maskgrpo::grpo

@@ -1,0 +1,59 @@
+// Rollouts for any world: a reproducible stream of training prompts, and whole groups
+// sampled in one batched sampler call and decoded by the world (the distributed rollout
+// worker sends the images to reward servers; the in-process trainer asks the world's judge).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/grpo/learner.h"
+#include "core/sampler.h"
+#include "core/world/world.h"
+
+namespace maskgrpo::grpo {
+
+// Draw p of the stream: a tag uniformly (in OrderedTags order), then a prompt of that tag
+// uniformly, both from (seed, p) alone, so that a position is all a checkpoint needs to record.
+class PromptStream {
+ public:
+  PromptStream(const std::vector<Prompt>& prompts, uint64_t seed, int64_t position = 0);
+  const Prompt& Next();
+  int64_t position() const { return position_; }
+
+ private:
+  const std::vector<Prompt>* prompts_;
+  std::vector<std::vector<int>> by_tag_;
+  uint64_t seed_;
+  int64_t position_;
+};
+
+// An error naming the known rewards unless the world's judge computes `reward`.
+Status CheckRewardName(const World& world, const std::string& reward);
+
+// A sampled, decoded, not yet scored group (the rollout worker scores it remotely).
+struct SampledGroup {
+  const Prompt* prompt = nullptr;
+  ScoredGroup group;  // rewards empty
+  std::vector<RgbImage> images;
+};
+
+// Samples `group_size` images for each prompt in one sampler call (trajectories on CPU) and
+// decodes them. `version` is recorded as the groups' policy version.
+StatusOr<std::vector<SampledGroup>> SampleGroups(const MaskedTransformer& model, const World& world,
+                                                 const std::vector<const Prompt*>& prompts, int64_t group_size,
+                                                 const SampleOptions& sampling, int64_t version);
+
+// A group scored in process by the world's judge; the group's rewards are `reward`'s values.
+struct RolloutGroup {
+  const Prompt* prompt = nullptr;
+  ScoredGroup group;
+  std::vector<Judgement> scores;  // per sample
+};
+
+StatusOr<std::vector<RolloutGroup>> SampleScoredGroups(const MaskedTransformer& model, const World& world,
+                                                       const std::vector<const Prompt*>& prompts, int64_t group_size,
+                                                       const SampleOptions& sampling, const std::string& reward,
+                                                       int64_t version);
+
+}  // namespace maskgrpo::grpo
