@@ -37,6 +37,7 @@ StatusOr<std::vector<double>> TorchScriptScorer::Score(const std::vector<const R
   c10::List<std::string> prompts;
   for (int64_t i = 0; i < b; ++i) {
     const auto& img = items[i]->image;
+    if (!img.Valid()) return InvalidArgument("torchscript scorer: an empty or malformed image");
     if (img.height != h || img.width != w) return InvalidArgument("torchscript scorer: images of one batch differ in size");
     std::memcpy(images[i].data_ptr<uint8_t>(), img.rgb.data(), img.rgb.size());
     prompts.push_back(items[i]->prompt.text);

@@ -21,6 +21,7 @@ std::string SaveModule(const std::string& name, const std::string& forward) {
 
 RewardItem Solid(uint8_t value, const std::string& text) {
   RewardItem item;
+  item.image.width = item.image.height = 64;
   item.image.rgb.assign(static_cast<size_t>(item.image.width) * item.image.height * 3, value);
   item.prompt.text = text;
   return item;

@@ -389,20 +389,5 @@ TEST_F(MagvitReference, CheckpointKeySetIsExactlyTheLayout) {
   EXPECT_EQ(python, ours);
 }
 
-// Throughput of the published-size decoder on random weights: 16x16 codes -> 256x256.
-// Run with --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'.
-TEST(MagvitBenchmark, DISABLED_Throughput256) {
-  auto dec = Unwrap(MagvitDecoder::Create(RandomMagvitDecoderState(MagvitDecoderConfig(), 3), MagvitDecoderConfig(),
-                                          DeviceOptions{}));
-  auto codes = torch::randint(0, 8192, {1, 256}, torch::kLong);
-  Unwrap(dec->Decode(codes));  // warm-up
-  const int runs = 3;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < runs; ++i) Unwrap(dec->DecodeToUint8(codes));
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "[ measure ] default decoder, batch 1, 256x256, " << at::get_num_threads() << " threads: " << runs / s
-            << " images/s (" << s / runs << " s/image)\n";
-}
-
 }  // namespace
 }  // namespace maskgrpo::showo

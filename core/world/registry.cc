@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/shapeworld/shapeworld_world.h"
+#include "core/showo/showo_world.h"
 
 namespace maskgrpo {
 namespace {
@@ -13,6 +14,7 @@ using Factory = std::function<StatusOr<std::unique_ptr<World>>(const WorldOption
 const std::vector<std::pair<std::string, Factory>>& Registry() {
   static const std::vector<std::pair<std::string, Factory>> worlds{
       {"shapeworld", shapeworld::ShapeWorldWorld::Create},
+      {"showo", showo::ShowoWorld::Create},
   };
   return worlds;
 }
