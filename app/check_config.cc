@@ -24,9 +24,12 @@ int CheckConfigCommand(const std::vector<std::string>& args) {
       {"reward_server", [] { return std::make_unique<config::RewardServerConfig>(); }},
       {"launch", [] { return std::make_unique<config::LaunchConfig>(); }},
       {"train", [] { return std::make_unique<config::TrainConfig>(); }},
+      {"eval", [] { return std::make_unique<config::EvalConfig>(); }},
+      {"generate", [] { return std::make_unique<config::GenerateConfig>(); }},
+      {"pretrain", [] { return std::make_unique<config::PretrainConfig>(); }},
   };
   if (args.size() < 2 || !kinds.count(args[0])) {
-    std::fprintf(stderr, "usage: maskgrpo check-config learner|rollout_worker|reward_server|launch|train FILE...\n");
+    std::fprintf(stderr, "usage: maskgrpo check-config learner|rollout_worker|reward_server|launch|train|eval|generate|pretrain FILE...\n");
     return 2;
   }
   int bad = 0;

@@ -68,12 +68,32 @@ StatusOr<std::vector<v1::ItemScore>> RewardClient::ScoreChunk(const v1::ScoreReq
   return Status(last.code(), "reward: " + last.message());
 }
 
+std::vector<std::pair<size_t, size_t>> SplitIntoCalls(const std::vector<int64_t>& item_bytes, int max_items,
+                                                      int64_t max_bytes) {
+  std::vector<std::pair<size_t, size_t>> calls;
+  size_t begin = 0;
+  int64_t bytes = 0;
+  for (size_t i = 0; i < item_bytes.size(); ++i) {
+    const bool full = i > begin && (static_cast<int64_t>(i - begin) >= max_items || bytes + item_bytes[i] > max_bytes);
+    if (full) {
+      calls.emplace_back(begin, i);
+      begin = i;
+      bytes = 0;
+    }
+    bytes += item_bytes[i];
+  }
+  if (begin < item_bytes.size()) calls.emplace_back(begin, item_bytes.size());
+  return calls;
+}
+
 StatusOr<std::vector<v1::ItemScore>> RewardClient::Score(const std::vector<v1::ScoreItem>& items, RewardTiming* timing) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<v1::ItemScore> out;
   out.reserve(items.size());
-  for (size_t begin = 0; begin < items.size(); begin += options_.max_items_per_call) {
-    const size_t end = std::min(items.size(), begin + options_.max_items_per_call);
+  std::vector<int64_t> sizes;
+  sizes.reserve(items.size());
+  for (const auto& item : items) sizes.push_back(static_cast<int64_t>(item.ByteSizeLong()));
+  for (const auto& [begin, end] : SplitIntoCalls(sizes, options_.max_items_per_call, options_.max_bytes_per_call)) {
     v1::ScoreRequest request;
     for (size_t i = begin; i < end; ++i) *request.add_items() = items[i];
     auto scores = ScoreChunk(request, timing);

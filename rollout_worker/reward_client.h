@@ -27,9 +27,18 @@ struct RewardClientOptions {
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{5000};
   int max_items_per_call = 64;  // larger requests are split
+  // ... and so are requests of more bytes than this: a group of 16 Show-o images at 512x512
+  // is 12.6 MB of raw RGB, within one call; the servers accept up to 64 MiB.
+  int64_t max_bytes_per_call = int64_t{32} << 20;
   config::ClientTlsConfig tls;  // the same for every server
   std::string token;            // bearer token sent on every call ("" = none)
 };
+
+// The [begin, end) ranges of the calls that score items of the given serialized sizes: at
+// most `max_items` per call and at most `max_bytes` per call (an item larger than that
+// travels alone). Exposed for tests.
+std::vector<std::pair<size_t, size_t>> SplitIntoCalls(const std::vector<int64_t>& item_bytes, int max_items,
+                                                      int64_t max_bytes);
 
 struct RewardTiming {
   double seconds = 0;

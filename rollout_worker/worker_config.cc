@@ -22,6 +22,7 @@ config::RolloutWorkerConfig DefaultRolloutWorkerConfig() {
   c.set_backoff_initial_ms(200);
   c.set_backoff_max_ms(5000);
   c.set_score_batch(64);
+  c.set_score_max_bytes(int64_t{32} << 20);
   return c;
 }
 
@@ -57,6 +58,10 @@ StatusOr<RewardClientOptions> ToRewardClientOptions(const config::RolloutWorkerC
   o.backoff_initial = std::chrono::milliseconds(c.backoff_initial_ms());
   o.backoff_max = std::chrono::milliseconds(c.backoff_max_ms());
   o.max_items_per_call = c.score_batch();
+  o.max_bytes_per_call = c.score_max_bytes();
+  if (o.max_bytes_per_call < 1024 || o.max_bytes_per_call > (int64_t{64} << 20)) {
+    return InvalidArgument("score_max_bytes must be in [1024, 67108864] (the reward servers accept up to 64 MiB)");
+  }
   o.tls = c.reward_tls();
   ASSIGN_OR_RETURN(o.token, rpc::LoadToken(c.reward_auth(), "reward_auth"));
   if (o.retries < 0) return InvalidArgument("reward_retries must be >= 0");

@@ -24,7 +24,7 @@ echo "== typed configs"
 for f in $(find deploy configs -name '*.textproto' | sort); do
   base=$(basename "$f" .textproto)
   case "$base" in
-    learner | rollout_worker | reward_server | launch | train) kind=$base ;;
+    learner | rollout_worker | reward_server | launch | train | eval | generate | pretrain) kind=$base ;;
     *) continue ;;
   esac
   "$BIN/maskgrpo" check-config "$kind" "$f" > /dev/null || fail "$f does not parse as $kind config"
