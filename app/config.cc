@@ -270,6 +270,8 @@ StatusOr<WorldOptions> ToWorldOptions(const config::WorldConfig& c, const Device
   }
   if (c.max_text_len() < 0) return InvalidArgument("world.max_text_len must be > 0");
   if (c.max_text_len() != 0) o.max_text_len = c.max_text_len();
+  if (c.image_tokens() < 0) return InvalidArgument("world.image_tokens must be > 0");
+  if (c.image_tokens() != 0) o.image_tokens = c.image_tokens();
   return o;
 }
 

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The Show-o world through the whole service, on a tiny setup written in the published
+# layouts (core/showo/testdata/showo_world_fixture.py: Phi-style tokenizer files, a Show-o
+# checkpoint folder and a MAGVIT-v2 checkpoint pickled by torch.save, GenEval-style prompts):
+#   1. `maskgrpo generate` from the published Show-o folder writes a PNG of decoded images;
+#   2. `maskgrpo launch` (reward server with a TorchScript reward, learner, 2 rollout
+#      workers) trains 2 updates starting from that folder;
+#   3. `generate` from the trained maskgrpo checkpoint;
+#   4. a worker configured for ShapeWorld refuses the Show-o learner's model.
+#   usage: showo_service_test.sh BUILD_BIN_DIR SOURCE_DIR
+set -uo pipefail
+BIN="$1"
+SRC="$2"
+WORK=$(mktemp -d)
+trap 'pkill -KILL -f "$WORK" 2>/dev/null; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+PY=/usr/bin/python3
+
+"$PY" "$SRC/core/showo/testdata/showo_world_fixture.py" "$WORK/fx" || fail "the fixture needs Debian's python3-torch"
+"$PY" "$SRC/core/showo/testdata/brightness_reward.py" "$WORK/brightness.pt" || fail "could not export the TorchScript reward"
+
+WORLD="world {
+  name: \"showo\"
+  prompt_file: \"$WORK/fx/prompts.jsonl\"
+  heldout_fraction: 0.34
+  tokenizer_dir: \"$WORK/fx/tokenizer\"
+  vq_model: \"$WORK/fx/magvit\"
+  max_text_len: 12
+  image_tokens: 16
+}"
+cat > "$WORK/generate.textproto" <<CFG
+runtime { threads: 1 }
+sampling { steps: 4 guidance: 1.75 }
+images_per_prompt: 2
+scale: 4
+$WORLD
+CFG
+png_size() { "$PY" -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); assert d[:8]==b'\\x89PNG\\r\\n\\x1a\\n'; print(*struct.unpack('>II', d[16:24]))" "$1"; }
+
+# 1. generate from the published folder.
+"$BIN/maskgrpo" generate --config "$WORK/generate.textproto" --checkpoint "$WORK/fx/showo" --out "$WORK/g1.png" \
+  --prompt "a photo" > "$WORK/g1.log" 2>&1 || { cat "$WORK/g1.log"; fail "generate from the Show-o folder"; }
+size=$(png_size "$WORK/g1.png") || fail "g1.png is not a PNG"
+echo "generate: $WORK/g1.png is $size"
+
+# 2. the distributed system on the Show-o world.
+cat > "$WORK/learner.textproto" <<CFG
+train {
+  init_model: "$WORK/fx/showo"
+  $WORLD
+  group_size: 4 groups_per_update: 2 updates: 2
+  rollout { steps: 4 guidance: 1.75 }
+  learner { minibatches: 1 }
+  filter { enabled: false }
+  eval_every: 0 checkpoint_every: 1
+}
+max_policy_lag: 1
+linger_ms: 1500
+CFG
+cat > "$WORK/worker.textproto" <<CFG
+runtime { threads: 1 }
+leases_per_request: 2
+$WORLD
+CFG
+cat > "$WORK/reward.textproto" <<CFG
+scorers { name: "torchscript" weight: 1.0 model_path: "$WORK/brightness.pt" }
+CFG
+cat > "$WORK/launch.textproto" <<CFG
+learner_config: "$WORK/learner.textproto"
+worker_config: "$WORK/worker.textproto"
+reward_config: "$WORK/reward.textproto"
+workers: 2
+reward_servers: 1
+learner_threads: 1
+worker_threads: 1
+CFG
+"$BIN/maskgrpo" launch --config "$WORK/launch.textproto" --out "$WORK/run" > "$WORK/launch.log" 2>&1 \
+  || { cat "$WORK/launch.log"; tail -n 30 "$WORK"/run/logs/*.log; fail "launch on the Show-o world exited with $?"; }
+[ -f "$WORK/run/model.safetensors" ] || fail "no final model"
+updates=$(grep -c '"kind":"update"' "$WORK/run/metrics.jsonl")
+[ "$updates" -eq 2 ] || fail "expected 2 update lines in metrics.jsonl, got $updates"
+grep -q "skipped: world 'showo' has no built-in judge" "$WORK/run/logs/learner.log" \
+  || fail "the learner did not say why it skipped the held-out eval"
+grep -q "weights of version" "$WORK/run/logs/rollout_worker0.log" || fail "worker 0 never applied weights"
+echo "launch: 2 updates on the Show-o world"
+
+# 3. generate from the trained checkpoint (the project's safetensors with the Show-o config).
+"$BIN/maskgrpo" generate --config "$WORK/generate.textproto" --checkpoint "$WORK/run/model.safetensors" \
+  --out "$WORK/g2.png" --prompt "a photo b" > "$WORK/g2.log" 2>&1 || { cat "$WORK/g2.log"; fail "generate from the trained model"; }
+[ "$(png_size "$WORK/g2.png")" = "$size" ] || fail "g2.png has another size than g1.png"
+
+# 4. A world mismatch is named, not sampled with.
+if "$BIN/maskgrpo" generate --checkpoint "$WORK/run/model.safetensors" --out "$WORK/g3.png" > "$WORK/g3.log" 2>&1; then
+  fail "a Show-o model was accepted by the ShapeWorld world"
+fi
+grep -q "does not fit ShapeWorld" "$WORK/g3.log" || { cat "$WORK/g3.log"; fail "the mismatch error does not say what is wrong"; }
+echo "showo_service_test: ok"
