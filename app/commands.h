@@ -14,5 +14,6 @@ int TrainCommand(const std::vector<std::string>& args);
 int BenchCommand(const std::vector<std::string>& args);
 int LaunchCommand(const std::vector<std::string>& args);
 int CheckConfigCommand(const std::vector<std::string>& args);
+int ConvertCommand(const std::vector<std::string>& args);
 
 }  // namespace maskgrpo::app

@@ -31,7 +31,13 @@ const char kUsage[] =
     "            [--model shapeworld|showo512 --checkpoint F --batch N --sampling-steps T --guidance W\n"
     "             --repeats N --threads N --device D --dtype T]\n"
     "  check-config  parse config files as a process's typed config (unknown fields are errors)\n"
-    "            learner|rollout_worker|reward_server|launch|train FILE...\n";
+    "            learner|rollout_worker|reward_server|launch|train|eval|generate|pretrain FILE...\n"
+    "  convert   a torch.save checkpoint (.bin/.pt/.pth) to safetensors, natively\n"
+    "            --in FILE --out FILE.safetensors [--inner-key KEY (e.g. state_dict)]\n"
+    "\n"
+    "  eval, generate and train work in a world (config block `world`): ShapeWorld by default,\n"
+    "  or Show-o from its published files (configs/showo512/world.md); --checkpoint may then be\n"
+    "  a published Show-o folder.\n";
 
 }  // namespace
 
@@ -56,6 +62,7 @@ int main(int argc, char** argv) {
   if (command == "launch") return maskgrpo::app::LaunchCommand(args);
   if (command == "bench") return maskgrpo::app::BenchCommand(args);
   if (command == "check-config") return maskgrpo::app::CheckConfigCommand(args);
+  if (command == "convert") return maskgrpo::app::ConvertCommand(args);
   std::fprintf(stderr, "unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return 2;
 }

@@ -1,6 +1,7 @@
 // maskgrpo_service_bench: figures for the distributed service over loopback.
 //
 //   maskgrpo_service_bench reward  [--bin-dir DIR] [--config F] [--clients 1,4,16] [--items N] [--seconds S]
+//                                  [--image-size PX]
 //       Starts the real reward_server binary, then for each client count runs that many
 //       threads, each sending Score requests of N ShapeWorld images back to back for S
 //       seconds. Prints images/s and the p50 / p99 request latency per client count.
@@ -51,6 +52,8 @@ using Clock = std::chrono::steady_clock;
 
 const char kUsage[] =
     "usage: maskgrpo_service_bench reward  [--bin-dir DIR] [--config F] [--clients 1,4,16] [--items N] [--seconds S]\n"
+    "                                      [--image-size PX]  (not 64: random PX x PX images with text-only prompts,\n"
+    "                                      for a server configured with a scorer that takes them, e.g. torchscript)\n"
     "       maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T]\n";
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
@@ -79,9 +82,24 @@ StatusOr<std::vector<int>> ParseClientCounts(const std::string& text) {
 
 // Requests of `items` rendered scenes for random training prompts (scoring cost does not
 // depend on whether the image satisfies its prompt).
-std::vector<v1::ScoreRequest> MakeRequests(int count, int items) {
+std::vector<v1::ScoreRequest> MakeRequests(int count, int items, int image_size) {
   const auto split = shapeworld::BuildPromptSplit();
   std::mt19937_64 rng(7);
+  if (image_size != shapeworld::kImageSize) {  // Show-o-sized images: what the transport costs
+    std::vector<v1::ScoreRequest> out(count);
+    for (auto& request : out) {
+      for (int i = 0; i < items; ++i) {
+        auto* item = request.add_items();
+        item->mutable_image()->set_height(image_size);
+        item->mutable_image()->set_width(image_size);
+        std::string rgb(static_cast<size_t>(image_size) * image_size * 3, '\0');
+        for (auto& byte : rgb) byte = static_cast<char>(rng() & 0xFF);
+        item->mutable_image()->set_rgb(std::move(rgb));
+        item->mutable_prompt()->set_text("a photo of a red bench");
+      }
+    }
+    return out;
+  }
   std::vector<v1::ScoreRequest> out(count);
   for (auto& request : out) {
     for (int i = 0; i < items; ++i) {
@@ -95,8 +113,10 @@ std::vector<v1::ScoreRequest> MakeRequests(int count, int items) {
 }
 
 int RunReward(const app::Flags& flags) {
-  int64_t items = 8, seconds = 5;
+  int64_t items = 8, seconds = 5, image_size = shapeworld::kImageSize;
   if (Status st = flags.GetInt("items", &items); !st.ok()) return std::fprintf(stderr, "%s\n", st.message().c_str()), 2;
+  if (Status st = flags.GetInt("image-size", &image_size); !st.ok()) return std::fprintf(stderr, "%s\n", st.message().c_str()), 2;
+  if (image_size < 8 || image_size > 2048) return std::fprintf(stderr, "--image-size must be in 8..2048\n"), 2;
   if (Status st = flags.GetInt("seconds", &seconds); !st.ok()) return std::fprintf(stderr, "%s\n", st.message().c_str()), 2;
   if (items < 1 || items > 256 || seconds < 1) {
     std::fprintf(stderr, "--items must be in 1..256 and --seconds >= 1\n");
@@ -119,10 +139,11 @@ int RunReward(const app::Flags& flags) {
     return std::fprintf(stderr, "%s\n", ports.status().ToString().c_str()), 1;
   }
   const std::string address = "127.0.0.1:" + std::to_string((*ports)["grpc"]);
-  const auto requests = MakeRequests(16, static_cast<int>(items));
+  const auto requests = MakeRequests(4, static_cast<int>(items), static_cast<int>(image_size));
 
-  std::printf("reward server %s, requests of %lld images, %lld s per row\n", address.c_str(),
-              static_cast<long long>(items), static_cast<long long>(seconds));
+  std::printf("reward server %s, requests of %lld images of %lldx%lld (%.2f MB), %lld s per row\n", address.c_str(),
+              static_cast<long long>(items), static_cast<long long>(image_size), static_cast<long long>(image_size),
+              static_cast<double>(requests[0].ByteSizeLong()) / 1e6, static_cast<long long>(seconds));
   std::printf("%8s %10s %10s %10s %10s %8s\n", "clients", "images/s", "p50 ms", "p99 ms", "mean ms", "errors");
   int failures = 0;
   for (int n : *clients) {
@@ -261,7 +282,7 @@ int Main(const std::vector<std::string>& args) {
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   auto flags = args[0] == "reward"
-                   ? app::Flags::Parse(rest, {"bin-dir", "config", "clients", "items", "seconds"})
+                   ? app::Flags::Parse(rest, {"bin-dir", "config", "clients", "items", "seconds", "image-size"})
                    : app::Flags::Parse(rest, {"hidden", "layers", "repeats", "threads"});
   if (!flags.ok()) {
     std::fprintf(stderr, "%s\n%s", flags.status().message().c_str(), kUsage);

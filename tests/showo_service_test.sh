@@ -2,7 +2,8 @@
 # The Show-o world through the whole service, on a tiny setup written in the published
 # layouts (core/showo/testdata/showo_world_fixture.py: Phi-style tokenizer files, a Show-o
 # checkpoint folder and a MAGVIT-v2 checkpoint pickled by torch.save, GenEval-style prompts):
-#   1. `maskgrpo generate` from the published Show-o folder writes a PNG of decoded images;
+#   1. `maskgrpo generate` from the published Show-o folder writes a PNG of decoded images,
+#      and the folder converted by `maskgrpo convert` generates the same PNG;
 #   2. `maskgrpo launch` (reward server with a TorchScript reward, learner, 2 rollout
 #      workers) trains 2 updates starting from that folder;
 #   3. `generate` from the trained maskgrpo checkpoint;
@@ -42,6 +43,17 @@ png_size() { "$PY" -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); ass
   --prompt "a photo" > "$WORK/g1.log" 2>&1 || { cat "$WORK/g1.log"; fail "generate from the Show-o folder"; }
 size=$(png_size "$WORK/g1.png") || fail "g1.png is not a PNG"
 echo "generate: $WORK/g1.png is $size"
+
+# 1b. `maskgrpo convert` of the pickled checkpoint: the folder with the safetensors file
+#     generates the very same PNG (same weights, same seed).
+mkdir -p "$WORK/showo_st"
+cp "$WORK/fx/showo/config.json" "$WORK/showo_st/"
+"$BIN/maskgrpo" convert --in "$WORK/fx/showo/pytorch_model.bin" --out "$WORK/showo_st/pytorch_model.safetensors" \
+  > "$WORK/convert.log" 2>&1 || { cat "$WORK/convert.log"; fail "convert"; }
+"$BIN/maskgrpo" generate --config "$WORK/generate.textproto" --checkpoint "$WORK/showo_st" --out "$WORK/g1st.png" \
+  --prompt "a photo" > "$WORK/g1st.log" 2>&1 || { cat "$WORK/g1st.log"; fail "generate from the converted folder"; }
+cmp -s "$WORK/g1.png" "$WORK/g1st.png" || fail "the converted checkpoint generates other images than the pickled one"
+echo "convert: same images from pytorch_model.safetensors as from pytorch_model.bin"
 
 # 2. the distributed system on the Show-o world.
 cat > "$WORK/learner.textproto" <<CFG
