@@ -17,15 +17,11 @@
 #include <utility>
 #include <vector>
 
+#include "core/device.h"
 #include "core/model_config.h"
 #include "core/status.h"
 
 namespace maskgrpo {
-
-struct DeviceOptions {
-  std::string device = "cpu";    // "cpu", "cuda", "cuda:1", ...
-  std::string dtype = "float32";  // "float32", "bfloat16" (or "float64" for gradient checks)
-};
 
 class MaskedTransformer {
  public:
@@ -76,9 +72,5 @@ class MaskedTransformer {
 std::pair<at::Tensor, at::Tensor> RotaryTables(int64_t seq_len, int64_t rotary_dim, double theta);
 at::Tensor ApplyRotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, int64_t rotary_dim);
 
-// Converts a device string to a device, with a clear error for a bad string or a CUDA
-// device on a build or machine without CUDA.
-StatusOr<at::Device> ParseDevice(const std::string& device);
-StatusOr<at::ScalarType> ParseDtype(const std::string& dtype);
 
 }  // namespace maskgrpo

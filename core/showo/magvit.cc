@@ -159,24 +159,6 @@ at::Tensor Forward(const Layers& L, const at::Tensor& z) {
 }
 
 // ---- Loading ----
-StatusOr<at::Device> ParseDecoderDevice(const std::string& device) {
-  // ParseDevice lives in maskgrpo_core, which this library does not link; same rules.
-  try {
-    at::Device d(device);
-    if (!d.is_cpu() && !d.is_cuda()) return InvalidArgument("device '" + device + "' is not supported (use cpu or cuda[:N])");
-    if (d.is_cuda() && !torch::cuda::is_available()) {
-      return InvalidArgument("device '" + device + "' requested but CUDA is not available in this build/machine");
-    }
-    if (d.is_cuda() && d.has_index() && d.index() >= static_cast<int64_t>(torch::cuda::device_count())) {
-      return InvalidArgument("device '" + device + "' does not exist (" + std::to_string(torch::cuda::device_count()) +
-                             " CUDA devices)");
-    }
-    return d;
-  } catch (const c10::Error&) {
-    return InvalidArgument("invalid device string '" + device + "'");
-  }
-}
-
 StatusOr<at::ScalarType> ParseDecoderDtype(const std::string& dtype) {
   if (dtype == "float32" || dtype == "fp32") return at::kFloat;
   if (dtype == "bfloat16" || dtype == "bf16") return at::kBFloat16;
@@ -386,7 +368,7 @@ StatusOr<std::unique_ptr<MagvitDecoder>> MagvitDecoder::Create(const TensorFile&
                                                                const MagvitDecoderConfig& config,
                                                                const DeviceOptions& options) {
   RETURN_IF_ERROR(config.Validate());
-  ASSIGN_OR_RETURN(at::Device device, ParseDecoderDevice(options.device));
+  ASSIGN_OR_RETURN(at::Device device, ParseDevice(options.device));
   ASSIGN_OR_RETURN(at::ScalarType dtype, ParseDecoderDtype(options.dtype));
   try {
     torch::NoGradGuard no_grad;

@@ -19,7 +19,7 @@
 
 #include "core/safetensors.h"
 #include "core/status.h"
-#include "core/transformer.h"  // DeviceOptions (header only; nothing of maskgrpo_core is linked)
+#include "core/device.h"
 
 namespace maskgrpo::showo {
 
