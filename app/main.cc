@@ -28,7 +28,7 @@ const char kUsage[] =
     "            workers as child processes on 127.0.0.1, one progress line, report.html at the end\n"
     "            [--config F --out DIR --workers N --reward-servers M --updates N --bin-dir DIR]\n"
     "  bench     sampler images/s and transformer GFLOP/s next to a plain matmul's\n"
-    "            [--model shapeworld|showo512 --checkpoint F --batch N --sampling-steps T --guidance W\n"
+    "            [--model shapeworld|showo512|magvit512|magvit256 --checkpoint F --batch N --sampling-steps T --guidance W\n"
     "             --repeats N --threads N --device D --dtype T]\n"
     "  check-config  parse config files as a process's typed config (unknown fields are errors)\n"
     "            learner|rollout_worker|reward_server|launch|train|eval|generate|pretrain FILE...\n"

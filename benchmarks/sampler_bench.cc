@@ -9,6 +9,7 @@
 #include "core/runtime.h"
 #include "core/sampler.h"
 #include "core/shapeworld/text_tokenizer.h"
+#include "core/showo/magvit.h"
 
 namespace maskgrpo {
 namespace {
@@ -30,8 +31,31 @@ double ForwardFlops(const ModelConfig& c, int64_t B) {
 
 }  // namespace
 
+// Show-o's image detokenizer at the published size (random weights): decoded images/s.
+Status RunDecoderBench(const SamplerBenchOptions& o, int64_t side_tokens) {
+  if (o.batch <= 0 || o.repeats <= 0) return InvalidArgument("bench: batch and repeats must be > 0");
+  const showo::MagvitDecoderConfig config;  // the published decoder
+  ASSIGN_OR_RETURN(auto decoder,
+                   showo::MagvitDecoder::Create(showo::RandomMagvitDecoderState(config, 1), config, o.device));
+  auto codes = torch::randint(0, int64_t{1} << config.z_channels, {o.batch, side_tokens * side_tokens}, torch::kLong);
+  std::printf("MAGVIT-v2 decoder (%lld parameters), device %s, dtype %s, threads %d, %lldx%lld codes -> %lld px\n",
+              static_cast<long long>(decoder->NumParameters()), o.device.device.c_str(), o.device.dtype.c_str(),
+              torch::get_num_threads(), static_cast<long long>(side_tokens), static_cast<long long>(side_tokens),
+              static_cast<long long>(side_tokens * config.UpsampleFactor()));
+  RETURN_IF_ERROR(decoder->DecodeToUint8(codes).status());  // warm-up
+  const double t0 = Now();
+  for (int i = 0; i < o.repeats; ++i) RETURN_IF_ERROR(decoder->DecodeToUint8(codes).status());
+  const double seconds = (Now() - t0) / o.repeats;
+  std::printf("%-34s %12.3f\n", "decoder images/s", o.batch / seconds);
+  std::printf("%-34s %12.3f\n", "seconds per batch", seconds);
+  std::printf("(batch %d images, %d repeats, uint8 output on the CPU included)\n", o.batch, o.repeats);
+  return Status::Ok();
+}
+
 Status RunSamplerBench(const SamplerBenchOptions& o) {
   ConfigureThreads(o.threads);
+  if (o.model == "magvit512") return RunDecoderBench(o, 32);
+  if (o.model == "magvit256") return RunDecoderBench(o, 16);
   std::unique_ptr<MaskedTransformer> model;
   if (!o.checkpoint.empty()) {
     ASSIGN_OR_RETURN(model, LoadModel(o.checkpoint, o.device));
@@ -42,7 +66,7 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
     } else if (o.model == "showo512") {
       config = ModelConfig::ShowO512();
     } else {
-      return InvalidArgument("bench: --model must be shapeworld or showo512");
+      return InvalidArgument("bench: --model must be shapeworld, showo512, magvit512 or magvit256");
     }
     ASSIGN_OR_RETURN(model, MaskedTransformer::Create(config, o.device, 1));
   }

@@ -11,7 +11,9 @@
 namespace maskgrpo {
 
 struct SamplerBenchOptions {
-  std::string model = "shapeworld";  // "shapeworld" (the embedded default) or "showo512"
+  // "shapeworld" (the embedded default), "showo512" (the transformer), or "magvit512" /
+  // "magvit256" (Show-o's published MAGVIT-v2 decoder, 32x32 / 16x16 codes).
+  std::string model = "shapeworld";
   std::string checkpoint;            // optional safetensors to load instead of random init
   DeviceOptions device;
   int threads = 0;
