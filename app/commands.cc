@@ -8,6 +8,7 @@
 
 #include "app/config.h"
 #include "app/flags.h"
+#include "app/scorer_judge.h"
 #include "benchmarks/sampler_bench.h"
 #include "core/model_io.h"
 #include "core/runtime.h"
@@ -117,20 +118,46 @@ int EvalCommand(const std::vector<std::string>& args) {
   if (!world_options.ok()) return Fail(world_options.status());
   auto world = CreateWorld(*world_options);
   if (!world.ok()) return Fail(world.status());
+  // The reward server's scorers in process when a reward_config is given (worlds without a
+  // built-in judge need one), else the world's judge.
+  std::unique_ptr<ScorerJudge> scorers;
+  if (!c.reward_config().empty()) {
+    auto loaded = ScorerJudge::Load(c.reward_config());
+    if (!loaded.ok()) return Fail(loaded.status());
+    scorers = std::move(*loaded);
+  }
   auto model = (*world)->LoadModel(flags->Get("checkpoint"), *device);
   if (!model.ok()) return Fail(model.status());
   const std::string out = flags->Get("out");
   if (!(st = EnsureDir(out)).ok()) return Fail(st);
-  auto result = EvaluateHeldout(**model, **world, *options, [](int done, int total) {
-    std::fprintf(stderr, "\reval: %d/%d images", done, total);
-    if (done == total) std::fprintf(stderr, "\n");
-  });
+  auto result = EvaluateHeldout(
+      **model, **world, *options,
+      [](int done, int total) {
+        std::fprintf(stderr, "\reval: %d/%d images", done, total);
+        if (done == total) std::fprintf(stderr, "\n");
+      },
+      scorers ? scorers->AsJudge() : JudgeFn());
   if (!result.ok()) return Fail(result.status());
   std::printf("%s evaluation of %s (%d images per prompt, %lld steps, guidance %.1f)\n",
               options->train_split ? "training-prompt" : "held-out", flags->Get("checkpoint").c_str(), options->images_per_prompt,
               static_cast<long long>(options->sampling.steps), options->sampling.guidance);
-  std::printf("%s", result->table.Format().c_str());
-  Json j = result->table.ToJson();
+  const auto means = RewardMeansByTask(*result);
+  Json j;
+  if (scorers) {
+    // Scorers give values, not GenEval's verdict: the table is each scorer's mean per task.
+    std::printf("scorers of %s, mean per task (overall: mean of the task means)\n%s", c.reward_config().c_str(),
+                FormatRewardMeans(means).c_str());
+    j["overall"] = means.at("overall").at("reward");
+    j["images"] = static_cast<int64_t>(result->images.size());
+    j["reward_config"] = c.reward_config();
+  } else {
+    std::printf("%s", result->table.Format().c_str());
+    j = result->table.ToJson();
+  }
+  Json means_json;
+  for (const auto& [tag, by_name] : means)
+    for (const auto& [name, value] : by_name) means_json[tag][name] = value;
+  j["reward_means"] = means_json;
   j["checkpoint"] = flags->Get("checkpoint");
   j["mean_dense_reward"] = result->mean_dense_reward;
   j["images_per_prompt"] = options->images_per_prompt;

@@ -2,20 +2,25 @@
 
 #include <torch/torch.h>
 
+#include <cstdio>
+
 #include "core/json.h"
 #include "core/safetensors.h"
 
 namespace maskgrpo {
 
 StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World& world,
-                                     const EvalOptions& options, const std::function<void(int, int)>& progress) {
+                                     const EvalOptions& options, const std::function<void(int, int)>& progress,
+                                     const JudgeFn& judge) {
   if (options.images_per_prompt <= 0 || options.prompts_per_task <= 0 || options.batch_images <= 0) {
     return InvalidArgument("eval: images_per_prompt, prompts_per_task and batch_images must be > 0");
   }
   // The evaluation set: per task, its held-out prompts in order, cycled up to
   // prompts_per_task, each repeated images_per_prompt times.
-  if (!world.has_judge()) {
-    return FailedPrecondition("world '" + world.name() + "' has no built-in judge for in-process evaluation");
+  if (!judge && !world.has_judge()) {
+    return FailedPrecondition("world '" + world.name() +
+                              "' has no built-in judge for in-process evaluation: give eval a reward_config whose "
+                              "scorers judge its images");
   }
   std::vector<const Prompt*> rows;
   const auto& split = world.prompts(options.train_split ? PromptSplitKind::kTrain : PromptSplitKind::kHeldout);
@@ -49,7 +54,8 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World
     ASSIGN_OR_RETURN(std::vector<RgbImage> images, world.DecodeImages(traj.tokens));
     for (int i = begin; i < end; ++i) {
       RgbImage& img = images[static_cast<size_t>(i - begin)];
-      ASSIGN_OR_RETURN(auto judged, world.Judge(*rows[i], {img}));
+      ASSIGN_OR_RETURN(auto judged, judge ? judge(*rows[i], {img}) : world.Judge(*rows[i], {img}));
+      if (judged.size() != 1) return Internal("eval: the judge returned " + std::to_string(judged.size()) + " results for 1 image");
       Judgement& judgement = judged.at(0);
       result.table.Add(rows[i]->tag, judgement.correct);
       auto dense = judgement.rewards.find("dense");
@@ -66,6 +72,60 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World
   }
   result.mean_dense_reward = total ? dense_sum / total : 0.0;
   return result;
+}
+
+std::map<std::string, std::map<std::string, double>> RewardMeansByTask(const EvalResult& result) {
+  std::map<std::string, std::map<std::string, std::pair<double, int>>> sums;
+  for (const auto& r : result.images)
+    for (const auto& [name, value] : r.judgement.rewards) {
+      auto& s = sums[r.prompt->tag][name];
+      s.first += value;
+      s.second += 1;
+    }
+  std::map<std::string, std::map<std::string, double>> means;
+  std::map<std::string, std::pair<double, int>> overall;
+  for (const auto& [tag, by_name] : sums)
+    for (const auto& [name, s] : by_name) {
+      const double mean = s.first / s.second;
+      means[tag][name] = mean;
+      overall[name].first += mean;
+      overall[name].second += 1;
+    }
+  for (const auto& [name, s] : overall) means["overall"][name] = s.first / s.second;
+  return means;
+}
+
+std::string FormatRewardMeans(const std::map<std::string, std::map<std::string, double>>& means) {
+  std::vector<std::string> names;
+  if (auto it = means.find("overall"); it != means.end())
+    for (const auto& [name, v] : it->second) names.push_back(name);
+  std::vector<Prompt> tags;
+  for (const auto& [tag, v] : means)
+    if (tag != "overall") tags.push_back(Prompt{"", tag, {}, {}});
+  std::string out;
+  char cell[96];
+  std::snprintf(cell, sizeof(cell), "%-14s", "task");
+  out += cell;
+  for (const auto& n : names) std::snprintf(cell, sizeof(cell), "  %14s", n.substr(0, 14).c_str()), out += cell;
+  out += "\n";
+  std::vector<std::string> rows = OrderedTags(tags);
+  rows.push_back("overall");
+  for (const auto& tag : rows) {
+    std::snprintf(cell, sizeof(cell), "%-14s", (tag.empty() ? "(no tag)" : tag).c_str());
+    out += cell;
+    for (const auto& n : names) {
+      const auto& row = means.at(tag);
+      auto v = row.find(n);
+      if (v == row.end()) {
+        std::snprintf(cell, sizeof(cell), "  %14s", "-");
+      } else {
+        std::snprintf(cell, sizeof(cell), "  %14.4f", v->second);
+      }
+      out += cell;
+    }
+    out += "\n";
+  }
+  return out;
 }
 
 Status WriteImageResults(const std::string& path, const EvalResult& result) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,19 @@ struct EvalResult {
   std::vector<std::string> grid_captions;
 };
 
+// Scores a prompt's images; the default is the world's built-in judge.
+using JudgeFn = std::function<StatusOr<std::vector<Judgement>>(const Prompt&, const std::vector<RgbImage>&)>;
+
+// `judge` empty: the world's own judge (an error for a world without one).
 StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World& world,
-                                     const EvalOptions& options, const std::function<void(int done, int total)>& progress);
+                                     const EvalOptions& options, const std::function<void(int done, int total)>& progress,
+                                     const JudgeFn& judge = {});
+
+// Mean of every reward per task tag, and "overall": the mean of the task means (GenEval's
+// macro average), e.g. {"colors": {"reward": 0.31, ...}, ..., "overall": {...}}.
+std::map<std::string, std::map<std::string, double>> RewardMeansByTask(const EvalResult& result);
+// A fixed-width table of RewardMeansByTask: one row per task, one column per reward.
+std::string FormatRewardMeans(const std::map<std::string, std::map<std::string, double>>& means);
 
 // Writes `images` as JSON lines: {"tag", "prompt", "correct", "reason", every reward of
 // the judge by name (ShapeWorld: "binary", "dense", "graded", "mixed"), "objects", "fragments"}.

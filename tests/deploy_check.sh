@@ -62,7 +62,7 @@ bash scripts/make_dev_certs.sh "$SECRETS" maskgrpo-learner maskgrpo-reward-serve
 echo "ci-token" > "$SECRETS/token"
 "$PY" deploy/k8s/validate.py --self-test || fail "validate.py cannot tell a broken object from a good one"
 if command -v kubectl > /dev/null; then
-  for overlay in cpu-demo gpu; do
+  for overlay in cpu-demo gpu showo512; do
     kubectl kustomize "$WORK/k8s/overlays/$overlay" > "$WORK/$overlay.yaml" || fail "kubectl kustomize $overlay"
     "$PY" deploy/k8s/validate.py < "$WORK/$overlay.yaml" || fail "schema check of overlay $overlay"
     echo "overlay $overlay: $(grep -c '^kind:' "$WORK/$overlay.yaml") objects rendered and valid"

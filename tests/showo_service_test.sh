@@ -6,7 +6,8 @@
 #      and the folder converted by `maskgrpo convert` generates the same PNG;
 #   2. `maskgrpo launch` (reward server with a TorchScript reward, learner, 2 rollout
 #      workers) trains 2 updates starting from that folder;
-#   3. `generate` from the trained maskgrpo checkpoint;
+#   3. `generate` from the trained maskgrpo checkpoint, and `eval` of it on the held-out
+#      prompts with the reward server's scorers in process (per-task means);
 #   4. a worker configured for ShapeWorld refuses the Show-o learner's model.
 #   usage: showo_service_test.sh BUILD_BIN_DIR SOURCE_DIR
 set -uo pipefail
@@ -100,6 +101,38 @@ echo "launch: 2 updates on the Show-o world"
 "$BIN/maskgrpo" generate --config "$WORK/generate.textproto" --checkpoint "$WORK/run/model.safetensors" \
   --out "$WORK/g2.png" --prompt "a photo b" > "$WORK/g2.log" 2>&1 || { cat "$WORK/g2.log"; fail "generate from the trained model"; }
 [ "$(png_size "$WORK/g2.png")" = "$size" ] || fail "g2.png has another size than g1.png"
+
+# 3b. eval on the prompt file's held-out prompts with the reward server's scorers in process.
+cat > "$WORK/eval.textproto" <<CFG
+runtime { threads: 1 }
+sampling { steps: 4 guidance: 1.75 }
+images_per_prompt: 2
+prompts_per_task: 2
+$WORLD
+reward_config: "$WORK/reward.textproto"
+CFG
+"$BIN/maskgrpo" eval --config "$WORK/eval.textproto" --checkpoint "$WORK/run/model.safetensors" --out "$WORK/eval" \
+  > "$WORK/eval.log" 2>&1 || { cat "$WORK/eval.log"; fail "eval with the reward server's scorers"; }
+"$PY" - "$WORK/eval/eval.json" "$WORK/eval/results.jsonl" <<'PYEOF' || { cat "$WORK/eval.log"; fail "eval.json"; }
+import json, sys
+j = json.load(open(sys.argv[1]))
+lines = [json.loads(l) for l in open(sys.argv[2])]
+means = j["reward_means"]
+assert "overall" in means and "torchscript" in means["overall"], means
+tags = [t for t in means if t != "overall"]
+assert tags, means
+for t in tags:  # each task's mean is the mean of its images' brightness
+    vals = [l["torchscript"] for l in lines if l["tag"] == t]
+    assert abs(sum(vals) / len(vals) - means[t]["torchscript"]) < 1e-4, (t, vals, means[t])
+assert abs(j["overall"] - sum(means[t]["reward"] for t in tags) / len(tags)) < 1e-6
+print("eval: %d images, %d tasks, overall reward %.4f" % (len(lines), len(tags), j["overall"]))
+PYEOF
+sed -i '/reward_config/d' "$WORK/eval.textproto"
+if "$BIN/maskgrpo" eval --config "$WORK/eval.textproto" --checkpoint "$WORK/run/model.safetensors" --out "$WORK/eval2" \
+    > "$WORK/eval2.log" 2>&1; then
+  fail "eval of a world without a judge and without scorers did not fail"
+fi
+grep -q "no built-in judge" "$WORK/eval2.log" || { cat "$WORK/eval2.log"; fail "the refusal does not say why"; }
 
 # 4. A world mismatch is named, not sampled with.
 if "$BIN/maskgrpo" generate --checkpoint "$WORK/run/model.safetensors" --out "$WORK/g3.png" > "$WORK/g3.log" 2>&1; then
