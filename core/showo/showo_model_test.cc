@@ -94,6 +94,42 @@ TEST_F(ShowoReferenceTest, PickledBinLoadsLikeTheSafetensors) {
   ExpectLogitsMatch(**model, expected_.tensors.at("logits"), 1e-4);
 }
 
+TEST_F(ShowoReferenceTest, ShardedCheckpointLoadsLikeOneFile) {
+  // Hugging Face's sharded layout: shards plus pytorch_model.safetensors.index.json.
+  const std::string dir = *dir_ + "/sharded";
+  fs::create_directories(dir);
+  fs::copy_file(*dir_ + "/fp32/config.json", dir + "/config.json", fs::copy_options::overwrite_existing);
+  auto whole = ReadSafetensors(*dir_ + "/fp32/pytorch_model.safetensors");
+  ASSERT_TRUE(whole.ok());
+  TensorFile shards[2];
+  std::string weight_map;
+  int i = 0;
+  for (const auto& [name, t] : whole->tensors) {
+    const int shard = (i++ % 2);
+    shards[shard].tensors[name] = t;
+    weight_map += std::string(weight_map.empty() ? "" : ",") + "\"" + name + "\": \"pytorch_model-0000" +
+                  std::to_string(shard + 1) + "-of-00002.safetensors\"";
+  }
+  for (int k = 0; k < 2; ++k) {
+    ASSERT_TRUE(
+        WriteSafetensors(dir + "/pytorch_model-0000" + std::to_string(k + 1) + "-of-00002.safetensors", shards[k]).ok());
+  }
+  ASSERT_TRUE(WriteFileAtomically(dir + "/pytorch_model.safetensors.index.json",
+                                  "{\"metadata\": {}, \"weight_map\": {" + weight_map + "}}").ok());
+  auto model = LoadShowoModel(Options("sharded"), DeviceOptions{});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  ExpectLogitsMatch(**model, expected_.tensors.at("logits"), 1e-4);
+  // An index that names a tensor its shard lacks is an error naming both.
+  ASSERT_TRUE(WriteFileAtomically(dir + "/pytorch_model.safetensors.index.json",
+                                  "{\"weight_map\": {\"showo.extra.weight\": \"pytorch_model-00001-of-00002.safetensors\"," +
+                                      weight_map + "}}").ok());
+  auto bad = LoadShowoModel(Options("sharded"), DeviceOptions{});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'showo.extra.weight' is mapped to pytorch_model-00001-of-00002.safetensors"),
+            std::string::npos)
+      << bad.status().message();
+}
+
 TEST_F(ShowoReferenceTest, GuidedImageLogitsUseShowosFormula) {
   auto model = LoadShowoModel(Options("fp32"), DeviceOptions{});
   ASSERT_TRUE(model.ok()) << model.status().ToString();
