@@ -16,7 +16,8 @@ TEST(ScheduleTest, MatchesTheCosineFormulaAndRevealsEverything) {
       if (t == T - 1) {
         expected = 0;
       } else {
-        expected = static_cast<int64_t>(std::floor(N * std::cos(M_PI / 2 * (t + 1.0) / T)));
+        const float ratio = static_cast<float>((t + 1.0) / T);  // Show-o's float32 arithmetic
+        expected = static_cast<int64_t>(std::floor(static_cast<float>(N) * std::cos(ratio * static_cast<float>(M_PI / 2))));
         expected = std::max<int64_t>(1, std::min<int64_t>(masked - 1, expected));
       }
       EXPECT_EQ(after, expected) << "N=" << N << " T=" << T << " t=" << t;
@@ -33,6 +34,10 @@ TEST(ScheduleTest, KnownValues) {
   EXPECT_EQ(MaskedAfterStep(64, 8, 0, 64), 62);
   // N = 1024, T = 50, step 24: floor(1024 cos(pi/4)) = 724.
   EXPECT_EQ(MaskedAfterStep(1024, 50, 24, 1000), 724);
+  // Show-o's default T = 18 at step 11, (t + 1) / T = 2/3: float32 gives 511 (upstream's
+  // value, checked by running it; showo-stack.md 2.5), float64 would give 512.
+  EXPECT_EQ(MaskedAfterStep(1024, 18, 11, 1000), 511);
+  EXPECT_EQ(MaskedAfterStep(256, 18, 11, 300), 127);
 }
 
 TEST(ScheduleTest, GumbelTemperatureCompounds) {
