@@ -265,6 +265,7 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
       q.group.trajectories = std::move(s.trajectories);
       q.group.rewards = std::move(s.rewards);
       q.group.policy_version = lease.version;
+      q.components = std::move(s.components);
       queue_.push_back(std::move(q));
       counters_.set_groups_accepted(counters_.groups_accepted() + 1);
       queue_cv_.Signal();

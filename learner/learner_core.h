@@ -21,6 +21,7 @@
 #include "core/grpo/std_filter.h"
 #include "core/grpo/train.h"
 #include "core/world/world.h"
+#include "learner/component_monitor.h"
 #include "maskgrpo/learner_state.pb.h"
 #include "rpc/weights_stream.h"
 
@@ -80,6 +81,7 @@ struct Submission {
   int64_t policy_version = 0;
   TrajectoryBatch trajectories;  // CPU tensors
   std::vector<double> rewards;
+  ComponentValues components;    // the reward servers' per-scorer values and image statistics
 };
 
 enum class SubmitOutcome { kAccepted, kDuplicate, kResample, kDropped };
@@ -101,6 +103,11 @@ struct LearnerStatusSnapshot {
 // Hooks for metrics and progress, called on the owner thread.
 struct LearnerHooks {
   std::function<void(const grpo::UpdateStats&, double staleness_mean)> on_update;
+  // The update's mean of each reward component, and their baseline: the mean over the run's
+  // first updates (over those so far while there are fewer).
+  std::function<void(const std::map<std::string, double>& means, const std::map<std::string, double>& baseline,
+                     double reward_baseline)>
+      on_components;
   std::function<void(int64_t version, const Json& eval_line)> on_eval;
   std::function<void(const std::string&)> log;
 };
@@ -145,6 +152,7 @@ class LearnerCore {
   struct QueuedGroup {
     int64_t prompt_index = 0;
     grpo::ScoredGroup group;
+    ComponentValues components;  // monitoring only: not kept in checkpoints
   };
 
   LearnerCore(const LearnerCoreOptions& options, LearnerHooks hooks, std::unique_ptr<World> world);
@@ -171,6 +179,7 @@ class LearnerCore {
   const std::unique_ptr<World> world_;
   const std::vector<Prompt>& train_prompts_;    // world_'s training split
   std::unique_ptr<grpo::GrpoLearner> learner_;  // owner thread only
+  ComponentMonitor monitor_;                     // owner thread only
   ModelConfig model_config_;
   std::string incarnation_;  // makes lease ids unique across restarts
   bool fresh_start_ = false;  // no checkpoint was found: Run evaluates the base first

@@ -48,7 +48,16 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& r)
       approx_kl_(NewGauge(r, "maskgrpo_learner_approx_kl", "Approximate KL(old || new) of the last update")),
       kl_(NewGauge(r, "maskgrpo_learner_kl", "KL to the reference policy in the last update (0 when off)")),
       eval_overall_(NewGauge(r, "maskgrpo_learner_eval_overall_score", "Held-out GenEval-style overall score")),
-      eval_task_(BuildGauge().Name("maskgrpo_learner_eval_task_score").Help("Held-out score per task").Register(r)) {}
+      eval_task_(BuildGauge().Name("maskgrpo_learner_eval_task_score").Help("Held-out score per task").Register(r)),
+      component_mean_(BuildGauge()
+                          .Name("maskgrpo_learner_component_mean")
+                          .Help("Mean of a reward component (scorer value or stat/ image statistic) over the last update")
+                          .Register(r)),
+      component_baseline_(BuildGauge()
+                              .Name("maskgrpo_learner_component_baseline")
+                              .Help("Mean of a reward component over the run's first 5 updates (those so far before the 5th)")
+                              .Register(r)),
+      reward_baseline_(NewGauge(r, "maskgrpo_learner_reward_baseline", "Mean reward over the run's first 5 updates (those so far before the 5th)")) {}
 
 void LearnerMetrics::Rpc(const std::string& method, const std::string& code) {
   prometheus::Counter* c;
@@ -85,6 +94,13 @@ void LearnerMetrics::Eval(const Json& line) {
       if (score.is_number()) eval_task_.Add({{"task", task}}).Set(score.as_number());
     }
   }
+}
+
+void LearnerMetrics::Components(const std::map<std::string, double>& means, const std::map<std::string, double>& baseline,
+                                double reward_baseline) {
+  for (const auto& [name, value] : means) component_mean_.Add({{"reward_component", name}}).Set(value);
+  for (const auto& [name, value] : baseline) component_baseline_.Add({{"reward_component", name}}).Set(value);
+  if (!baseline.empty()) reward_baseline_.Set(reward_baseline);
 }
 
 void LearnerMetrics::Sync(const LearnerStatusSnapshot& s) {

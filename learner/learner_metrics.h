@@ -27,6 +27,10 @@ class LearnerMetrics {
   void WeightsServed(int64_t bytes, double seconds);
   void Update(const grpo::UpdateStats& s, double staleness_mean);
   void Eval(const Json& eval_line);
+  // Reward components (scorers and "stat/..." image statistics): this update's means and
+  // their baseline over the first updates of the run (those so far until there are 5).
+  void Components(const std::map<std::string, double>& means, const std::map<std::string, double>& baseline,
+                  double reward_baseline);
   void Sync(const LearnerStatusSnapshot& s);
 
  private:
@@ -51,6 +55,9 @@ class LearnerMetrics {
   prometheus::Gauge& kl_;
   prometheus::Gauge& eval_overall_;
   prometheus::Family<prometheus::Gauge>& eval_task_;
+  prometheus::Family<prometheus::Gauge>& component_mean_;
+  prometheus::Family<prometheus::Gauge>& component_baseline_;
+  prometheus::Gauge& reward_baseline_;
   absl::Mutex mu_;
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> rpc_series_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> mirrored_ ABSL_GUARDED_BY(mu_);

@@ -195,6 +195,8 @@ Status LearnerCore::Restore() {
     RETURN_IF_ERROR(Resume(latest));
     RETURN_IF_ERROR(metrics.TruncateAfter(learner_->version()));
     hooks_.log("resumed from " + latest + " at version " + std::to_string(learner_->version()));
+    ASSIGN_OR_RETURN(std::vector<Json> updates, metrics.Lines("update"));
+    monitor_.Replay(updates);
     // The status (and the launcher's progress line) keeps showing the last held-out score
     // rather than nothing until the next eval.
     ASSIGN_OR_RETURN(Json eval, metrics.LastEval());
@@ -236,6 +238,9 @@ Status LearnerCore::Run() {
         RETURN_IF_ERROR(grpo::WriteGroupDump(t.out_dir + "/groups/" + grpo::VersionDir(learner_->version() + 1), dumped,
                                              specs, t.learner, t.group_size, t.rollout.steps));
       }
+      std::vector<const ComponentValues*> component_values;
+      for (const auto& q : batch) component_values.push_back(&q.components);
+      const auto component_means = ComponentMeans(component_values);
       std::vector<grpo::ScoredGroup> groups;
       for (auto& q : batch) groups.push_back(std::move(q.group));
       ASSIGN_OR_RETURN(grpo::UpdateStats s, learner_->Update(groups));
@@ -256,8 +261,17 @@ Status LearnerCore::Run() {
       line["groups_stale_total"] = status.counters.groups_stale();
       line["groups_invalid_total"] = status.counters.groups_invalid();
       line["leases_expired_total"] = status.counters.leases_expired();
+      if (!component_means.empty()) {
+        Json components;
+        for (const auto& [name, mean] : component_means) components[name] = mean;
+        line["components"] = components;
+      }
       RETURN_IF_ERROR(metrics.Append(line));
       if (hooks_.on_update) hooks_.on_update(s, staleness);
+      monitor_.Record(s.version, s.reward_mean, component_means);
+      if (hooks_.on_components) {
+        hooks_.on_components(component_means, monitor_.baseline(), monitor_.reward_baseline());
+      }
       char buf[400];
       const double per_update = Since(start) / static_cast<double>(s.version - first);
       std::snprintf(buf, sizeof(buf),

@@ -28,6 +28,19 @@ StatusOr<Submission> DecodeSubmission(const v1::SubmitRequest& request, int64_t 
     }
   }
   s.rewards.assign(request.rewards().begin(), request.rewards().end());
+  // Components are for monitoring, but a malformed one is still the sender's error.
+  if (request.reward_components_size() > 64) return InvalidArgument("reward_components: more than 64 components");
+  for (const auto& [name, values] : request.reward_components()) {
+    if (name.empty() || name.size() > 64) return InvalidArgument("reward_components: a name must have 1 to 64 characters");
+    if (values.values_size() != request.rewards_size()) {
+      return InvalidArgument("reward_components[\"" + name + "\"] has " + std::to_string(values.values_size()) +
+                             " values for group_size " + std::to_string(request.rewards_size()));
+    }
+    for (double v : values.values()) {
+      if (!std::isfinite(v)) return InvalidArgument("reward_components[\"" + name + "\"] has a non-finite value");
+    }
+    s.components[name].assign(values.values().begin(), values.values().end());
+  }
   return s;
 }
 

@@ -69,6 +69,9 @@ int Run(const std::vector<std::string>& args) {
   hooks.log = [](const std::string& line) { log::Info(line); };
   hooks.on_update = [&metrics](const grpo::UpdateStats& s, double staleness) { metrics.Update(s, staleness); };
   hooks.on_eval = [&metrics](int64_t, const Json& line) { metrics.Eval(line); };
+  hooks.on_components = [&metrics](const std::map<std::string, double>& means,
+                                    const std::map<std::string, double>& baseline,
+                                    double reward_baseline) { metrics.Components(means, baseline, reward_baseline); };
   auto core = LearnerCore::Create(*options, hooks);
   if (!core.ok()) return Fail(core.status());
 

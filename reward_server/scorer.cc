@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/image/image_stats.h"
+
 #include "reward_server/shapeworld_scorer.h"
 #include "reward_server/torchscript_scorer.h"
 
@@ -50,7 +52,12 @@ StatusOr<std::vector<ItemScore>> CombinedScorer::Score(const std::vector<const R
       out[i].components[ws.scorer->name()] = v;
       out[i].reward += ws.weight * v;
     }
+    const auto stats = ws.scorer->Statistics(items);
+    for (size_t i = 0; i < stats.size() && i < items.size(); ++i)
+      for (const auto& [name, value] : stats[i]) out[i].components[name] = value;
   }
+  for (size_t i = 0; i < items.size(); ++i)
+    for (const auto& [name, value] : ImageStatComponents(ComputeImageStats(items[i]->image))) out[i].components[name] = value;
   return out;
 }
 

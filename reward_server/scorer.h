@@ -37,6 +37,11 @@ class Scorer {
   // that caller's INVALID_ARGUMENT and never fails a batch shared with others.
   // `field` names the item in errors (e.g. "items[3]").
   virtual Status CheckItem(const RewardItem& item, const std::string& field) const { return Status::Ok(); }
+  // Per-item statistics the scorer can see cheaply (ShapeWorld: objects and fragments), as
+  // unweighted "stat/..." components next to the reward; empty by default.
+  virtual std::vector<std::map<std::string, double>> Statistics(const std::vector<const RewardItem*>& items) const {
+    return {};
+  }
 };
 
 // Builds a scorer from its configured name (and, for "torchscript", the model file); the
@@ -52,7 +57,10 @@ struct WeightedScorer {
 
 struct ItemScore {
   double reward = 0.0;
-  std::map<std::string, double> components;  // each scorer's unweighted value
+  // Each scorer's unweighted value by its name, and the image statistics that watch for
+  // reward hacking ("stat/brightness", "stat/dark_fraction", "stat/edge_density",
+  // "stat/color_entropy", plus a scorer's own, e.g. "stat/objects"); never part of `reward`.
+  std::map<std::string, double> components;
 };
 
 class CombinedScorer {

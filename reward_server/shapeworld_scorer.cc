@@ -36,4 +36,17 @@ StatusOr<std::vector<double>> ShapeWorldScorer::Score(const std::vector<const Re
   return out;
 }
 
+std::vector<std::map<std::string, double>> ShapeWorldScorer::Statistics(const std::vector<const RewardItem*>& items) const {
+  std::vector<std::map<std::string, double>> out;
+  for (const RewardItem* item : items) {
+    auto& stats = out.emplace_back();
+    if (!CheckItem(*item, "item").ok()) continue;
+    double objects = 0, fragments = 0;
+    for (const auto& d : shapeworld::Detect(item->image)) (d.shape < 0 ? fragments : objects) += 1;
+    stats["stat/objects"] = objects;
+    stats["stat/fragments"] = fragments;
+  }
+  return out;
+}
+
 }  // namespace maskgrpo::reward

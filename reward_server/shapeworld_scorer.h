@@ -19,6 +19,8 @@ class ShapeWorldScorer : public Scorer {
   StatusOr<std::vector<double>> Score(const std::vector<const RewardItem*>& items) const override;
   // 64x64 images and prompts in ShapeWorld's vocabulary (shapes, colours, GenEval's tags).
   Status CheckItem(const RewardItem& item, const std::string& field) const override;
+  // "stat/objects" (detections of a shape) and "stat/fragments" (regions of no shape).
+  std::vector<std::map<std::string, double>> Statistics(const std::vector<const RewardItem*>& items) const override;
 
  private:
   std::string reward_;  // dense | graded | binary

@@ -75,6 +75,15 @@ StatusOr<Json> MetricsLog::LastEval() const {
   return last;
 }
 
+StatusOr<std::vector<Json>> MetricsLog::Lines(const std::string& kind) const {
+  std::vector<Json> out;
+  RETURN_IF_ERROR(ForEachLine([&](const std::string&, Json& j) {
+    const Json* k = j.Find("kind");
+    if (k && k->is_string() && k->as_string() == kind) out.push_back(std::move(j));
+  }));
+  return out;
+}
+
 Json UpdateLine(const UpdateStats& s) {
   Json line;
   line["kind"] = "update";

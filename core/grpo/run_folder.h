@@ -28,6 +28,8 @@ class MetricsLog {
   Status TruncateAfter(int64_t max_version) const;
   // The last {"kind": "eval"} line, or a Json null when there is none (or no file yet).
   StatusOr<Json> LastEval() const;
+  // Every line of that {"kind"} in file order (none when there is no file yet).
+  StatusOr<std::vector<Json>> Lines(const std::string& kind) const;
   const std::string& path() const { return path_; }
 
  private:
