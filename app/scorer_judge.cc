@@ -11,7 +11,7 @@ StatusOr<std::unique_ptr<ScorerJudge>> ScorerJudge::Load(const std::string& path
   std::vector<reward::WeightedScorer> scorers;
   for (int i = 0; i < config.scorers_size(); ++i) {
     const auto& sc = config.scorers(i);
-    auto scorer = reward::MakeScorer(sc.name(), sc.model_path());
+    auto scorer = reward::MakeScorer(sc);
     if (!scorer.ok()) {
       return InvalidArgument(path + ": scorers[" + std::to_string(i) + "]: " + scorer.status().message());
     }

@@ -46,7 +46,7 @@ int Run(const std::vector<std::string>& args) {
   std::vector<WeightedScorer> scorers;
   for (int i = 0; i < config.scorers_size(); ++i) {
     const auto& sc = config.scorers(i);
-    auto scorer = MakeScorer(sc.name(), sc.model_path());
+    auto scorer = MakeScorer(sc);
     if (!scorer.ok()) return Fail(InvalidArgument("scorers[" + std::to_string(i) + "]: " + scorer.status().message()));
     scorers.push_back({std::move(*scorer), sc.weight()});
   }

@@ -4,18 +4,36 @@
 
 #include "core/image/image_stats.h"
 
+#include "reward_server/clip_scorer.h"
 #include "reward_server/shapeworld_scorer.h"
 #include "reward_server/torchscript_scorer.h"
 
 namespace maskgrpo::reward {
 
 std::vector<std::string> KnownScorers() {
-  return {"shapeworld_dense", "shapeworld_graded", "shapeworld_binary", "torchscript"};
+  return {"shapeworld_dense", "shapeworld_graded", "shapeworld_binary", "torchscript",
+          "clip_score",       "pickscore",         "hpsv2",             "aesthetic"};
+}
+
+StatusOr<std::unique_ptr<Scorer>> MakeScorer(const config::ScorerConfig& config) {
+  if (IsClipFamilyScorer(config.name())) return MakeClipFamilyScorer(config);
+  if (!config.tokenizer_path().empty() || !config.architecture().empty() || !config.activation().empty() ||
+      !config.head_path().empty() || !config.checkpoint_key().empty() || config.has_runtime()) {
+    return InvalidArgument("tokenizer_path, architecture, activation, head_path, checkpoint_key and runtime are for "
+                           "the CLIP-family scorers, not '" + config.name() + "'");
+  }
+  return MakeScorer(config.name(), config.model_path());
 }
 
 StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std::string& model_path) {
+  if (IsClipFamilyScorer(name)) {
+    config::ScorerConfig c;
+    c.set_name(name);
+    c.set_model_path(model_path);
+    return MakeClipFamilyScorer(c);
+  }
   if (name != "torchscript" && !model_path.empty()) {
-    return InvalidArgument("model_path is only for the torchscript scorer, not '" + name + "'");
+    return InvalidArgument("model_path is only for the torchscript and CLIP-family scorers, not '" + name + "'");
   }
   if (name == "shapeworld_dense") return std::unique_ptr<Scorer>(new ShapeWorldScorer("dense"));
   if (name == "shapeworld_graded") return std::unique_ptr<Scorer>(new ShapeWorldScorer("graded"));
@@ -23,8 +41,6 @@ StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std:
   if (name == "torchscript") return TorchScriptScorer::Load(model_path);
   std::string known;
   for (const auto& n : KnownScorers()) known += (known.empty() ? "" : ", ") + n;
-  // Built-in CLIP and aesthetic scorers would plug in here; today such models are served
-  // through "torchscript".
   return InvalidArgument("unknown scorer '" + name + "' (known: " + known + ")");
 }
 

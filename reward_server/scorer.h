@@ -14,6 +14,7 @@
 #include "core/image/rgb_image.h"
 #include "core/status.h"
 #include "core/world/prompt.h"
+#include "maskgrpo/service_config.pb.h"
 
 namespace maskgrpo::reward {
 
@@ -47,6 +48,9 @@ class Scorer {
 // Builds a scorer from its configured name (and, for "torchscript", the model file); the
 // error lists the known names.
 StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std::string& model_path = "");
+// The same from a scorers {} block of the reward server config (the CLIP family needs its
+// tokenizer, architecture, head and runtime fields).
+StatusOr<std::unique_ptr<Scorer>> MakeScorer(const config::ScorerConfig& config);
 std::vector<std::string> KnownScorers();
 
 // Several scorers combined by weights: reward = sum_i weight_i * component_i.

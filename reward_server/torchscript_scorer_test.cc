@@ -50,7 +50,7 @@ TEST(TorchScriptScorer, BadModelsAndOutputsAreErrorsNotRewards) {
   EXPECT_NE(MakeScorer("torchscript", "").status().message().find("model_path is required"), std::string::npos);
   EXPECT_NE(MakeScorer("torchscript", "/nonexistent/model.pt").status().message().find("/nonexistent/model.pt"),
             std::string::npos);
-  EXPECT_NE(MakeScorer("shapeworld_dense", "/x.pt").status().message().find("only for the torchscript scorer"),
+  EXPECT_NE(MakeScorer("shapeworld_dense", "/x.pt").status().message().find("only for the torchscript and CLIP-family scorers"),
             std::string::npos);
 
   RewardItem a = Solid(10, "x"), b = Solid(20, "y");
