@@ -15,5 +15,6 @@ int BenchCommand(const std::vector<std::string>& args);
 int LaunchCommand(const std::vector<std::string>& args);
 int CheckConfigCommand(const std::vector<std::string>& args);
 int ConvertCommand(const std::vector<std::string>& args);
+int ScoreCommand(const std::vector<std::string>& args);
 
 }  // namespace maskgrpo::app

@@ -32,6 +32,9 @@ const char kUsage[] =
     "             --repeats N --threads N --device D --dtype T]\n"
     "  check-config  parse config files as a process's typed config (unknown fields are errors)\n"
     "            learner|rollout_worker|reward_server|launch|train|eval|generate|pretrain FILE...\n"
+    "  score     PNG files against a prompt: a reward server config's scorers in process, or a\n"
+    "            running reward server; prints each image's reward and components\n"
+    "            --prompt TEXT (--reward-config F | --server HOST:PORT) IMAGE.png...\n"
     "  convert   a torch.save checkpoint (.bin/.pt/.pth) to safetensors, natively\n"
     "            --in FILE --out FILE.safetensors [--inner-key KEY (e.g. state_dict)]\n"
     "\n"
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
   if (command == "bench") return maskgrpo::app::BenchCommand(args);
   if (command == "check-config") return maskgrpo::app::CheckConfigCommand(args);
   if (command == "convert") return maskgrpo::app::ConvertCommand(args);
+  if (command == "score") return maskgrpo::app::ScoreCommand(args);
   std::fprintf(stderr, "unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return 2;
 }

@@ -98,12 +98,21 @@ Status WriteRunReport(const std::string& run_dir, const std::string& title) {
   Series reward{"sampled reward (mean)", "#1f77b4", {}}, evals{"held-out overall", "#d62728", {}},
       dense{"held-out dense reward", "#ff7f0e", {}};
   std::istringstream lines(metrics_text);
+  // The reward components and image statistics of the first and the last update: drift in a
+  // statistic while the reward rises is what reward hacking looks like.
+  Json first_components, last_components;
+  int64_t first_version = -1, last_version = -1;
   for (std::string line; std::getline(lines, line);) {
     auto j = Json::Parse(line);
     if (!j.ok()) continue;
     const Json* kind = j->Find("kind");
     const Json* version = j->Find("version");
     if (!kind || !version || !version->is_number()) continue;
+    if (kind->as_string() == "update" && j->Find("components") && j->Find("components")->is_object()) {
+      if (first_version < 0) first_version = static_cast<int64_t>(version->as_number()), first_components = *j->Find("components");
+      last_version = static_cast<int64_t>(version->as_number());
+      last_components = *j->Find("components");
+    }
     if (kind->as_string() == "update" && j->Find("reward_mean")) {
       reward.points.emplace_back(version->as_number(), j->Find("reward_mean")->as_number());
     } else if (kind->as_string() == "eval") {
@@ -125,6 +134,19 @@ Status WriteRunReport(const std::string& run_dir, const std::string& title) {
        << "pre{background:#f6f6f6;padding:8px;font-size:12px;overflow:auto}</style></head><body>";
   html << "<h1>" << Escape(title) << "</h1><p>Run folder: <code>" << Escape(run_dir) << "</code></p>";
   html << Chart("Reward during training", {reward}) << " " << Chart("Held-out evaluation", {evals, dense});
+  if (first_version >= 0) {
+    html << "<h2>Reward components and image statistics (mean per update)</h2><table><tr><th>component</th><th>v"
+         << first_version << "</th><th>v" << last_version << "</th><th>change</th></tr>";
+    for (const auto& [name, value] : first_components.as_object()) {
+      const Json* after = last_components.Find(name);
+      if (!value.is_number() || !after || !after->is_number()) continue;
+      char row[320];
+      std::snprintf(row, sizeof(row), "<tr><td>%s</td><td>%.4f</td><td>%.4f</td><td>%+.4f</td></tr>", Escape(name).c_str(),
+                    value.as_number(), after->as_number(), after->as_number() - value.as_number());
+      html << row;
+    }
+    html << "</table>";
+  }
   if (!eval_dirs.empty()) {
     const std::string first = eval_dirs.front(), last = eval_dirs.back();
     ASSIGN_OR_RETURN(std::string a_text, ReadFileToString(run_dir + "/eval/" + first + "/eval.json"));

@@ -2,7 +2,7 @@
 # A CLIP reward through the whole system: `maskgrpo launch` on ShapeWorld with the reward
 # server mixing a tiny random CLIP score (clip_score, the Mask-GRPO paper's reward) into the
 # binary verdict at a small weight. The scorer's values and the image statistics reach the
-# learner's metrics.jsonl (per-update means) and its /metrics.
+# learner's metrics.jsonl (per-update means) and the run report.
 #   usage: clip_reward_test.sh BUILD_BIN_DIR SOURCE_DIR
 set -uo pipefail
 BIN="$1"
@@ -57,4 +57,37 @@ for u in updates:
     assert abs(u["reward_mean"] - (c["shapeworld_binary"] + 0.01 * c["clip_score"])) < 1e-6, (u["reward_mean"], c)
 print("components per update:", sorted(updates[-1]["components"]))
 PYEOF
+grep -q "Reward components and image statistics" "$WORK/run/report.html" || fail "report.html lacks the components table"
+grep -q "stat/brightness" "$WORK/run/report.html" || fail "report.html lacks the image statistics"
+
+# `maskgrpo score`: PNG files against a prompt, in process and through a running server (the
+# same scorers must give the same values both ways). CLIP alone: a bare prompt has no GenEval
+# metadata for the ShapeWorld scorer.
+grep -v shapeworld_binary "$WORK/reward.textproto" > "$WORK/clip_only.textproto"
+"$PY" -c "
+import sys, numpy as np
+from PIL import Image
+for i in range(2):
+    a = np.zeros((64, 64, 3), np.uint8); a[8 + 8 * i:40, 16:48] = (200, 40 * i, 30)
+    Image.fromarray(a).save(sys.argv[1] + '/img%d.png' % i)
+" "$WORK" || fail "could not write the PNGs (python3-pil)"
+"$BIN/maskgrpo" score --prompt "a photo of a red square" --reward-config "$WORK/clip_only.textproto" \
+  "$WORK/img0.png" "$WORK/img1.png" > "$WORK/score_local.txt" 2> "$WORK/score_local.err" \
+  || { cat "$WORK/score_local.err"; fail "score in process"; }
+grep -q "clip_score" "$WORK/score_local.txt" && grep -q "stat/brightness" "$WORK/score_local.txt" \
+  || { cat "$WORK/score_local.txt"; fail "score prints no components"; }
+( "$BIN/reward_server" --config "$WORK/clip_only.textproto" --listen 127.0.0.1:0 --port-file "$WORK/reward.port" \
+  > "$WORK/reward.log" 2>&1 & )
+for _ in $(seq 1 300); do [ -s "$WORK/reward.port" ] && break; sleep 0.1; done
+PORT=$(grep "^grpc=" "$WORK/reward.port" | cut -d= -f2)
+[ -n "$PORT" ] || { cat "$WORK/reward.log"; fail "the reward server did not start"; }
+"$BIN/maskgrpo" score --prompt "a photo of a red square" --server "127.0.0.1:$PORT" \
+  "$WORK/img0.png" "$WORK/img1.png" > "$WORK/score_server.txt" 2> "$WORK/score_server.err" \
+  || { cat "$WORK/score_server.err"; fail "score through the server"; }
+diff "$WORK/score_local.txt" "$WORK/score_server.txt" || fail "in-process and server scores differ"
+if "$BIN/maskgrpo" score --prompt x --reward-config "$WORK/clip_only.textproto" "$WORK/reward.textproto" > /dev/null 2> "$WORK/bad.err"; then
+  fail "a non-PNG file was scored"
+fi
+grep -q "not a PNG file" "$WORK/bad.err" || { cat "$WORK/bad.err"; fail "the non-PNG error does not say so"; }
+echo "score: $(cat "$WORK/score_local.txt" | head -1 | cut -c1-160)"
 echo "clip_reward_test: ok"
