@@ -54,7 +54,6 @@ std::string ByteCharUtf8(int b) {
   return s;
 }
 
-uint64_t PairKey(int64_t a, int64_t b) { return static_cast<uint64_t>(a) << 32 | static_cast<uint64_t>(b); }
 
 std::u32string ToU32(const std::string& ascii) { return std::u32string(ascii.begin(), ascii.end()); }
 
@@ -280,7 +279,7 @@ Status ClipTokenizer::Finish(const std::vector<std::pair<std::string, std::strin
     if (l == vocab_.end()) return InvalidArgument(where + ": '" + Excerpt(left) + "' is not in the vocab");
     if (rt == vocab_.end()) return InvalidArgument(where + ": '" + Excerpt(right) + "' is not in the vocab");
     if (m == vocab_.end()) return InvalidArgument(where + ": the merged symbol '" + Excerpt(left + right) + "' is not in the vocab");
-    if (!merges_.emplace(PairKey(l->second, rt->second), Merge{static_cast<int64_t>(r), m->second}).second) {
+    if (!merges_.emplace(showo::BpePairKey(l->second, rt->second), showo::BpeMerge{static_cast<int64_t>(r), m->second}).second) {
       return InvalidArgument(where + ": the merge '" + Excerpt(left + " " + right) + "' appears twice");
     }
   }
@@ -353,32 +352,7 @@ void ClipTokenizer::EncodeWord(const std::string& utf8, std::vector<int64_t>* ou
     const auto b = static_cast<unsigned char>(utf8[i]);
     symbols.push_back(i + 1 == utf8.size() ? byte_end_ids_[b] : byte_ids_[b]);
   }
-  // CLIP's bpe(): merge the lowest-ranked adjacent pair, all its occurrences left to right,
-  // until no adjacent pair has a merge.
-  std::vector<int64_t> next;
-  while (symbols.size() > 1) {
-    const Merge* best = nullptr;
-    uint64_t best_key = 0;
-    for (size_t p = 0; p + 1 < symbols.size(); ++p) {
-      const uint64_t key = PairKey(symbols[p], symbols[p + 1]);
-      auto it = merges_.find(key);
-      if (it != merges_.end() && (best == nullptr || it->second.rank < best->rank)) {
-        best = &it->second;
-        best_key = key;
-      }
-    }
-    if (best == nullptr) break;
-    next.clear();
-    for (size_t p = 0; p < symbols.size();) {
-      if (p + 1 < symbols.size() && PairKey(symbols[p], symbols[p + 1]) == best_key) {
-        next.push_back(best->merged);
-        p += 2;
-      } else {
-        next.push_back(symbols[p++]);
-      }
-    }
-    symbols.swap(next);
-  }
+  showo::ApplyBpeMerges(merges_, &symbols);  // CLIP's bpe()
   out->insert(out->end(), symbols.begin(), symbols.end());
 }
 

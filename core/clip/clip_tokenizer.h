@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+
+#include "core/showo/bpe_merges.h"
 #include <vector>
 
 #include "core/status.h"
@@ -72,12 +74,7 @@ class ClipTokenizer {
   void EncodeWord(const std::string& utf8, std::vector<int64_t>* out) const;
 
   std::unordered_map<std::string, int64_t> vocab_;
-  // (left id << 32 | right id) -> (rank, merged id).
-  struct Merge {
-    int64_t rank;
-    int64_t merged;
-  };
-  std::unordered_map<uint64_t, Merge> merges_;
+  showo::BpeMergeTable merges_;
   int64_t byte_ids_[256] = {};      // the byte's character
   int64_t byte_end_ids_[256] = {};  // the byte's character + "</w>"
   std::u32string sot_text_, eot_text_;

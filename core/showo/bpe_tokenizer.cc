@@ -83,10 +83,6 @@ StatusOr<int64_t> IdFromJson(const Json& value, const std::string& where) {
 // [^\s\p{L}\p{N}]: punctuation, symbols, emoji, controls.
 bool IsOther(char32_t c) { return !IsWhitespace(c) && !IsLetter(c) && !IsNumber(c); }
 
-uint64_t PairKey(int64_t a, int64_t b) {
-  return (static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b);
-}
-
 // One match of GPT-2's pre-tokenizer regex
 //   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 // starting at code point i of cps[.., end): returns where it ends. Something always matches,
@@ -225,13 +221,13 @@ StatusOr<ByteLevelBpeTokenizer> ByteLevelBpeTokenizer::FromStrings(const std::st
         return InvalidArgument(where + ": \"" + Excerpt(symbol) + "\" is not in " + vocab_name);
       }
     }
-    uint64_t key = PairKey(l->second, r->second);
+    uint64_t key = BpePairKey(l->second, r->second);
     auto [first, inserted] = merge_line.emplace(key, line_no);
     if (!inserted) {
       return InvalidArgument(where + ": duplicate merge \"" + Excerpt(line) + "\" (first at line " +
                              std::to_string(first->second) + ")");
     }
-    tok.merges_.emplace(key, Merge{rank++, m->second});
+    tok.merges_.emplace(key, BpeMerge{rank++, m->second});
   }
 
   for (size_t i = 0; i < added.size(); ++i) {
@@ -441,33 +437,7 @@ void ByteLevelBpeTokenizer::EncodeWord(const std::string& word, std::vector<int6
   std::vector<int64_t> symbols;
   symbols.reserve(word.size());
   for (char b : word) symbols.push_back(byte_ids_[static_cast<unsigned char>(b)]);
-  // GPT-2's bpe(): merge the lowest-ranked adjacent pair, all its occurrences left to right,
-  // until no adjacent pair has a merge.
-  std::vector<int64_t> next;
-  while (symbols.size() > 1) {
-    const Merge* best = nullptr;
-    uint64_t best_key = 0;
-    for (size_t p = 0; p + 1 < symbols.size(); ++p) {
-      const uint64_t key = PairKey(symbols[p], symbols[p + 1]);
-      auto it = merges_.find(key);
-      if (it != merges_.end() && (best == nullptr || it->second.rank < best->rank)) {
-        best = &it->second;
-        best_key = key;
-      }
-    }
-    if (best == nullptr) break;
-    next.clear();
-    for (size_t p = 0; p < symbols.size();) {
-      if (p + 1 < symbols.size() && PairKey(symbols[p], symbols[p + 1]) == best_key) {
-        next.push_back(best->merged);
-        p += 2;
-      } else {
-        next.push_back(symbols[p]);
-        p += 1;
-      }
-    }
-    symbols.swap(next);
-  }
+  ApplyBpeMerges(merges_, &symbols);  // GPT-2's bpe()
   out->insert(out->end(), symbols.begin(), symbols.end());
   if (cache_) {
     std::lock_guard<std::mutex> lock(cache_->mu);

@@ -16,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+
+#include "core/showo/bpe_merges.h"
 #include <vector>
 
 #include "core/status.h"
@@ -88,12 +90,7 @@ class ByteLevelBpeTokenizer {
   std::unordered_map<int64_t, std::string> id_to_bytes_;  // decoded bytes (or raw added text)
   // The symbol id of each byte (bytes_to_unicode, then vocab).
   int64_t byte_ids_[256] = {};
-  // (left id, right id) -> (rank, merged id), keyed as left << 32 | right.
-  struct Merge {
-    int64_t rank;
-    int64_t merged;
-  };
-  std::unordered_map<uint64_t, Merge> merges_;
+  BpeMergeTable merges_;
   // Added tokens: content -> id, and per first byte, the contents longest first.
   std::unordered_map<std::string, int64_t> added_;
   std::vector<std::string> added_by_first_byte_[256];
