@@ -28,6 +28,13 @@ StatusOr<Flags> Flags::Parse(const std::vector<std::string>& args, const std::se
   return flags;
 }
 
+bool Flags::WantsHelp(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") return true;
+  }
+  return false;
+}
+
 std::string Flags::Get(const std::string& name, const std::string& fallback) const {
   auto it = values_.find(name);
   return it == values_.end() ? fallback : it->second;

@@ -14,6 +14,9 @@ namespace maskgrpo::app {
 class Flags {
  public:
   static StatusOr<Flags> Parse(const std::vector<std::string>& args, const std::set<std::string>& known);
+  // True when the arguments ask for the usage text (--help or -h anywhere): commands print
+  // it to stdout and exit 0 instead of treating it as a malformed flag.
+  static bool WantsHelp(const std::vector<std::string>& args);
 
   bool Has(const std::string& name) const { return values_.count(name) > 0; }
   std::string Get(const std::string& name, const std::string& fallback = "") const;

@@ -16,7 +16,16 @@
 
 namespace {
 
+const char kUsage[] =
+    "usage: maskgrpo_health_probe --address HOST:PORT [--timeout-ms N] [--service NAME] [--tls-ca F]\n"
+    "                             [--tls-cert F --tls-key F] [--server-name NAME]\n"
+    "  asks the gRPC health service; prints SERVING and exits 0 when the server is serving, else 1\n";
+
 int Probe(const std::vector<std::string>& args) {
+  if (maskgrpo::app::Flags::WantsHelp(args)) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   auto flags = maskgrpo::app::Flags::Parse(
       args, {"address", "timeout-ms", "service", "tls-ca", "tls-cert", "tls-key", "server-name"});
   int64_t timeout_ms = 3000;
@@ -24,9 +33,7 @@ int Probe(const std::vector<std::string>& args) {
     if (auto st = flags->GetInt("timeout-ms", &timeout_ms); !st.ok()) flags = st;
   }
   if (!flags.ok() || !flags->Has("address") || timeout_ms < 1) {
-    std::fprintf(stderr, "%s\nusage: maskgrpo_health_probe --address HOST:PORT [--timeout-ms N] [--service NAME] "
-                         "[--tls-ca F] [--tls-cert F --tls-key F] [--server-name NAME]\n",
-                 flags.ok() ? "--address is required and --timeout-ms must be >= 1" : flags.status().message().c_str());
+    std::fprintf(stderr, "%s\n%s", flags.ok() ? "--address is required and --timeout-ms must be >= 1" : flags.status().message().c_str(), kUsage);
     return 2;
   }
   maskgrpo::config::ClientTlsConfig tls;

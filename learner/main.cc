@@ -37,6 +37,10 @@ int Fail(const Status& s) {
 }
 
 int Run(const std::vector<std::string>& args) {
+  if (app::Flags::WantsHelp(args)) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   auto flags = app::Flags::Parse(args, {"config", "listen", "metrics-listen", "port-file", "out", "init", "updates",
                                         "threads", "device"});
   if (!flags.ok()) {

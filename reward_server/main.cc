@@ -31,6 +31,10 @@ int Fail(const Status& s) {
 }
 
 int Run(const std::vector<std::string>& args) {
+  if (app::Flags::WantsHelp(args)) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   auto flags = app::Flags::Parse(args, {"config", "listen", "metrics-listen", "port-file"});
   if (!flags.ok()) {
     std::fprintf(stderr, "%s\n%s", flags.status().message().c_str(), kUsage);

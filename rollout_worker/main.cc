@@ -44,6 +44,10 @@ int Fail(const Status& s) {
 }
 
 int Run(const std::vector<std::string>& args) {
+  if (app::Flags::WantsHelp(args)) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   auto flags = app::Flags::Parse(args, {"config", "learner", "reward-servers", "worker-id", "metrics-listen",
                                         "port-file", "threads", "device", "dtype"});
   if (!flags.ok()) {

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Configures and builds into build/ (executables in build/bin/). ccache is used when present.
+#   bash scripts/build.sh                 everything (libraries, tools, tests, benchmarks)
+#   bash scripts/build.sh learner ...     only the named targets (the Docker image builds its
+#                                         five executables this way)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_BASEDIR="$PWD" CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
 rm -f build.configure.log
 # Two jobs: the machines have 2 cores and a torch translation unit needs ~1.5 GB.
-ninja -C build -j "${MASKGRPO_BUILD_JOBS:-2}"
+ninja -C build -j "${MASKGRPO_BUILD_JOBS:-2}" "$@"

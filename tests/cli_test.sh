@@ -37,6 +37,11 @@ expect_error "unknown prompt word" 2 "'dog'" -- "$BIN" generate --checkpoint "$B
 expect_error "bad device" 2 "device" -- "$BIN" eval --checkpoint "$BASE" --out "$WORK/e" --device tpu
 out=$("$BIN" eval --help 2>&1) && grep -q "^usage: maskgrpo" <<<"$out" && pass "command --help prints the usage" ||
   fail "eval --help: $out"
+# The service executables answer --help too (the container test calls them as a user would).
+for exe in learner rollout_worker reward_server maskgrpo_health_probe; do
+  out=$("$(dirname "$BIN")/$exe" --help 2>&1) && grep -q "^usage: $exe" <<<"$out" && pass "$exe --help prints the usage" ||
+    fail "$exe --help (exit $?): $out"
+done
 [ ! -e "$WORK/e/eval.json" ] && pass "no output written on errors" || fail "eval.json written despite errors"
 
 # --- pretraining writes checkpoints and resumes ---

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The deployment run for real with podman: the image built from docker/Dockerfile, the
+# Compose stack, and the cpu-demo Kubernetes overlay through `podman kube play`.
+#   usage: container_test.sh image|compose|kube SOURCE_DIR
+# `image` builds maskgrpo:latest (ccache's folder is mounted into the build, so the host's
+# build makes the image's compile mostly cache hits) and checks it as a user meets it;
+# `compose` and `kube` need that image (ctest runs `image` first through a fixture). Every
+# figure is printed on a line starting with "figure:". All podman state lives in
+# $MASKGRPO_PODMAN_DIR (scripts/podman_env.sh); everything started here is removed on exit.
+set -uo pipefail
+PHASE="${1:?usage: container_test.sh image|compose|kube SOURCE_DIR}"
+SRC="${2:?usage: container_test.sh image|compose|kube SOURCE_DIR}"
+cd "$SRC" || exit 1
+WORK=$(mktemp -d)
+CLEANUP=()
+cleanup() {
+  local c
+  for c in "${CLEANUP[@]}"; do eval "$c" > /dev/null 2>&1; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+failures=0
+passes=0
+pass() { passes=$((passes + 1)); echo "ok: $1"; }
+fail() { failures=$((failures + 1)); echo "FAIL: $1"; }
+fatal() { echo "FAIL: $1"; echo "container_test $PHASE: stopped after $passes passed"; exit 1; }
+figure() { echo "figure: $1"; }
+finish() {
+  echo "container_test $PHASE: $passes passed, $failures failed"
+  [ "$failures" -eq 0 ]
+  exit $?
+}
+# wait_for SECONDS DESCRIPTION -- CMD...: polls CMD every 2 s until it succeeds.
+wait_for() {
+  local limit="$1" what="$2" start=$SECONDS
+  shift 3
+  until "$@" > /dev/null 2>&1; do
+    if [ $((SECONDS - start)) -ge "$limit" ]; then
+      echo "timed out after ${limit} s waiting for: $what"
+      return 1
+    fi
+    sleep 2
+  done
+}
+
+# shellcheck source=../scripts/podman_env.sh
+source scripts/podman_env.sh || fatal "podman is not set up (bash scripts/install_deps.sh installs it)"
+IMAGE=localhost/maskgrpo:latest
+
+image_phase() {
+  local ccache_dir start
+  ccache_dir=$(ccache -k cache_dir 2> /dev/null || echo "$HOME/.cache/ccache")
+  mkdir -p "$ccache_dir"
+  start=$SECONDS
+  # --format docker keeps the Dockerfile's HEALTHCHECK (the OCI format drops it).
+  if ! podman build --format docker --layers -v "$ccache_dir:/root/.cache/ccache" \
+      -t "$IMAGE" -f docker/Dockerfile . > "$WORK/build.log" 2>&1; then
+    tail -40 "$WORK/build.log"
+    fatal "podman build -f docker/Dockerfile"
+  fi
+  pass "docker/Dockerfile builds"
+  figure "image build $((SECONDS - start)) s"
+  figure "image size $(podman image inspect "$IMAGE" --format '{{.Size}}' | awk '{printf "%.0f MB", $1 / 1e6}')"
+
+  local uid
+  uid=$(podman run --rm "$IMAGE" id -u)
+  [ "$uid" = "10001" ] && pass "runs as uid 10001" || fail "the image runs as uid '$uid', not 10001"
+  [ "$(podman image inspect "$IMAGE" --format '{{.Config.Healthcheck}}')" != "<nil>" ] &&
+    pass "the image carries its HEALTHCHECK" || fail "no HEALTHCHECK in the image"
+
+  local exe out
+  for exe in learner rollout_worker reward_server maskgrpo maskgrpo_health_probe; do
+    out=$(podman run --rm "$IMAGE" "$exe" --help 2>&1) && grep -q "^usage: $exe" <<<"$out" &&
+      pass "$exe --help" || fail "$exe --help: $out"
+  done
+
+  # Every config shipped in the image parses as its process's typed config.
+  out=$(podman run --rm "$IMAGE" sh -c '
+    n=0
+    for f in $(find /etc/maskgrpo -name "*.textproto" | sort); do
+      kind=$(basename "$f" .textproto)
+      case "$kind" in learner|rollout_worker|reward_server|launch|train|eval|generate|pretrain) ;; *) continue ;; esac
+      maskgrpo check-config "$kind" "$f" > /dev/null || { echo "BAD $f"; exit 1; }
+      n=$((n + 1))
+    done
+    echo "checked $n"' 2>&1)
+  if [ $? -eq 0 ] && grep -q "^checked [1-9]" <<<"$out"; then pass "configs in the image pass check-config ($out)"
+  else fail "check-config in the image: $out"; fi
+
+  # Every /opt/maskgrpo path a shipped config (image, Compose, Kubernetes) or the Dockerfile
+  # names exists in the image.
+  local paths missing
+  paths=$(grep -rhoE '/opt/maskgrpo/[A-Za-z0-9_./-]+' configs deploy/compose/configs deploy/k8s/base/configs \
+    docker/Dockerfile | sort -u)
+  missing=$(podman run --rm "$IMAGE" sh -c "for p in $(echo $paths); do [ -e \"\$p\" ] || echo \"\$p\"; done")
+  [ -n "$paths" ] && [ -z "$missing" ] && pass "base model where the configs say ($(echo $paths))" ||
+    fail "missing in the image: $missing"
+
+  # A started server answers the health probe with SERVING, through the image's own HEALTHCHECK.
+  local name
+  for server in reward_server learner; do
+    name="maskgrpo-ct-$server-$$"
+    CLEANUP+=("podman rm -f -t 0 $name")
+    start=$SECONDS
+    if [ "$server" = learner ]; then
+      podman run -d --name "$name" "$IMAGE" > /dev/null   # the image's default command
+    else
+      podman run -d --name "$name" -e MASKGRPO_HEALTH_ADDRESS=127.0.0.1:50052 "$IMAGE" \
+        reward_server --config /etc/maskgrpo/reward_server.textproto > /dev/null
+    fi
+    if wait_for 180 "$server health" -- podman healthcheck run "$name"; then
+      pass "$server: HEALTHCHECK healthy"
+      figure "$server container start to SERVING $((SECONDS - start)) s"
+      out=$(podman exec "$name" sh -c 'maskgrpo_health_probe --address "$MASKGRPO_HEALTH_ADDRESS"' 2>&1)
+      grep -q "SERVING" <<<"$out" && pass "$server: maskgrpo_health_probe says $out" || fail "$server probe: $out"
+    else
+      fail "$server never turned healthy: $(podman logs "$name" 2>&1 | tail -5)"
+    fi
+    podman rm -f -t 0 "$name" > /dev/null 2>&1
+  done
+  finish
+}
+
+image_phase_required() {
+  podman image exists "$IMAGE" || fatal "$IMAGE is missing: run container_test.sh image first"
+}
+
+case "$PHASE" in
+  image) image_phase ;;
+  compose) image_phase_required; source tests/container_compose.sh ;;
+  kube) image_phase_required; source tests/container_kube.sh ;;
+  *) fatal "unknown phase $PHASE (image, compose or kube)" ;;
+esac
