@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the project needs. Idempotent and non-interactive: when
 # everything is already installed it returns at once without touching apt.
-#   bash scripts/install_deps.sh            everything: build, tests and the deployment checks
+#   bash scripts/install_deps.sh            everything: build, tests, deployment checks, podman
 #   bash scripts/install_deps.sh --build    only what building needs (the Docker builder stage)
 #   bash scripts/install_deps.sh --build --no-torch
 #                                           the same without Debian's LibTorch (CUDA images
@@ -19,6 +19,10 @@ TORCH=(libtorch-dev libopenblas0-openmp)
 # pickled checkpoints), node (npm ships with it) for the GPT-2 BPE reference encoder, promtool for /metrics, curl, openssl for test certificates,
 # and the deployment checks (compose files, Kubernetes manifests, YAML).
 TEST=(python3 python3-numpy python3-torch python3-pil nodejs prometheus curl openssl docker-compose python3-kubernetes python3-yaml yamllint)
+# The container test: rootful podman (no Docker engine here) with the settings in
+# scripts/podman_env.sh, and debootstrap for the debian:bookworm base image.
+CONTAINERS=(podman podman-compose buildah runc iptables netavark aardvark-dns slirp4netns uidmap fuse-overlayfs
+  debootstrap catatonit)
 
 build_only=0
 torch=1
@@ -31,7 +35,7 @@ for arg in "$@"; do
 done
 PACKAGES=("${BUILD[@]}")
 if [ "$torch" -eq 1 ]; then PACKAGES+=("${TORCH[@]}"); fi
-if [ "$build_only" -eq 0 ]; then PACKAGES+=("${TEST[@]}"); fi
+if [ "$build_only" -eq 0 ]; then PACKAGES+=("${TEST[@]}" "${CONTAINERS[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

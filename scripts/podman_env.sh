@@ -11,7 +11,7 @@
 #   - builds a minimal Debian 12 root with debootstrap from the archive apt already uses and
 #     imports it as debian:bookworm and debian:bookworm-slim, so the Dockerfiles' FROM lines
 #     resolve without a registry.
-# Packages: scripts/install_deps.sh --containers. See docs/deployment.md ("podman").
+# Packages: scripts/install_deps.sh (the full install). See docs/deployment.md ("podman").
 
 
 podman_env_main() {
@@ -19,7 +19,7 @@ podman_env_main() {
   local tool
   for tool in podman podman-compose debootstrap runc iptables; do
     command -v "$tool" >/dev/null 2>&1 || {
-      echo "podman_env: $tool is not installed (run: bash scripts/install_deps.sh --containers)" >&2
+      echo "podman_env: $tool is not installed (run: bash scripts/install_deps.sh)" >&2
       return 1
     }
   done

@@ -23,7 +23,8 @@ PROJECT="maskgrpoct$$"
 cd "$WORK/deploy/compose" || fatal "no compose folder"
 compose() { podman-compose -p "$PROJECT" -f docker-compose.yml -f offline/docker-compose.offline.yml "$@"; }
 SERVICES=(learner reward-server rollout-worker prometheus)
-CLEANUP+=("cd '$WORK/deploy/compose' && podman-compose -p $PROJECT -f docker-compose.yml -f offline/docker-compose.offline.yml down -v -t 0")
+# podman-compose 1.0.3's down leaves the project's network behind.
+CLEANUP+=("cd '$WORK/deploy/compose' && podman-compose -p $PROJECT -f docker-compose.yml -f offline/docker-compose.offline.yml down -v -t 0; podman network rm -f ${PROJECT}_default")
 LEARNER="${PROJECT}_learner_1"
 PROM="${PROJECT}_prometheus_1"
 
@@ -73,7 +74,7 @@ fi
 compose down -t 120 > "$WORK/down.log" 2>&1 || fail "podman-compose down: $(tail -5 "$WORK/down.log")"
 podman volume exists "${PROJECT}_learner-run" && pass "the run folder volume survives podman-compose down" ||
   fail "volume ${PROJECT}_learner-run is gone after down"
-stopped_at=$(podman run --rm -v "${PROJECT}_learner-run:/data:ro" "$IMAGE" ls /data/checkpoints 2>&1 | tr '\n' ' ')
+stopped_at=$(podman run --rm --no-healthcheck -v "${PROJECT}_learner-run:/data:ro" "$IMAGE" ls /data/checkpoints 2>&1 | tr '\n' ' ')
 grep -qE '^v0' <<<"$stopped_at" && pass "checkpoints in the volume after down: $stopped_at" ||
   fail "no checkpoints in the volume after down: $stopped_at"
 

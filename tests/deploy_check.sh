@@ -72,24 +72,7 @@ else
   # with a minimal stand-in (its resources, namespace and generated ConfigMap) and check
   # that; the overlays' patches are NOT rendered or checked then.
   echo "WARNING: kubectl not found: overlays not rendered; checking the base with a minimal renderer"
-  "$PY" - deploy/k8s/base > "$WORK/base.yaml" <<'PYEOF' || fail "rendering the base without kubectl"
-import os, sys, yaml
-base = sys.argv[1]
-k = yaml.safe_load(open(os.path.join(base, "kustomization.yaml")))
-docs = []
-for resource in k["resources"]:
-    docs += [d for d in yaml.safe_load_all(open(os.path.join(base, resource))) if d]
-for generator in k.get("configMapGenerator", []):
-    data = {}
-    for entry in generator["files"]:
-        key, _, path = entry.partition("=")
-        data[key] = open(os.path.join(base, path)).read()
-    docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]}, "data": data})
-for d in docs:
-    if d["kind"] != "Namespace" and "namespace" in k:
-        d["metadata"]["namespace"] = k["namespace"]
-yaml.safe_dump_all(docs, sys.stdout)
-PYEOF
+  "$PY" deploy/k8s/render_minimal.py deploy/k8s/base > "$WORK/base.yaml" || fail "rendering the base without kubectl"
   "$PY" deploy/k8s/validate.py < "$WORK/base.yaml" || fail "schema check of the base"
 fi
 

@@ -12,6 +12,8 @@ what a cluster adds around them. What this changes, and why (printed to stderr a
     (podman has no StatefulSet; the claim keeps the StatefulSet's name, <template>-<set>-0);
   - projected volumes made only of ConfigMaps -> one configMap volume (podman 4.3 has no
     projected volumes);
+  - containerPorts are removed (podman would publish each on the host, where two pods that
+    both serve :9100 collide); the pods are reached at their network addresses;
   - grpc probes -> exec probes with maskgrpo_health_probe (podman has no grpc probe);
     httpGet probes are dropped, since podman runs them with curl inside the container and
     the image has none (the test GETs /metrics from the host instead);
@@ -59,6 +61,10 @@ def convert_pod_spec(spec, hosts):
         if "defaultMode" in projected:
             volume["configMap"]["defaultMode"] = projected["defaultMode"]
     for container in spec.get("containers", []):
+        # podman publishes every containerPort on the host, so two pods with :9100 collide;
+        # on podman the pods are reached at their own network addresses instead.
+        if container.pop("ports", None):
+            note("%s: containerPorts not published on the host" % container["name"])
         for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
             converted = convert_probe(container.pop(kind, None), container["name"])
             if converted is not None:
