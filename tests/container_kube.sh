@@ -27,7 +27,7 @@ podman volume rm -f run-maskgrpo-learner-0 > /dev/null 2>&1
 start=$SECONDS
 # podman logs "unable to get systemd connection to add healthchecks" here: these machines
 # have no systemd, so health checks run only when asked (podman healthcheck run, below).
-podman kube play --network "$NET" "$WORK/stage1.yaml" > "$WORK/play1.log" 2>&1 ||
+podman kube play --replace --network "$NET" "$WORK/stage1.yaml" > "$WORK/play1.log" 2>&1 ||
   { grep -v systemd "$WORK/play1.log" | tail -20; fatal "podman kube play (learner, reward server)"; }
 LEARNER=maskgrpo-learner-pod-0-learner
 REWARD=maskgrpo-reward-server-pod-0-reward-server
@@ -57,7 +57,7 @@ figure "kube play to learner and reward server probes passing $((SECONDS - start
   --host "maskgrpo-reward-server=$REWARD_IP" < "$WORK/rendered.yaml" > "$WORK/stage2.yaml" ||
   fatal "podman_play.py (workers)"
 CLEANUP=("podman kube down '$WORK/stage2.yaml'" "${CLEANUP[@]}")
-podman kube play --network "$NET" "$WORK/stage2.yaml" > "$WORK/play2.log" 2>&1 ||
+podman kube play --replace --network "$NET" "$WORK/stage2.yaml" > "$WORK/play2.log" 2>&1 ||
   { grep -v systemd "$WORK/play2.log" | tail -20; fatal "podman kube play (workers)"; }
 workers=$(podman ps --format '{{.Names}}' | grep -c '^maskgrpo-rollout-worker-pod-[0-9]*-rollout-worker$')
 [ "$workers" -eq 2 ] && pass "2 rollout worker pods (replicas: 2)" || fail "$workers rollout worker pods running, not 2"
