@@ -205,6 +205,14 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   o.out_dir = c.out_dir();
   ASSIGN_OR_RETURN(o.device, ToDeviceOptions(c.runtime()));
   ASSIGN_OR_RETURN(o.rollout, ToSampleOptions(c.rollout(), c.seed()));
+  // The learner's replay scores the recorded tokens at temperature 1 (ReplayStepLogProbs has
+  // no temperature), so rollouts drawn at another temperature would be trained with the wrong
+  // old-policy likelihood: refuse rather than train on mismatched ratios.
+  if (c.rollout().temperature() != 1.0) {
+    return InvalidArgument("rollout.temperature must be 1 for training (got " + std::to_string(c.rollout().temperature()) +
+                           "): the learner replays the rollout's likelihood at temperature 1; eval and generate "
+                           "accept other temperatures");
+  }
   o.group_size = c.group_size();
   o.groups_per_update = c.groups_per_update();
   o.updates = c.updates();

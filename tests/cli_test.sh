@@ -33,6 +33,10 @@ printf 'steps: 10\nbogus_field: 3\n' > "$WORK/bad.textproto"
 expect_error "unknown config field" 2 "line 2" -- "$BIN" pretrain --config "$WORK/bad.textproto" --out "$WORK/p"
 head -c 1000 "$BASE" > "$WORK/truncated.safetensors"
 expect_error "truncated checkpoint" 1 "truncated" -- "$BIN" eval --checkpoint "$WORK/truncated.safetensors" --out "$WORK/e"
+printf 'rollout { temperature: 0.7 }\n' > "$WORK/temp.textproto"
+expect_error "training refuses a rollout temperature the replay does not use" 2 "rollout.temperature must be 1" -- \
+  "$BIN" train --config "$WORK/temp.textproto" --out "$WORK/t"
+[ ! -e "$WORK/t" ] && pass "no run folder written for a refused config" || fail "run folder written for a refused config"
 expect_error "unknown prompt word" 2 "'dog'" -- "$BIN" generate --checkpoint "$BASE" --out "$WORK/g.png" --prompt "a photo of a dog"
 expect_error "bad device" 2 "device" -- "$BIN" eval --checkpoint "$BASE" --out "$WORK/e" --device tpu
 out=$("$BIN" eval --help 2>&1) && grep -q "^usage: maskgrpo" <<<"$out" && pass "command --help prints the usage" ||
