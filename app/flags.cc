@@ -29,8 +29,11 @@ StatusOr<Flags> Flags::Parse(const std::vector<std::string>& args, const std::se
 }
 
 bool Flags::WantsHelp(const std::vector<std::string>& args) {
-  for (const auto& a : args) {
+  // Only where a flag name is expected: in "--worker-id -h", -h is a value.
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
     if (a == "--help" || a == "-h") return true;
+    if (a.rfind("--", 0) == 0 && a.find('=') == std::string::npos) ++i;  // skip its value
   }
   return false;
 }

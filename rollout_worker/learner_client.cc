@@ -75,6 +75,7 @@ StatusOr<FetchedWeights> LearnerClient::FetchWeights(int64_t version) {
   FetchedWeights out;
   out.version = version;
   out.model_config_json = assembler.model_config_json();
+  out.probe = assembler.probe();
   out.tensors = std::move(tensors);
   out.bytes = assembler.bytes_received();
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

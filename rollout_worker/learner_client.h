@@ -22,6 +22,7 @@ struct FetchedWeights {
   int64_t version = 0;
   std::string model_config_json;
   std::map<std::string, at::Tensor> tensors;  // CPU
+  v1::WeightProbe probe;                      // empty from a learner that sends none
   int64_t bytes = 0;
   double seconds = 0;
 };

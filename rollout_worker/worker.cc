@@ -2,9 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <cstdlib>
+
 #include "core/grpo/rollout.h"
 #include "core/json.h"
 #include "core/model_config.h"
+#include "core/weight_probe.h"
 #include "rpc/convert.h"
 
 namespace maskgrpo::worker {
@@ -18,6 +21,25 @@ int64_t NowUnixMs() {
 uint64_t Mix(uint64_t a, uint64_t b) {
   uint64_t x = (a + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull ^ (b * 0x94D049BB133111EBull);
   return x ^ (x >> 31);
+}
+
+// Fault injection for tests only (tests/service_test.cc): MASKGRPO_FAILPOINT=swap_weights_after_crc
+// swaps two same-shaped tensors of every fetched version after the stream's checksums
+// passed, as a sender or loader bug would; the weight probe must catch it.
+bool SwapWeightsFailpoint() {
+  const char* v = std::getenv("MASKGRPO_FAILPOINT");
+  return v != nullptr && std::string(v) == "swap_weights_after_crc";
+}
+
+void SwapTwoSameShapedTensors(std::map<std::string, at::Tensor>* tensors) {
+  for (auto a = tensors->begin(); a != tensors->end(); ++a) {
+    for (auto b = std::next(a); b != tensors->end(); ++b) {
+      if (a->second.dim() == 2 && a->second.sizes() == b->second.sizes() && !torch::equal(a->second, b->second)) {
+        std::swap(a->second, b->second);
+        return;
+      }
+    }
+  }
 }
 
 const char* OutcomeName(v1::SubmitReply::Outcome o) {
@@ -35,6 +57,7 @@ const char* OutcomeName(v1::SubmitReply::Outcome o) {
 RolloutWorker::RolloutWorker(const WorkerOptions& options, const World* world, LearnerClient* learner,
                              RewardClient* rewards, WorkerMetrics* metrics, std::function<void(const std::string&)> log)
     : options_(options), learner_(learner), rewards_(rewards), metrics_(metrics), log_(std::move(log)), world_(world) {
+  if (SwapWeightsFailpoint()) log_("WARNING: failpoint swap_weights_after_crc is set (tests only): weights will be corrupted");
   scorer_ = std::thread([this] { ScoreAndSubmitLoop(); });
 }
 
@@ -65,9 +88,24 @@ Status RolloutWorker::SyncWeights(int64_t version) {
     ASSIGN_OR_RETURN(model_, MaskedTransformer::Create(*config, options_.device, /*init_seed=*/0));
     model_version_ = -1;
   }
+  if (SwapWeightsFailpoint()) SwapTwoSameShapedTensors(&w.tensors);
   // LoadState checks every tensor before changing any: the model is never half-updated.
+  model_version_ = -1;
   Status loaded = model_->LoadState(w.tensors);
   if (!loaded.ok()) return DataLoss("weights of version " + std::to_string(version) + ": " + loaded.message());
+  // Verified weight sync: recompute the learner's probe with the weights as applied.
+  if (w.probe.positions_size() > 0) {
+    Status probed = CheckWeightProbe(*model_, rpc::FromProto(w.probe));
+    if (metrics_) metrics_->WeightProbe(probed.ok());
+    if (!probed.ok()) {
+      // model_version_ stays -1: nothing is sampled with these weights; the next lease
+      // fetches them again.
+      return DataLoss("weights of version " + std::to_string(version) + " refused: " + probed.message());
+    }
+  } else if (!warned_no_probe_) {
+    warned_no_probe_ = true;
+    log_("the learner sends no weight probe: weights are applied unverified");
+  }
   model_version_ = version;
   const double seconds = w.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (metrics_) metrics_->WeightSync(w.bytes, seconds, version);

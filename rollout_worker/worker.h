@@ -70,7 +70,8 @@ class RolloutWorker {
   std::function<void(const std::string&)> log_;
   const World* world_;
   std::unique_ptr<MaskedTransformer> model_;
-  int64_t model_version_ = -1;
+  int64_t model_version_ = -1;  // -1 until a version is applied and its probe passed
+  bool warned_no_probe_ = false;
   uint64_t sample_calls_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> submitted_{0};

@@ -34,7 +34,17 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& r)
                         .Register(r)
                         .Add({}, rpc::LatencyBuckets())),
       version_(BuildGauge().Name("maskgrpo_worker_policy_version").Help("Policy version of the worker's weights").Register(r).Add({})),
-      lease_errors_(BuildCounter().Name("maskgrpo_worker_lease_errors_total").Help("Failed Lease calls").Register(r).Add({})) {}
+      lease_errors_(BuildCounter().Name("maskgrpo_worker_lease_errors_total").Help("Failed Lease calls").Register(r).Add({})),
+      probe_checks_(BuildCounter()
+                        .Name("maskgrpo_worker_weight_probe_checks_total")
+                        .Help("Weight probes computed after applying a version's weights")
+                        .Register(r)
+                        .Add({})),
+      probe_failures_(BuildCounter()
+                          .Name("maskgrpo_worker_weight_probe_failures_total")
+                          .Help("Versions refused because the worker's log-probabilities disagreed with the learner's")
+                          .Register(r)
+                          .Add({})) {}
 
 void WorkerMetrics::Generated(int groups, int images, double seconds) {
   groups_generated_.Increment(groups);
@@ -68,5 +78,10 @@ void WorkerMetrics::WeightSync(int64_t bytes, double seconds, int64_t version) {
 }
 
 void WorkerMetrics::LeaseError() { lease_errors_.Increment(); }
+
+void WorkerMetrics::WeightProbe(bool passed) {
+  probe_checks_.Increment();
+  if (!passed) probe_failures_.Increment();
+}
 
 }  // namespace maskgrpo::worker

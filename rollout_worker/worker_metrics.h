@@ -24,6 +24,8 @@ class WorkerMetrics {
   void Group(const std::string& outcome);
   void WeightSync(int64_t bytes, double seconds, int64_t version);
   void LeaseError();
+  // Verified weight sync: one probe computed after applying a version; failed = refused.
+  void WeightProbe(bool passed);
 
  private:
   prometheus::Counter& images_;
@@ -36,6 +38,8 @@ class WorkerMetrics {
   prometheus::Histogram& sync_seconds_;
   prometheus::Gauge& version_;
   prometheus::Counter& lease_errors_;
+  prometheus::Counter& probe_checks_;
+  prometheus::Counter& probe_failures_;
   absl::Mutex mu_;
   std::map<std::string, prometheus::Counter*> by_outcome_ ABSL_GUARDED_BY(mu_);
 };

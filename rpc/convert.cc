@@ -52,6 +52,27 @@ void CopyTensor(const at::Tensor& t, Dst* out) {
 
 }  // namespace
 
+void ToProto(const WeightProbe& probe, v1::WeightProbe* out) {
+  out->Clear();
+  out->mutable_text_ids()->Add(probe.text_ids.begin(), probe.text_ids.end());
+  out->mutable_codes()->Add(probe.codes.begin(), probe.codes.end());
+  out->mutable_positions()->Add(probe.positions.begin(), probe.positions.end());
+  out->mutable_tokens()->Add(probe.tokens.begin(), probe.tokens.end());
+  out->mutable_expected_logp()->Add(probe.expected_logp.begin(), probe.expected_logp.end());
+  out->set_tolerance(probe.tolerance);
+}
+
+WeightProbe FromProto(const v1::WeightProbe& probe) {
+  WeightProbe p;
+  p.text_ids.assign(probe.text_ids().begin(), probe.text_ids().end());
+  p.codes.assign(probe.codes().begin(), probe.codes().end());
+  p.positions.assign(probe.positions().begin(), probe.positions().end());
+  p.tokens.assign(probe.tokens().begin(), probe.tokens().end());
+  p.expected_logp.assign(probe.expected_logp().begin(), probe.expected_logp().end());
+  p.tolerance = probe.tolerance();
+  return p;
+}
+
 void ToProto(const Prompt& prompt, v1::Prompt* out) {
   out->Clear();
   out->set_text(prompt.text);

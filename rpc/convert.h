@@ -8,14 +8,20 @@
 #include "core/image/rgb_image.h"
 #include "core/status.h"
 #include "core/trajectory.h"
+#include "core/weight_probe.h"
 #include "core/world/prompt.h"
 #include "maskgrpo/common.pb.h"
+#include "maskgrpo/learner.pb.h"
 
 namespace maskgrpo::rpc {
 
 // A prompt and its GenEval metadata, whatever the world: class names and colours are free
 // strings; the structure (counts, relations, references) is checked here, the vocabulary
 // by whoever judges it (e.g. ShapeWorld's scorers). An empty tag means no metadata.
+// Weight probes travel as they are; whether one fits a model is CheckWeightProbe's to say.
+void ToProto(const WeightProbe& probe, v1::WeightProbe* out);
+WeightProbe FromProto(const v1::WeightProbe& probe);
+
 void ToProto(const Prompt& prompt, v1::Prompt* out);
 StatusOr<Prompt> FromProto(const v1::Prompt& prompt, const std::string& field);
 

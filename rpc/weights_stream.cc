@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "core/weight_probe.h"
+#include "rpc/convert.h"
 #include "rpc/crc32c.h"
 
 namespace maskgrpo::rpc {
@@ -26,10 +28,15 @@ const DtypeInfo* FindDtype(const std::string& name) {
 
 }  // namespace
 
-StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTransformer& model, int64_t version) {
+StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTransformer& model, int64_t version,
+                                                                 bool with_probe) {
   auto snapshot = std::make_shared<WeightsSnapshot>();
   snapshot->version = version;
   snapshot->model_config_json = model.config().ToJson().Dump();
+  if (with_probe) {
+    ASSIGN_OR_RETURN(WeightProbe probe, MakeWeightProbe(model, static_cast<uint64_t>(version)));
+    ToProto(probe, &snapshot->probe);
+  }
   try {
     for (const auto& [name, p] : model.NamedParameters()) {
       auto cpu = p.detach().to(torch::kCPU).contiguous();
@@ -65,6 +72,7 @@ bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_byte
       if (first_of_stream) {
         chunk.set_tensor_count(static_cast<int32_t>(snapshot.tensors.size()));
         chunk.set_model_config(snapshot.model_config_json);
+        if (!snapshot.probe.positions().empty()) *chunk.mutable_probe() = snapshot.probe;
         first_of_stream = false;
       }
       if (offset == 0) {
@@ -108,6 +116,7 @@ Status WeightsAssembler::Add(const v1::WeightsChunk& c) {
     if (c.tensor_count() < 1) return fail("first chunk carries no tensor_count");
     tensor_count_ = c.tensor_count();
     model_config_json_ = c.model_config();
+    probe_ = c.probe();
   }
   if (!c.tensor_name().empty()) {
     RETURN_IF_ERROR(CloseTensor());

@@ -36,12 +36,15 @@ struct TensorBytes {
 struct WeightsSnapshot {
   int64_t version = 0;
   std::string model_config_json;
+  v1::WeightProbe probe;  // empty when made without one
   std::vector<TensorBytes> tensors;
   int64_t total_bytes = 0;
 };
 
-// Copies the model's parameters to the CPU (call from the thread that owns the model).
-StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTransformer& model, int64_t version);
+// Copies the model's parameters to the CPU (call from the thread that owns the model) and,
+// with `with_probe`, records a weight probe (core/weight_probe.h) seeded by the version.
+StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTransformer& model, int64_t version,
+                                                                 bool with_probe = true);
 
 // Calls `emit` for each chunk in stream order; stops early (returning false) when emit does.
 bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_bytes,
@@ -60,6 +63,7 @@ class WeightsAssembler {
   // The tensors (CPU, by name) once the stream was complete and every checksum matched.
   StatusOr<std::map<std::string, at::Tensor>> Finish();
   const std::string& model_config_json() const { return model_config_json_; }
+  const v1::WeightProbe& probe() const { return probe_; }
   int64_t bytes_received() const { return bytes_; }
 
  private:
@@ -67,6 +71,7 @@ class WeightsAssembler {
   int64_t version_;
   int32_t tensor_count_ = -1;
   std::string model_config_json_;
+  v1::WeightProbe probe_;
   std::vector<TensorBytes> done_;
   std::unique_ptr<TensorBytes> current_;
   int64_t expected_bytes_ = 0;

@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include "core/testing/tiny_model.h"
+#include "core/weight_probe.h"
+#include "rpc/convert.h"
 #include "rpc/crc32c.h"
 
 namespace maskgrpo::rpc {
@@ -50,6 +52,14 @@ TEST(WeightsStream, RoundTripsAModelInSmallChunks) {
   for (size_t i = 0; i < source->Parameters().size(); ++i) {
     EXPECT_TRUE(torch::equal(source->Parameters()[i], target->Parameters()[i]));
   }
+  // The weight probe travels on the first chunk only and passes on the applied copy.
+  EXPECT_TRUE(chunks[0].has_probe());
+  for (size_t i = 1; i < chunks.size(); ++i) EXPECT_FALSE(chunks[i].has_probe());
+  EXPECT_EQ(assembler.probe().SerializeAsString(), (*snapshot)->probe.SerializeAsString());
+  EXPECT_EQ(assembler.probe().positions_size(), assembler.probe().expected_logp_size());
+  EXPECT_GT(assembler.probe().positions_size(), 0);
+  EXPECT_TRUE(CheckWeightProbe(*target, FromProto(assembler.probe())).ok());
+  EXPECT_EQ(CheckWeightProbe(*TinyModel(2), FromProto(assembler.probe())).code(), StatusCode::kDataLoss);
 }
 
 TEST(WeightsStream, CorruptionTruncationAndWrongVersionAreErrors) {

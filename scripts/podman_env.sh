@@ -28,18 +28,22 @@ podman_env_main() {
     return 1
   fi
   mkdir -p "$dir"/{storage,run,tmp,netcfg}
-  local nofile
+  local nofile nproc
   nofile="$(ulimit -Hn)"
   if [ "$nofile" = "unlimited" ] || [ "$nofile" -gt 1048576 ]; then nofile=1048576; fi
-  cat > "$dir/storage.conf" <<EOF
+  nproc="$(ulimit -Hu)"
+  if [ "$nproc" = "unlimited" ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
+  # Written to a temporary file and moved, so that a podman reading them meanwhile never
+  # sees half a file.
+  cat > "$dir/storage.conf.tmp" <<EOF
 [storage]
 driver = "overlay"
 graphroot = "$dir/storage"
 runroot = "$dir/run"
 EOF
-  cat > "$dir/containers.conf" <<EOF
+  cat > "$dir/containers.conf.tmp" <<EOF
 [containers]
-default_ulimits = ["nofile=$nofile:$nofile", "nproc=32768:32768"]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
@@ -49,12 +53,18 @@ image_copy_tmp_dir = "$dir/tmp"
 [network]
 network_config_dir = "$dir/netcfg"
 EOF
+  local f
+  for f in storage.conf containers.conf; do
+    if cmp -s "$dir/$f.tmp" "$dir/$f"; then rm -f "$dir/$f.tmp"; else mv "$dir/$f.tmp" "$dir/$f"; fi
+  done
   export CONTAINERS_STORAGE_CONF="$dir/storage.conf" CONTAINERS_CONF="$dir/containers.conf"
   export MASKGRPO_PODMAN_DIR="$dir"
   if ! podman image exists docker.io/library/debian:bookworm; then
     local mirror
+    # The first Debian archive apt uses (deb822 or one-line format, options in [] skipped).
     mirror="$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
-      awk '/^URIs:/{print $2; exit} /^deb /{print $2; exit}')"
+      awk '/^URIs:/ && /debian/ && !/security/ {print $2; exit}
+           /^deb / && /debian/ && !/security/ {for (i = 2; i <= NF; i++) if ($i !~ /^\[/ && $i !~ /\]$/) {print $i; exit}}')"
     [ -n "$mirror" ] || { echo "podman_env: no Debian archive found in apt's sources" >&2; return 1; }
     echo "podman_env: making the debian:bookworm base image with debootstrap from $mirror"
     rm -rf "$dir/rootfs"
@@ -69,11 +79,15 @@ EOF
     [ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$dir/rootfs/etc/apt/sources.list"
     apt-config dump | grep -E '^Acquire::(Check-Valid-Until|Check-Date|https?::Proxy) ' \
       > "$dir/rootfs/etc/apt/apt.conf.d/90host-archive" || true
-    tar -C "$dir/rootfs" -c . | podman import -q --change 'CMD ["bash"]' - docker.io/library/debian:bookworm >/dev/null
+    tar -C "$dir/rootfs" -c . | podman import -q --change 'CMD ["bash"]' - docker.io/library/debian:bookworm >/dev/null || {
+      echo "podman_env: podman import of the debootstrap root failed" >&2
+      return 1
+    }
     rm -rf "$dir/rootfs"
   fi
   podman image exists docker.io/library/debian:bookworm-slim ||
     podman tag docker.io/library/debian:bookworm docker.io/library/debian:bookworm-slim
 }
 
-podman_env_main "$@"
+podman_env_main "$@" || { unset CONTAINERS_STORAGE_CONF CONTAINERS_CONF; unset -f podman_env_main; false; }
+unset -f podman_env_main 2>/dev/null || true

@@ -43,9 +43,15 @@ out=$("$BIN" eval --help 2>&1) && grep -q "^usage: maskgrpo" <<<"$out" && pass "
   fail "eval --help: $out"
 # The service executables answer --help too (the container test calls them as a user would).
 for exe in learner rollout_worker reward_server maskgrpo_health_probe; do
-  out=$("$(dirname "$BIN")/$exe" --help 2>&1) && grep -q "^usage: $exe" <<<"$out" && pass "$exe --help prints the usage" ||
-    fail "$exe --help (exit $?): $out"
+  out=$("$(dirname "$BIN")/$exe" --help 2>&1)
+  rc=$?
+  [ "$rc" -eq 0 ] && grep -q "^usage: $exe" <<<"$out" && pass "$exe --help prints the usage" ||
+    fail "$exe --help (exit $rc): $out"
 done
+# -h as a flag's value is a value, not a request for help.
+out=$("$(dirname "$BIN")/rollout_worker" --worker-id -h --bogus 1 2>&1)
+[ $? -eq 2 ] && grep -q "unknown flag --bogus" <<<"$out" && pass "-h as a flag value is not --help" ||
+  fail "rollout_worker --worker-id -h: $out"
 [ ! -e "$WORK/e/eval.json" ] && pass "no output written on errors" || fail "eval.json written despite errors"
 
 # --- pretraining writes checkpoints and resumes ---

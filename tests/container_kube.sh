@@ -16,36 +16,40 @@ else
     fatal "render_minimal.py cpu-demo"
   echo "rendered with render_minimal.py (kubectl not installed: the overlay's patches are not applied)"
 fi
-NET="maskgrpo-kube$$"
+NET="maskgrpo-kube-ct$$"
+SUFFIX=ct   # every object gets "-ct": nothing here collides with a user's stack of these manifests
 podman network create "$NET" > /dev/null || fatal "podman network create"
 CLEANUP+=("podman network rm -f $NET")
-"$PY" deploy/k8s/podman_play.py --only learner,reward-server < "$WORK/rendered.yaml" > "$WORK/stage1.yaml" ||
+"$PY" deploy/k8s/podman_play.py --only learner,reward-server --name-suffix "$SUFFIX" < "$WORK/rendered.yaml" > "$WORK/stage1.yaml" ||
   fatal "podman_play.py (learner, reward server)"
-# kube down leaves the claim and the ConfigMap's volume: remove them too.
-CLEANUP=("podman kube down '$WORK/stage1.yaml'; podman volume rm -f run-maskgrpo-learner-0 \$(podman volume ls -q --filter name=maskgrpo-config)" "${CLEANUP[@]}")
-podman volume rm -f run-maskgrpo-learner-0 > /dev/null 2>&1
+# kube down leaves the claim and the ConfigMap's volume: remove_leftovers (container_test.sh)
+# takes them, by their -ct names.
+CLEANUP=("podman kube down '$WORK/stage1.yaml'" "${CLEANUP[@]}")
 start=$SECONDS
 # podman logs "unable to get systemd connection to add healthchecks" here: these machines
 # have no systemd, so health checks run only when asked (podman healthcheck run, below).
-podman kube play --replace --network "$NET" "$WORK/stage1.yaml" > "$WORK/play1.log" 2>&1 ||
+podman kube play --network "$NET" "$WORK/stage1.yaml" > "$WORK/play1.log" 2>&1 ||
   { grep -v systemd "$WORK/play1.log" | tail -20; fatal "podman kube play (learner, reward server)"; }
-LEARNER=maskgrpo-learner-pod-0-learner
-REWARD=maskgrpo-reward-server-pod-0-reward-server
+LEARNER=maskgrpo-learner-$SUFFIX-pod-0-learner
+REWARD=maskgrpo-reward-server-$SUFFIX-pod-0-reward-server
+CLAIM=run-maskgrpo-learner-0-$SUFFIX
 pod_ip() { podman inspect "$(podman pod inspect "$1" --format '{{.InfraContainerID}}')" \
   --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'; }
-LEARNER_IP=$(pod_ip maskgrpo-learner-pod-0)
-REWARD_IP=$(pod_ip maskgrpo-reward-server-pod-0)
+LEARNER_IP=$(pod_ip "maskgrpo-learner-$SUFFIX-pod-0")
+REWARD_IP=$(pod_ip "maskgrpo-reward-server-$SUFFIX-pod-0")
 [ -n "$LEARNER_IP" ] && [ -n "$REWARD_IP" ] && pass "learner pod ($LEARNER_IP) and reward server pod ($REWARD_IP) started" ||
   fatal "pods have no address: learner '$LEARNER_IP', reward server '$REWARD_IP'"
 
 out=$(podman exec "$LEARNER" id -u 2>&1)
 [ "$out" = "10001" ] && pass "pods run as uid 10001 (securityContext)" || fail "learner uid: $out"
-podman exec "$LEARNER" touch /probe-rootfs > /dev/null 2>&1 && fail "the root file system is writable" ||
-  pass "read-only root file system (readOnlyRootFilesystem)"
-podman exec "$LEARNER" touch /var/lib/maskgrpo/run/.probe > /dev/null 2>&1 && podman volume exists run-maskgrpo-learner-0 &&
-  pass "the run folder is the writable claim run-maskgrpo-learner-0" || fail "run folder not writable or claim missing"
+# As root inside the container, so that only the read-only mount can refuse the write.
+out=$(podman exec -u 0 "$LEARNER" touch /probe-rootfs 2>&1)
+[ "$(podman inspect "$LEARNER" --format '{{.HostConfig.ReadonlyRootfs}}')" = "true" ] && grep -q "Read-only file system" <<<"$out" &&
+  pass "read-only root file system (readOnlyRootFilesystem)" || fail "root file system not read-only: $out"
+podman exec "$LEARNER" touch /var/lib/maskgrpo/run/.probe > /dev/null 2>&1 && podman volume exists "$CLAIM" &&
+  pass "the run folder is the writable claim $CLAIM" || fail "run folder not writable or claim $CLAIM missing"
 for c in "$LEARNER" "$REWARD"; do
-  if wait_for 180 "$c probe" -- podman healthcheck run "$c"; then
+  if wait_for 120 "$c probe" -- podman healthcheck run "$c"; then
     pass "$c: probe passes (grpc probe as maskgrpo_health_probe)"
   else
     fail "$c probe never passed: $(podman logs "$c" 2>&1 | tail -5)"
@@ -53,16 +57,16 @@ for c in "$LEARNER" "$REWARD"; do
 done
 figure "kube play to learner and reward server probes passing $((SECONDS - start)) s"
 
-"$PY" deploy/k8s/podman_play.py --only rollout-worker --host "maskgrpo-learner=$LEARNER_IP" \
+"$PY" deploy/k8s/podman_play.py --only rollout-worker --name-suffix "$SUFFIX" --host "maskgrpo-learner=$LEARNER_IP" \
   --host "maskgrpo-reward-server=$REWARD_IP" < "$WORK/rendered.yaml" > "$WORK/stage2.yaml" ||
   fatal "podman_play.py (workers)"
 CLEANUP=("podman kube down '$WORK/stage2.yaml'" "${CLEANUP[@]}")
-podman kube play --replace --network "$NET" "$WORK/stage2.yaml" > "$WORK/play2.log" 2>&1 ||
+podman kube play --network "$NET" "$WORK/stage2.yaml" > "$WORK/play2.log" 2>&1 ||
   { grep -v systemd "$WORK/play2.log" | tail -20; fatal "podman kube play (workers)"; }
-workers=$(podman ps --format '{{.Names}}' | grep -c '^maskgrpo-rollout-worker-pod-[0-9]*-rollout-worker$')
+workers=$(podman ps --format '{{.Names}}' | grep -c "^maskgrpo-rollout-worker-$SUFFIX-pod-[0-9]*-rollout-worker$")
 [ "$workers" -eq 2 ] && pass "2 rollout worker pods (replicas: 2)" || fail "$workers rollout worker pods running, not 2"
 for n in 0 1; do
-  ip=$(pod_ip "maskgrpo-rollout-worker-pod-$n")
+  ip=$(pod_ip "maskgrpo-rollout-worker-$SUFFIX-pod-$n")
   wait_for 60 "worker $n /metrics" -- curl -fsS "http://$ip:9100/metrics" &&
     pass "worker $n answers GET /metrics (its liveness probe, run from the host)" || fail "worker $n /metrics at $ip"
 done
@@ -72,7 +76,7 @@ start=$SECONDS
 if wait_for 300 "learner version >= 1" -- trained; then
   pass "workers reach the learner and the reward server: version $(learner_version) after $((SECONDS - start)) s"
 else
-  fail "no update published: $(podman logs maskgrpo-rollout-worker-pod-0-rollout-worker 2>&1 | tail -5)"
+  fail "no update published: $(podman logs "maskgrpo-rollout-worker-$SUFFIX-pod-0-rollout-worker" 2>&1 | tail -5)"
 fi
 echo "not exercised by podman: Services (replaced by hostAliases), the scheduler, HorizontalPodAutoscaler,"
 echo "PodDisruptionBudgets, readiness gating, the Namespace's Pod Security admission, StatefulSet semantics"

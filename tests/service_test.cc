@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 
@@ -210,6 +211,55 @@ TEST_F(ServiceTest, AWorkerTrainsTheLearnerToTheEnd) {
   // The worker leaves by itself once the learner reports the end.
   for (int i = 0; i < 200 && !Proc("worker").Poll(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_TRUE(Proc("worker").exited_cleanly()) << Proc("worker").ExitDescription();
+}
+
+// Verified weight sync: a worker whose applied weights compute other log-probabilities than
+// the learner's (two same-shaped tensors swapped after the checksums passed, by the test-only
+// failpoint) refuses the version, counts it, and never samples; a sound worker then trains
+// the run to the end, so the setup itself works.
+TEST_F(ServiceTest, AWorkerRefusesWeightsThatFailTheProbeAndASoundOneTrains) {
+  const int reward_port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
+  // Short leases: the refusing worker's leases come back to the sound one quickly.
+  const int learner_port =
+      Start("learner", "learner",
+            {"--config", LearnerConfig(1, "lease_timeout_ms: 3000"), "--out", (dir_ / "run").string()})
+          .grpc;
+  const std::vector<std::string> args = {"--learner", "127.0.0.1:" + std::to_string(learner_port),
+                                         "--reward-servers", "127.0.0.1:" + std::to_string(reward_port),
+                                         "--threads", "1"};
+  auto with_id = [&](const std::string& id) {
+    auto a = args;
+    a.insert(a.end(), {"--worker-id", id});
+    return a;
+  };
+  ::setenv("MASKGRPO_FAILPOINT", "swap_weights_after_crc", 1);
+  const testing::Ports bad = Start("bad", "rollout_worker", with_id("bad"));
+  ::unsetenv("MASKGRPO_FAILPOINT");
+  double failures = 0;
+  for (int i = 0; i < 600 && failures < 1; ++i) {
+    failures = MetricValue(Scrape(bad.metrics), "maskgrpo_worker_weight_probe_failures_total");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(failures, 1) << "the corrupted worker's probe never failed; log: " << Log("bad");
+  const std::string metrics = Scrape(bad.metrics);
+  EXPECT_EQ(MetricValue(metrics, "maskgrpo_worker_images_generated_total"), 0) << "sampled with refused weights";
+  EXPECT_EQ(MetricValue(metrics, "maskgrpo_worker_weight_probe_checks_total"), failures);
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  EXPECT_NE(read(Log("bad")).find("weight probe mismatch"), std::string::npos) << read(Log("bad"));
+  auto stub = LearnerStub(learner_port);
+  EXPECT_EQ(GetStatus(stub.get()).groups_accepted(), 0);
+
+  Start("good", "rollout_worker", with_id("good"));
+  auto s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.finished(); }, 300);
+  EXPECT_TRUE(s.finished()) << "version " << s.policy_version();
+  EXPECT_GT(s.groups_accepted(), 0);
+  // The sound worker applied (and so verified) its versions; nothing was refused.
+  EXPECT_NE(read(Log("good")).find("weights of version 0 applied"), std::string::npos) << read(Log("good"));
+  EXPECT_EQ(read(Log("good")).find("refused"), std::string::npos) << read(Log("good"));
+  EXPECT_EQ(MetricValue(Scrape(bad.metrics), "maskgrpo_worker_images_generated_total"), 0);
 }
 
 }  // namespace

@@ -21,7 +21,9 @@ what a cluster adds around them. What this changes, and why (printed to stderr a
     podman has no service proxy, no scheduler and no autoscaler. Service names are given to
     the pods as hostAliases (--host NAME=IP), which is how the workers find the learner
     and the reward servers.
---only keeps the workloads whose app.kubernetes.io/component is listed.
+--only keeps the workloads whose app.kubernetes.io/component is listed. --name-suffix S appends
+-S to every object's name (and to the references to them), so that a test's pods, claims and
+ConfigMap volumes never collide with a stack of the same manifests on the same host.
 """
 import argparse
 import copy
@@ -49,7 +51,7 @@ def convert_probe(probe, container_name):
     return probe
 
 
-def convert_pod_spec(spec, hosts):
+def convert_pod_spec(spec, hosts, suffix):
     for volume in spec.get("volumes", []):
         projected = volume.pop("projected", None)
         if projected is None:
@@ -60,6 +62,11 @@ def convert_pod_spec(spec, hosts):
         volume["configMap"] = dict(sources[0]["configMap"])
         if "defaultMode" in projected:
             volume["configMap"]["defaultMode"] = projected["defaultMode"]
+    for volume in spec.get("volumes", []):
+        if "configMap" in volume:
+            volume["configMap"]["name"] += suffix
+        if "persistentVolumeClaim" in volume:
+            volume["persistentVolumeClaim"]["claimName"] += suffix
     for container in spec.get("containers", []):
         # podman publishes every containerPort on the host, so two pods with :9100 collide;
         # on podman the pods are reached at their own network addresses instead.
@@ -73,13 +80,15 @@ def convert_pod_spec(spec, hosts):
         spec["hostAliases"] = [{"ip": ip, "hostnames": [name]} for name, ip in sorted(hosts.items())]
 
 
-def convert(docs, only, hosts):
+def convert(docs, only, hosts, suffix=""):
     out = []
     config_maps = []
     for doc in docs:
         kind = doc["kind"]
         doc = copy.deepcopy(doc)
         doc["metadata"].pop("namespace", None)
+        if kind not in DROPPED_KINDS:
+            doc["metadata"]["name"] += suffix
         if kind in DROPPED_KINDS:
             note("%s %s dropped" % (kind, doc["metadata"]["name"]))
             continue
@@ -92,11 +101,11 @@ def convert(docs, only, hosts):
         if only and component not in only:
             continue
         if kind == "StatefulSet":
-            name = doc["metadata"]["name"]
+            name = doc["metadata"]["name"][:len(doc["metadata"]["name"]) - len(suffix)]
             for template in doc["spec"].pop("volumeClaimTemplates", []):
                 claim = "%s-%s-0" % (template["metadata"]["name"], name)
                 out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                            "metadata": {"name": claim}, "spec": template["spec"]})
+                            "metadata": {"name": claim + suffix}, "spec": template["spec"]})
                 doc["spec"]["template"]["spec"].setdefault("volumes", []).append(
                     {"name": template["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim}})
             for key in ("serviceName", "podManagementPolicy", "updateStrategy"):
@@ -104,7 +113,7 @@ def convert(docs, only, hosts):
             doc["kind"] = "Deployment"
             doc["apiVersion"] = "apps/v1"
             note("StatefulSet %s -> Deployment with its volume claims" % name)
-        convert_pod_spec(doc["spec"]["template"]["spec"], hosts)
+        convert_pod_spec(doc["spec"]["template"]["spec"], hosts, suffix)
         out.append(doc)
     if not any(d["kind"] == "Deployment" for d in out):
         raise SystemExit("podman_play: no workload left (check --only)")
@@ -115,6 +124,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default="", help="comma-separated app.kubernetes.io/component values")
     parser.add_argument("--host", action="append", default=[], help="NAME=IP, added as a hostAlias")
+    parser.add_argument("--name-suffix", default="", help="S: '-S' is appended to every object's name")
     args = parser.parse_args()
     hosts = {}
     for entry in args.host:
@@ -124,7 +134,7 @@ def main():
         hosts[name] = ip
     only = {c for c in args.only.split(",") if c}
     docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
-    yaml.safe_dump_all(convert(docs, only, hosts), sys.stdout, sort_keys=False)
+    yaml.safe_dump_all(convert(docs, only, hosts, "-" + args.name_suffix if args.name_suffix else ""), sys.stdout, sort_keys=False)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ def render(folder):
     for generator in k.get("configMapGenerator", []):
         data = {}
         for entry in generator["files"]:
-            key, _, path = entry.partition("=")
+            key, sep, path = entry.partition("=")
+            if not sep:  # "file" alone: the key is its base name
+                key, path = os.path.basename(entry), entry
             data[key] = open(os.path.join(folder, path)).read()
         docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]}, "data": data})
     counts = {r["name"]: r["count"] for r in k.get("replicas", [])}
