@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/flags.h"
 
 namespace {
 
@@ -45,18 +46,16 @@ const char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
   // `maskgrpo <command> --help` prints the usage (every command's flags are in it).
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
+  if (maskgrpo::app::Flags::WantsHelp(args)) {
+    std::fputs(kUsage, stdout);
+    return 0;
   }
   if (command == "pretrain") return maskgrpo::app::PretrainCommand(args);
   if (command == "eval") return maskgrpo::app::EvalCommand(args);

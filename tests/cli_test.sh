@@ -48,6 +48,7 @@ for exe in learner rollout_worker reward_server maskgrpo_health_probe; do
   [ "$rc" -eq 0 ] && grep -q "^usage: $exe" <<<"$out" && pass "$exe --help prints the usage" ||
     fail "$exe --help (exit $rc): $out"
 done
+out=$("$BIN" -h 2>&1) && grep -q "^usage: maskgrpo" <<<"$out" && pass "maskgrpo -h prints the usage" || fail "maskgrpo -h: $out"
 # -h as a flag's value is a value, not a request for help.
 out=$("$(dirname "$BIN")/rollout_worker" --worker-id -h --bogus 1 2>&1)
 [ $? -eq 2 ] && grep -q "unknown flag --bogus" <<<"$out" && pass "-h as a flag value is not --help" ||
