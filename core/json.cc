@@ -251,7 +251,10 @@ void Json::DumpTo(std::string* out, int indent, int depth) const {
       if (number_ == std::floor(number_) && std::fabs(number_) < 1e15) {
         std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(number_));
       } else {
-        std::snprintf(buf, sizeof(buf), "%.6g", number_);
+        // The shortest of 15 or 17 significant digits that reads back as the same double
+        // (found by fuzzing: "%.6g" lost digits, so a dump did not survive a reload).
+        std::snprintf(buf, sizeof(buf), "%.15g", number_);
+        if (std::strtod(buf, nullptr) != number_) std::snprintf(buf, sizeof(buf), "%.17g", number_);
       }
       *out += buf;
       break;

@@ -15,6 +15,17 @@ TEST(JsonTest, RoundTripsNestedValues) {
   EXPECT_EQ(again->Dump(), parsed->Dump());
 }
 
+// Found by fuzzing (fuzz/regressions/json): numbers were written with 6 significant digits.
+TEST(JsonTest, NumbersSurviveADumpExactly) {
+  for (double v : {0.1, 1.0 / 3.0, 456789012.5, 1.5e-300, -2.718281828459045, 1e300, 123456789.125}) {
+    auto back = Json::Parse(Json(v).Dump());
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(back->as_number(), v) << Json(v).Dump();
+  }
+  EXPECT_EQ(Json(0.1).Dump(), "0.1");  // the shortest form that reads back, not 0.10000000000000001
+  EXPECT_EQ(Json(0.5).Dump(), "0.5");
+}
+
 TEST(JsonTest, RejectsMalformedInput) {
   for (const char* bad : {"", "{", "[1,]", "{\"a\" 1}", "{\"a\":1} x", "\"unterminated", "{\"a\":1,\"a\":2}", "tru"}) {
     EXPECT_FALSE(Json::Parse(bad).ok()) << bad;

@@ -91,7 +91,8 @@ StatusOr<at::Tensor> DecodeNpy(const std::string& bytes) {
     return InvalidArgument("npy: " + std::to_string(bytes.size() - 10 - header_len) + " data bytes, the header's shape (" +
                            dims + ") needs " + std::to_string(data_bytes));
   }
-  std::memcpy(out.data_ptr(), bytes.data() + 10 + header_len, data_bytes);
+  // No copy for an empty array: its data pointer may be null (found by fuzzing).
+  if (data_bytes > 0) std::memcpy(out.data_ptr(), bytes.data() + 10 + header_len, data_bytes);
   return out;
 }
 

@@ -59,7 +59,9 @@ StatusOr<RgbImage> DecodePng(const std::string& bytes, const std::string& name) 
         default: return InvalidArgument(name + ": colour type " + std::to_string(color) + " (palette images are not read)");
       }
       if (interlace != 0) return InvalidArgument(name + ": interlaced PNGs are not read");
-      if (width == 0 || height == 0 || int64_t{width} * height > kMaxPixels) {
+      // Each side first, so that the product cannot overflow (found by fuzzing).
+      if (width == 0 || height == 0 || width > kMaxPixels || height > kMaxPixels ||
+          int64_t{width} * height > kMaxPixels) {
         return InvalidArgument(name + ": image size " + std::to_string(width) + "x" + std::to_string(height) + " not allowed");
       }
       header = true;

@@ -71,5 +71,23 @@ TEST(PngReader, DamagedFilesAreErrors) {
   EXPECT_NE(DecodePng(bad_depth).status().message().find("bit depth 16"), std::string::npos);
 }
 
+// Found by fuzzing (fuzz/regressions/png): width * height overflowed for sides near 2^32.
+TEST(PngReader, HugeSidesAreRefusedWithoutOverflow) {
+  RgbImage img;
+  img.width = img.height = 4;
+  img.rgb.assign(48, 7);
+  const std::string good = EncodePng(img);
+  for (uint32_t side : {0xFFFFFFF5u, 0x80000001u, (1u << 26) + 1}) {
+    std::string huge = good;
+    for (int k = 0; k < 4; ++k) {
+      huge[16 + k] = static_cast<char>(side >> (24 - 8 * k));  // IHDR width
+      huge[20 + k] = static_cast<char>(side >> (24 - 8 * k));  // IHDR height
+    }
+    auto decoded = DecodePng(huge);
+    ASSERT_FALSE(decoded.ok()) << side;
+    EXPECT_NE(decoded.status().message().find("not allowed"), std::string::npos) << decoded.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace maskgrpo
