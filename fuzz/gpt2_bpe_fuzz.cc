@@ -7,6 +7,7 @@
 
 #include "core/json.h"
 #include "core/showo/bpe_tokenizer.h"
+#include "fuzz/byte_vocab.h"
 #include "fuzz/fuzz_util.h"
 
 namespace {
@@ -15,36 +16,9 @@ using maskgrpo::Json;
 using maskgrpo::showo::AddedToken;
 using maskgrpo::showo::ByteLevelBpeTokenizer;
 
-std::string Utf8(char32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
-// GPT-2's byte symbols: printable Latin-1 bytes stand for themselves, the others map to
-// U+0100 onwards in byte order.
-std::vector<std::string> ByteSymbols() {
-  std::vector<std::string> out(256);
-  char32_t next = 256;
-  for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-    out[b] = Utf8(printable ? static_cast<char32_t>(b) : next++);
-  }
-  return out;
-}
-
 const ByteLevelBpeTokenizer& Tokenizer() {
   static const ByteLevelBpeTokenizer* tok = [] {
-    const std::vector<std::string> sym = ByteSymbols();
+    const std::vector<std::string> sym = maskgrpo::fuzz::ByteSymbols();
     const std::string space = sym[' '];
     const std::vector<std::pair<std::string, std::string>> merges = {
         {space, "a"}, {"t", "h"}, {"th", "e"}, {space, "the"}, {"i", "n"}, {"e", "r"}, {space, "in"},

@@ -77,9 +77,9 @@ def main():
     # Tokenizer files: selector byte, then the file(s) split at NUL.
     vocab = {"h": 0, "e": 1, "l": 2, "o": 3, "he": 4, "ll": 5, "Ġ": 6, "<|endoftext|>": 7}
     put("tokenizer_files", "gpt2.bin", b"\x00" + json.dumps(vocab).encode() + b"\x00#version: 0.2\nh e\nl l\n")
-    put("tokenizer_files", "added.bin", b"\x01" + json.dumps({"<|soi|>": 8, "[PAD]": 9}).encode())
+    put("tokenizer_files", "added.bin", b"\x01" + json.dumps({"<|soi|>": 256, "[PAD]": 257}).encode())
     put("tokenizer_files", "added_tokenizer_json.bin",
-        b"\x01" + json.dumps({"added_tokens": [{"id": 8, "content": "<|soi|>", "special": True}]}).encode())
+        b"\x01" + json.dumps({"added_tokens": [{"id": 256, "content": "<|soi|>", "special": True}]}).encode())
     put("tokenizer_files", "open_clip.bin", b"\x02#version: test\nh e\nl l\nhe ll\nhell o</w>\n")
     hf = {"h": 0, "e": 1, "he": 2, "o</w>": 3, "<|startoftext|>": 4, "<|endoftext|>": 5}
     put("tokenizer_files", "hf_clip.bin", b"\x03" + json.dumps(hf).encode() + b"\x00#version: 0.2\nh e\n")

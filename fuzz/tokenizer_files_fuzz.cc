@@ -7,6 +7,7 @@
 
 #include "core/clip/clip_tokenizer.h"
 #include "core/showo/bpe_tokenizer.h"
+#include "fuzz/byte_vocab.h"
 #include "fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -31,9 +32,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       return 0;
     }
     case 1: {
+      // Parsing, then the checks the loader makes when it adds the tokens to a vocabulary.
       auto added = showo::ByteLevelBpeTokenizer::ParseAddedTokens(rest, "added_tokens.json");
       if (!added.ok()) return 0;
-      for (const auto& a : *added) FUZZ_CHECK(!a.content.empty() && a.id >= 0, "an empty or negative added token");
+      static const std::string vocab = [] {
+        std::string v = "{";
+        const auto symbols = fuzz::ByteSymbols();
+        for (int b = 0; b < 256; ++b) {
+          std::string quoted;
+          for (char c : symbols[b]) quoted += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+          v += (b ? ", \"" : "\"") + quoted + "\": " + std::to_string(b);
+        }
+        return v + "}";
+      }();
+      auto tok = showo::ByteLevelBpeTokenizer::FromStrings(vocab, "vocab.json", "#version: 0.2\n", "merges.txt", *added);
+      fuzz::Note("added tokens: " + (tok.ok() ? std::string("loaded") : tok.status().ToString()));
+      if (!tok.ok()) return 0;
+      for (const auto& a : *added) FUZZ_CHECK(tok->TokenId(a.content) == a.id, "an added token lost its id");
+      auto ids = tok->Encode(sentence);
+      FUZZ_CHECK(ids.ok(), "a valid sentence does not encode: " + ids.status().ToString());
+      auto back = tok->Decode(*ids);
+      FUZZ_CHECK(back.ok() && *back == sentence, "a tokenizer with added tokens does not round-trip");
       return 0;
     }
     case 2: {

@@ -18,7 +18,8 @@ TORCH=(libtorch-dev libopenblas0-openmp)
 # Tests: the learning test's tools, python3-torch for the independent numerical references (Show-o, MAGVIT-v2,
 # pickled checkpoints), node (npm ships with it) for the GPT-2 BPE reference encoder, promtool for /metrics, curl, openssl for test certificates,
 # and the deployment checks (compose files, Kubernetes manifests, YAML).
-TEST=(python3 python3-numpy python3-torch python3-pil nodejs prometheus curl openssl docker-compose python3-kubernetes python3-yaml yamllint)
+TEST=(python3 python3-numpy python3-torch python3-pil nodejs prometheus curl openssl docker-compose python3-kubernetes python3-yaml yamllint
+  clang libclang-rt-14-dev)  # scripts/test_sanitized.sh: ASan/UBSan and libFuzzer need clang's runtime
 # The container test: rootful podman (no Docker engine here) with the settings in
 # scripts/podman_env.sh, and debootstrap for the debian:bookworm base image.
 CONTAINERS=(podman podman-compose buildah runc iptables netavark aardvark-dns slirp4netns uidmap fuse-overlayfs

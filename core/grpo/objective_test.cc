@@ -269,5 +269,30 @@ TEST(Npy, ReadsBackWhatItWritesAndRejectsDamage) {
   EXPECT_FALSE(DecodeNpy(fortran).ok());
 }
 
+// A version 1 .npy file with the given header dict (padded as numpy pads it) and data.
+std::string NpyFile(const std::string& dict, const std::string& data) {
+  std::string header = dict;
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  return out + header + data;
+}
+
+// Found by fuzzing (fuzz/regressions/npy): the array was allocated at the header's size before
+// the file was checked to hold it, so a small file could ask for gigabytes.
+TEST(Npy, AShapeLargerThanTheFileIsRefusedBeforeAllocating) {
+  const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': ";
+  ASSERT_TRUE(DecodeNpy(NpyFile(dict + "(2, 3), }", std::string(24, '\0'))).ok());  // the helper is right
+  // 2^62 x 4 floats: the product overflows 64 bits.
+  auto bomb = DecodeNpy(NpyFile(dict + "(4611686018427387904, 4), }", std::string(24, '\0')));
+  ASSERT_FALSE(bomb.ok());
+  EXPECT_NE(bomb.status().message().find("needs more than the 24 data bytes"), std::string::npos)
+      << bomb.status().message();
+  EXPECT_FALSE(DecodeNpy(NpyFile(dict + "(897280897, 3), }", std::string(24, '\0'))).ok());
+  EXPECT_FALSE(DecodeNpy(NpyFile(dict + "(2x, 3), }", std::string(24, '\0'))).ok());  // trailing garbage
+}
+
 }  // namespace
 }  // namespace maskgrpo::grpo
