@@ -87,10 +87,23 @@ export LSAN_OPTIONS="suppressions=$ROOT/scripts/sanitizers/lsan.supp:print_suppr
 
 status=0
 if [ "$run_tests" -eq 1 ]; then
+  # The GoogleTest executables run whole, one process each (ctest would start one process per
+  # test, and every start pays for loading the instrumented LibTorch); then the script tests
+  # and the fuzz replays through ctest.
   echo "test_sanitized: running the tests under ASan+UBSan (skipped: $SKIPPED)"
   start=$(date +%s)
-  (cd "$BUILD" && ctest --output-on-failure --timeout 1200 -j 1 -E "$SKIPPED") || status=1
+  failed=()
+  for t in "$BUILD"/bin/maskgrpo_*_tests; do
+    echo "test_sanitized: $(basename "$t")"
+    (cd "$BUILD" && "$t" --gtest_brief=1) || failed+=("$(basename "$t")")
+  done
+  (cd "$BUILD" && ctest --output-on-failure --timeout 1200 -j 1 -R '(_test|_check)$|^fuzz_replay_' -E "$SKIPPED") \
+    || failed+=("ctest script tests")
   echo "test_sanitized: tests took $(( $(date +%s) - start )) s"
+  if [ ${#failed[@]} -gt 0 ]; then
+    status=1
+    echo "test_sanitized: FAILED under the sanitizers: ${failed[*]}" >&2
+  fi
 fi
 
 if [ "$run_fuzz" -eq 1 ]; then
