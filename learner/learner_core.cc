@@ -123,7 +123,7 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
   if (worker_id.empty()) return InvalidArgument("worker_id is empty");
   if (max_leases < 1) return InvalidArgument("max_leases must be >= 1");
   const auto& t = options_.train;
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   const int64_t now = NowUnixMs();
   ExpireLeases(now);
   LeaseBatch out;
@@ -208,7 +208,7 @@ void LearnerCore::RememberCompleted(const std::string& lease_id, SubmitOutcome o
 
 StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
   auto count_invalid = [this] {
-    absl::MutexLock lock(&mu_);
+    sync::MutexLock lock(&mu_);
     counters_.set_groups_invalid(counters_.groups_invalid() + 1);
   };
   if (s.lease_id.empty()) {
@@ -218,7 +218,7 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
   // The lease: known, not expired, issued for the version the group claims, within the bound.
   LeaseInfo lease;
   {
-    absl::MutexLock lock(&mu_);
+    sync::MutexLock lock(&mu_);
     ExpireLeases(NowUnixMs());
     if (auto rejected = RejectDuplicateOrUnknown(s.lease_id)) return *rejected;
     lease = outstanding_.at(s.lease_id);
@@ -238,7 +238,7 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
   if (!prompt.ok()) return prompt.status();
   const double group_std = grpo::UnbiasedStd(s.rewards);
 
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   // Again: a concurrent duplicate may have won the race while the lock was released.
   if (auto rejected = RejectDuplicateOrUnknown(s.lease_id)) return *rejected;
   if (version_ - lease.version > options_.max_policy_lag) {
@@ -290,13 +290,13 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
 }
 
 std::shared_ptr<const rpc::WeightsSnapshot> LearnerCore::Weights(int64_t version) const {
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   auto it = weights_.find(version);
   return it == weights_.end() ? nullptr : it->second;
 }
 
 LearnerStatusSnapshot LearnerCore::GetStatus() const {
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   LearnerStatusSnapshot s;
   s.version = version_;
   s.target_updates = options_.train.updates;
@@ -324,12 +324,12 @@ std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(con
 }
 
 void LearnerCore::CountInvalid() {
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   counters_.set_groups_invalid(counters_.groups_invalid() + 1);
 }
 
 void LearnerCore::Stop() {
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   stop_ = true;
   queue_cv_.SignalAll();
 }

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "rpc/sync.h"
 #include "core/grpo/std_filter.h"
 #include "core/grpo/train.h"
 #include "core/world/world.h"
@@ -184,8 +184,8 @@ class LearnerCore {
   std::string incarnation_;  // makes lease ids unique across restarts
   bool fresh_start_ = false;  // no checkpoint was found: Run evaluates the base first
 
-  mutable absl::Mutex mu_;
-  absl::CondVar queue_cv_;
+  mutable sync::Mutex mu_;
+  sync::CondVar queue_cv_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool updating_ ABSL_GUARDED_BY(mu_) = false;  // a batch is taken, its update not yet published

@@ -62,7 +62,7 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& r)
 void LearnerMetrics::Rpc(const std::string& method, const std::string& code) {
   prometheus::Counter* c;
   {
-    absl::MutexLock lock(&mu_);
+    sync::MutexLock lock(&mu_);
     auto& slot = rpc_series_[{method, code}];
     if (!slot) slot = &rpcs_.Add({{"method", method}, {"code", code}});
     c = slot;
@@ -113,7 +113,7 @@ void LearnerMetrics::Sync(const LearnerStatusSnapshot& s) {
       {"stale", s.counters.groups_stale()},       {"invalid", s.counters.groups_invalid()},
       {"trained", s.counters.groups_trained()},   {"leases_issued", s.counters.leases_issued()},
       {"leases_expired", s.counters.leases_expired()}};
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   for (const auto& [name, total] : totals) {
     auto [it, fresh] = mirrored_.emplace(name, 0);
     const int64_t delta = total - it->second;

@@ -12,7 +12,7 @@
 #include <map>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
+#include "rpc/sync.h"
 #include "core/grpo/learner.h"
 #include "core/json.h"
 #include "learner/learner_core.h"
@@ -58,7 +58,7 @@ class LearnerMetrics {
   prometheus::Family<prometheus::Gauge>& component_mean_;
   prometheus::Family<prometheus::Gauge>& component_baseline_;
   prometheus::Gauge& reward_baseline_;
-  absl::Mutex mu_;
+  sync::Mutex mu_;
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> rpc_series_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> mirrored_ ABSL_GUARDED_BY(mu_);
 };

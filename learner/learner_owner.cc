@@ -19,7 +19,7 @@ double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 Status LearnerCore::Publish() {
   ASSIGN_OR_RETURN(auto snapshot, rpc::SnapshotWeights(learner_->policy(), learner_->version()));
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   weights_[snapshot->version] = snapshot;
   version_ = snapshot->version;
   updating_ = false;
@@ -29,7 +29,7 @@ Status LearnerCore::Publish() {
 
 bool LearnerCore::TakeBatch(std::vector<QueuedGroup>* batch, double* staleness_mean) {
   const auto& t = options_.train;
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   while (!stop_) {
     ExpireLeases(std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
@@ -74,7 +74,7 @@ Status LearnerCore::Evaluate(const std::string& label) {
                                                            options_.train.out_dir, version, label, metrics,
                                                            hooks_.log));
   {
-    absl::MutexLock lock(&mu_);
+    sync::MutexLock lock(&mu_);
     last_eval_overall_ = line.Find("overall")->as_number();
     last_eval_version_ = version;
   }
@@ -88,7 +88,7 @@ Status LearnerCore::Checkpoint() {
   RETURN_IF_ERROR(learner_->SaveCheckpoint(dir));
   v1::LearnerState st;
   {
-    absl::MutexLock lock(&mu_);
+    sync::MutexLock lock(&mu_);
     st.set_version(learner_->version());
     st.set_seed(options_.train.seed);
     st.set_prompt_position(stream_.position());
@@ -165,7 +165,7 @@ Status LearnerCore::Resume(const std::string& dir) {
     return DataLoss(path + ": version " + std::to_string(st.version()) + " but the weights are at " +
                     std::to_string(learner_->version()));
   }
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   filter_ = filter;
   stream_ = grpo::PromptStream(train_prompts_, options_.train.seed, st.prompt_position());
   lease_sequence_ = st.lease_sequence();
@@ -205,7 +205,7 @@ Status LearnerCore::Restore() {
     if (overall && overall->is_number() && version && version->is_number()) {
       const int64_t eval_version = static_cast<int64_t>(version->as_number());
       {
-        absl::MutexLock lock(&mu_);
+        sync::MutexLock lock(&mu_);
         last_eval_overall_ = overall->as_number();
         last_eval_version_ = eval_version;
       }
@@ -248,7 +248,7 @@ Status LearnerCore::Run() {
       last_done = Clock::now();
       const auto status = GetStatus();
       {
-        absl::MutexLock lock(&mu_);
+        sync::MutexLock lock(&mu_);
         last_reward_mean_ = s.reward_mean;
       }
       Json line = grpo::UpdateLine(s);
@@ -302,7 +302,7 @@ Status LearnerCore::Run() {
                               {{"policy_version", std::to_string(learner_->version())}}));
     RETURN_IF_ERROR(Checkpoint());
     {
-      absl::MutexLock lock(&mu_);
+      sync::MutexLock lock(&mu_);
       finished_ = true;
     }
     hooks_.log("trained " + std::to_string(learner_->version()) + " updates; final policy: " + t.out_dir +

@@ -36,7 +36,7 @@ DynamicBatcher::~DynamicBatcher() {
 }
 
 void DynamicBatcher::Shutdown() {
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   if (shutdown_) return;
   shutdown_ = true;
   for (auto& r : queue_) {
@@ -52,7 +52,7 @@ void DynamicBatcher::Shutdown() {
 }
 
 int DynamicBatcher::queued_items() const {
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   return queued_items_;
 }
 
@@ -71,7 +71,7 @@ StatusOr<std::vector<ItemScore>> DynamicBatcher::Score(std::vector<RewardItem> i
   request->deadline = deadline;
   const int n = static_cast<int>(request->items.size());
 
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   if (shutdown_) return Status(StatusCode::kUnavailable, "reward server is shutting down");
   if (queued_items_ + n > options_.max_queue_items) {
     return Status(StatusCode::kResourceExhausted, "reward queue full (" + std::to_string(queued_items_) +
@@ -135,7 +135,7 @@ std::vector<DynamicBatcher::Taken> DynamicBatcher::NextBatch() {
 }
 
 void DynamicBatcher::Loop() {
-  absl::MutexLock lock(&mu_);
+  sync::MutexLock lock(&mu_);
   while (true) {
     std::vector<Taken> batch = NextBatch();
     if (batch.empty()) return;  // shutdown

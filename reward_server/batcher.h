@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "rpc/sync.h"
 #include "core/status.h"
 #include "reward_server/scorer.h"
 
@@ -69,9 +69,9 @@ class DynamicBatcher {
   const BatcherOptions options_;
   const ScoreFn score_;
   const BatchObserver observer_;
-  mutable absl::Mutex mu_;
-  absl::CondVar work_cv_;   // signalled when items are queued or on shutdown
-  absl::CondVar done_cv_;   // signalled when a request finishes
+  mutable sync::Mutex mu_;
+  sync::CondVar work_cv_;   // signalled when items are queued or on shutdown
+  sync::CondVar done_cv_;   // signalled when a request finishes
   std::deque<std::shared_ptr<Request>> queue_ ABSL_GUARDED_BY(mu_);
   int queued_items_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;

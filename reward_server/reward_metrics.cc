@@ -40,7 +40,7 @@ RewardMetrics::RewardMetrics(prometheus::Registry& r)
 void RewardMetrics::Request(const std::string& code, int images, double queue_seconds, double compute_seconds) {
   prometheus::Counter* counter;
   {
-    absl::MutexLock lock(&mu_);
+    sync::MutexLock lock(&mu_);
     auto& c = request_by_code_[code];
     if (!c) c = &requests_.Add({{"code", code}});
     counter = c;
@@ -60,7 +60,7 @@ void RewardMetrics::Batch(int size, double seconds) {
 void RewardMetrics::Component(const std::string& scorer, double value) {
   prometheus::Histogram* h;
   {
-    absl::MutexLock lock(&mu_);
+    sync::MutexLock lock(&mu_);
     auto& c = component_by_scorer_[scorer];
     if (!c) {
       c = &components_.Add({{"scorer", scorer}},

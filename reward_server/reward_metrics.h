@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
+#include "rpc/sync.h"
 
 namespace maskgrpo::reward {
 
@@ -35,7 +35,7 @@ class RewardMetrics {
   prometheus::Histogram& batch_seconds_;
   prometheus::Gauge& queue_images_;
   prometheus::Family<prometheus::Histogram>& components_;
-  absl::Mutex mu_;
+  sync::Mutex mu_;
   std::map<std::string, prometheus::Counter*> request_by_code_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, prometheus::Histogram*> component_by_scorer_ ABSL_GUARDED_BY(mu_);
 };

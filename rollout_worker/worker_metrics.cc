@@ -63,7 +63,7 @@ void WorkerMetrics::RewardRequest(double seconds, bool ok) {
 void WorkerMetrics::Group(const std::string& outcome) {
   prometheus::Counter* c;
   {
-    absl::MutexLock lock(&mu_);
+    sync::MutexLock lock(&mu_);
     auto& slot = by_outcome_[outcome];
     if (!slot) slot = &groups_.Add({{"outcome", outcome}});
     c = slot;

@@ -10,7 +10,7 @@
 #include <map>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
+#include "rpc/sync.h"
 
 namespace maskgrpo::worker {
 
@@ -40,7 +40,7 @@ class WorkerMetrics {
   prometheus::Counter& lease_errors_;
   prometheus::Counter& probe_checks_;
   prometheus::Counter& probe_failures_;
-  absl::Mutex mu_;
+  sync::Mutex mu_;
   std::map<std::string, prometheus::Counter*> by_outcome_ ABSL_GUARDED_BY(mu_);
 };
 
