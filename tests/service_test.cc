@@ -259,7 +259,15 @@ TEST_F(ServiceTest, AWorkerRefusesWeightsThatFailTheProbeAndASoundOneTrains) {
   // The sound worker applied (and so verified) its versions; nothing was refused.
   EXPECT_NE(read(Log("good")).find("weights of version 0 applied"), std::string::npos) << read(Log("good"));
   EXPECT_EQ(read(Log("good")).find("refused"), std::string::npos) << read(Log("good"));
-  EXPECT_EQ(MetricValue(Scrape(bad.metrics), "maskgrpo_worker_images_generated_total"), 0);
+  // Still nothing sampled by the refusing worker: from its /metrics while it runs, or from its
+  // last log line once it has seen the run finish and exited (which the sanitizers' slowdown
+  // makes likely before this line).
+  const double images = MetricValue(Scrape(bad.metrics), "maskgrpo_worker_images_generated_total");
+  if (images >= 0) {
+    EXPECT_EQ(images, 0);
+  } else {
+    EXPECT_NE(read(Log("bad")).find("submitted 0 groups; exiting"), std::string::npos) << read(Log("bad"));
+  }
 }
 
 }  // namespace
