@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zipfile
 
 SKIP = 77
 
@@ -430,6 +431,9 @@ class Soak:
         self.run_dir = os.path.join(self.out, "run")
         self.log_dir = os.path.join(self.out, "logs")
         self.arm_dir = os.path.join(self.out, "failpoints")
+        # A fresh run every time: an old run folder would be resumed.
+        for d in (self.run_dir, self.log_dir, self.arm_dir):
+            shutil.rmtree(d, ignore_errors=True)
         for d in (self.out, self.log_dir, self.arm_dir):
             os.makedirs(d, exist_ok=True)
         self.procs = collections.OrderedDict()
@@ -873,31 +877,85 @@ def self_test():
     return not failures
 
 
+def patch_zip_member(path, member_name, data_offset, payload):
+    """Overwrites bytes of a stored (uncompressed) member of a zip file in place and fixes its
+    CRC-32 in the local header and the central directory (LibTorch checks it)."""
+    import zlib
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(member_name)
+        content = bytearray(z.read(member_name))
+    content[data_offset:data_offset + len(payload)] = payload
+    crc = struct.pack("<I", zlib.crc32(bytes(content)) & 0xFFFFFFFF)
+    with open(path, "r+b") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len + data_offset)
+        f.write(payload)
+        f.seek(info.header_offset + 14)
+        f.write(crc)
+        f.seek(0)
+        blob = f.read()
+        at = blob.find(b"PK\x01\x02")
+        while at >= 0:
+            n = struct.unpack("<H", blob[at + 28:at + 30])[0]
+            if blob[at + 46:at + 46 + n].decode() == member_name:
+                f.seek(at + 16)
+                f.write(crc)
+                break
+            at = blob.find(b"PK\x01\x02", at + 4)
+
+
 def nan_probe(bin_dir, learner_cfg, checkpoint, work):
-    """Copies `checkpoint`, writes a NaN into one weight and one Inf into the optimiser state's
-    file is not needed: the weights suffice to show that --verify-checkpoint reports it."""
+    """The finiteness check must be able to fail: a copy of `checkpoint` gets a NaN in one
+    weight, another copy a NaN in the optimiser state's largest tensor (an AdamW moment), and
+    `learner --verify-checkpoint` must refuse both, naming the tensor."""
     import numpy as np
-    dst = os.path.join(work, "doctored_" + os.path.basename(checkpoint))
-    shutil.rmtree(dst, ignore_errors=True)
-    shutil.copytree(checkpoint, dst)
+    nan = np.array([np.nan], dtype=np.float32).tobytes()
+
+    def verify(dst):
+        p = subprocess.run([os.path.join(bin_dir, "learner"), "--config", learner_cfg, "--threads", "1",
+                            "--verify-checkpoint", dst], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            r = json.loads(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            r = {"error": p.stderr[-300:]}
+        return p.returncode, r
+
+    def copy(tag):
+        dst = os.path.join(work, "doctored_%s_%s" % (tag, os.path.basename(checkpoint)))
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(checkpoint, dst)
+        return dst
+
+    ok = True
+    dst = copy("weight")
     path = os.path.join(dst, "model.safetensors")
     with open(path, "r+b") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
         name, meta = next((k, v) for k, v in sorted(header.items()) if k != "__metadata__" and v["dtype"] == "F32")
         f.seek(8 + n + meta["data_offsets"][0])
-        f.write(np.array([np.nan], dtype=np.float32).tobytes())
-    p = subprocess.run([os.path.join(bin_dir, "learner"), "--config", learner_cfg, "--threads", "1",
-                        "--verify-checkpoint", dst], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        f.write(nan)
+    rc, r = verify(dst)
+    caught = rc != 0 and (name in r.get("error", "") or any(name in x for x in r.get("nonfinite", [])))
+    print("nan probe: NaN in weight %s -> exit %d: %s (%s)" % (
+        name, rc, "caught" if caught else "NOT CAUGHT", r.get("error") or r.get("nonfinite")))
+    ok = ok and caught
     shutil.rmtree(dst, ignore_errors=True)
-    try:
-        r = json.loads(p.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        r = {"error": p.stderr[-300:]}
-    found = p.returncode != 0 and any(name in x for x in r.get("nonfinite", []))
-    print("nan probe: a NaN written into %s of a copy of %s -> exit %d, nonfinite=%s: %s" % (
-        name, os.path.basename(checkpoint), p.returncode, r.get("nonfinite"), "caught" if found else "NOT CAUGHT"))
-    return found
+
+    dst = copy("optimizer")
+    path = os.path.join(dst, "optimizer.pt")
+    with zipfile.ZipFile(path) as z:
+        member = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size).filename
+    patch_zip_member(path, member, 0, nan)
+    rc, r = verify(dst)
+    caught = rc != 0 and any(x.startswith("optimizer.") for x in r.get("nonfinite", []))
+    print("nan probe: NaN in optimiser record %s -> exit %d: %s (%s)" % (
+        member, rc, "caught" if caught else "NOT CAUGHT", r.get("error") or r.get("nonfinite")))
+    ok = ok and caught
+    shutil.rmtree(dst, ignore_errors=True)
+    return ok
 
 
 def main():
@@ -940,14 +998,15 @@ def main():
         return 0 if chk.ok() else 1
 
     if a.ci:
-        a.minutes = min(a.minutes, 1.6)
-        a.updates = a.updates or 45
+        # About 2.5 minutes here: every kind once (shuffled), then more until 75 s, 36 updates.
+        a.minutes = min(a.minutes, 1.25)
+        a.updates = a.updates or 36
         a.gap_min_s, a.gap_max_s = 2.0, 4.0
         a.max_pause_s = 5.0
         a.lease_timeout_ms = 5000
         a.failpoint_ms = 1500
         a.failpoint_wait_s = 40.0
-        a.timeout_s = a.timeout_s or 170
+        a.timeout_s = a.timeout_s or 240
     a.require_all_kinds = True
     if not a.updates:
         a.updates = max(10, int(a.minutes * 60 / 9))
@@ -982,8 +1041,16 @@ def main():
     ckpt_root = os.path.join(soak.run_dir, "checkpoints")
     latest = open(os.path.join(ckpt_root, "latest")).read().strip() if os.path.exists(
         os.path.join(ckpt_root, "latest")) else None
-    if latest:
-        ok = nan_probe(a.bin, soak.learner_cfg, os.path.join(ckpt_root, latest), soak.out) and ok
+    probe = bool(latest) and nan_probe(a.bin, soak.learner_cfg, os.path.join(ckpt_root, latest), soak.out)
+    report_path = os.path.join(soak.out, "chaos_report.json")
+    with open(report_path) as f:
+        report = json.load(f)
+    report["checker_self_test"] = True  # main() returns before the soak when it fails
+    report["nan_probe_caught"] = probe
+    report["ok"] = ok and probe
+    with open(report_path, "w") as f:
+        json.dump(report, f, indent=2, default=str)
+    ok = ok and probe
     print("chaos soak: %s" % ("PASSED" if ok else "FAILED"))
     return 0 if ok else 1
 
