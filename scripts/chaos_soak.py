@@ -690,6 +690,10 @@ linger_ms: 4000
             after = [t for t, v, _ in updates if t > f["start"] and v > v0]
             f["progress_s"] = round(after[0] - f["start"], 2) if after else None
             f["lost_s"] = round(max(0.0, after[0] - f["start"] - median), 2) if after else None
+            # Faults that began before this one's progress point share its lost time.
+            until = after[0] if after else float("inf")
+            f["overlapped_by"] = [g["id"] for g in self.faults
+                                  if g is not f and g["kind"] != "overlap" and f["start"] < g["start"] < until]
             p = self.procs.get(f["target"])
             f["recovered"] = bool(after) and f["healed"] is not None and not f.get("missed") and (
                 p is None or p.starts > 0)
@@ -721,7 +725,7 @@ linger_ms: 4000
         missed = [f for f in self.faults if f.get("missed")]
         by_kind = collections.OrderedDict()
         for f in self.faults:
-            k = by_kind.setdefault(f["kind"], {"injected": 0, "recovered": 0, "lost": [], "missed": 0})
+            k = by_kind.setdefault(f["kind"], {"injected": 0, "recovered": 0, "lost": [], "isolated": [], "missed": 0})
             if f.get("missed"):
                 k["missed"] += 1
                 continue
@@ -729,6 +733,8 @@ linger_ms: 4000
             k["recovered"] += 1 if f["recovered"] else 0
             if f.get("lost_s") is not None:
                 k["lost"].append(f["lost_s"])
+                if not f.get("overlapped_by") and f["kind"] != "overlap":
+                    k["isolated"].append(f["lost_s"])
         all_kinds = set(k for k in KINDS)
         injected = set(k for k, v in by_kind.items() if v["injected"])
         if a.require_all_kinds:
@@ -744,7 +750,9 @@ linger_ms: 4000
             "median_update_interval_s": round(median, 2),
             "faults_by_kind": {k: {"injected": v["injected"], "recovered": v["recovered"], "missed_window": v["missed"],
                                    "lost_s_mean": round(statistics.mean(v["lost"]), 2) if v["lost"] else None,
-                                   "lost_s_max": round(max(v["lost"]), 2) if v["lost"] else None}
+                                   "lost_s_max": round(max(v["lost"]), 2) if v["lost"] else None,
+                                   "isolated": len(v["isolated"]),
+                                   "isolated_lost_s_mean": round(statistics.mean(v["isolated"]), 2) if v["isolated"] else None}
                                for k, v in by_kind.items()},
             "faults": self.faults, "invariants": chk.results, "ledger": figures, "checkpoints": ckpts,
             "final_status": final_status, "unexpected_exits": self.unexpected, "ok": chk.ok(),
@@ -753,10 +761,12 @@ linger_ms: 4000
             json.dump(report, f, indent=2, default=str)
         print("\n== chaos soak report (seed %d): %.1f s, %d updates, median update interval %.2f s" % (
             a.seed, self.elapsed, a.updates, median))
-        print("%-28s %8s %9s %11s %10s" % ("fault kind", "injected", "recovered", "lost mean s", "lost max s"))
+        print("%-28s %8s %9s %11s %10s %9s %13s" % ("fault kind", "injected", "recovered", "lost mean s", "lost max s",
+                                                    "isolated", "isolated mean"))
         for k, v in report["faults_by_kind"].items():
-            print("%-28s %8d %9d %11s %10s%s" % (k, v["injected"], v["recovered"], v["lost_s_mean"], v["lost_s_max"],
-                                                  "  (window missed %d)" % v["missed_window"] if v["missed_window"] else ""))
+            print("%-28s %8d %9d %11s %10s %9d %13s%s" % (
+                k, v["injected"], v["recovered"], v["lost_s_mean"], v["lost_s_max"], v["isolated"],
+                v["isolated_lost_s_mean"], "  (window missed %d)" % v["missed_window"] if v["missed_window"] else ""))
         print("ledger: %s" % json.dumps(figures))
         for name, r in chk.results.items():
             print("%-34s %s  %s" % (name, "HELD" if r["held"] else "FAILED", r["detail"][:300]))
@@ -1009,7 +1019,7 @@ def main():
         a.timeout_s = a.timeout_s or 240
     a.require_all_kinds = True
     if not a.updates:
-        a.updates = max(10, int(a.minutes * 60 / 9))
+        a.updates = max(10, int(a.minutes * 60 / 2.5))
     if not a.timeout_s:
         a.timeout_s = a.minutes * 120 + 300
     for exe in ("learner", "reward_server", "rollout_worker"):
