@@ -682,6 +682,7 @@ linger_ms: 4000
         updates = sorted((e["t"] / 1000.0 - self.t0, e["version"], e["inc"]) for e in events if e["event"] == "update")
         gaps = [b[0] - a[0] for a, b in zip(updates, updates[1:]) if a[2] == b[2] and b[1] == a[1] + 1]
         median = statistics.median(gaps) if gaps else 0.0
+        finished_at = [e["t"] / 1000.0 - self.t0 for e in events if e["event"] == "finished"]
         for f in self.faults:
             if f["kind"] == "overlap":
                 continue
@@ -695,7 +696,9 @@ linger_ms: 4000
             f["overlapped_by"] = [g["id"] for g in self.faults
                                   if g is not f and g["kind"] != "overlap" and f["start"] < g["start"] < until]
             p = self.procs.get(f["target"])
-            f["recovered"] = bool(after) and f["healed"] is not None and not f.get("missed") and (
+            # Progress, or (a fault at the target version) the run finishing after it.
+            progressed = bool(after) or (v0 >= self.a.updates and any(t > f["start"] for t in finished_at))
+            f["recovered"] = progressed and f["healed"] is not None and not f.get("missed") and (
                 p is None or p.starts > 0)
         for f in self.faults:
             if f["kind"] == "overlap":
@@ -1019,7 +1022,7 @@ def main():
         a.timeout_s = a.timeout_s or 240
     a.require_all_kinds = True
     if not a.updates:
-        a.updates = max(10, int(a.minutes * 60 / 2.5))
+        a.updates = max(10, int(a.minutes * 60 / 1.5))  # ~40 updates/min with faults on 2 cores
     if not a.timeout_s:
         a.timeout_s = a.minutes * 120 + 300
     for exe in ("learner", "reward_server", "rollout_worker"):
