@@ -721,6 +721,13 @@ linger_ms: 4000
         final_status = self.status or {}
         v = final_status.get("maskgrpo_learner_policy_version")
         chk.add("status_at_target", v == a.updates, "last /metrics scrape: policy_version %s" % v)
+        # The learner's own counters (restored from each checkpoint, so they cover the surviving
+        # history) against the ledger's replay.
+        acc = final_status.get('maskgrpo_learner_groups_total{outcome="accepted"}')
+        trn = final_status.get('maskgrpo_learner_groups_total{outcome="trained"}')
+        chk.add("status_counters_match_ledger", acc == figures.get("admitted") and trn == figures.get("trained"),
+                "status: accepted %s, trained %s; ledger (surviving history): admitted %s, trained once %s" % (
+                    acc, trn, figures.get("admitted"), figures.get("trained")))
         chk.add("no_unexpected_exits", not self.unexpected,
                 "; ".join("%s rc=%s at %ss" % (u["name"], u["rc"], u["time"]) for u in self.unexpected) or
                 "every process ended only when killed by the soak or when the run finished")
