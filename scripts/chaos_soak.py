@@ -315,6 +315,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def die_with_parent():
+    """In the child before exec: SIGKILL when the soak itself dies, even by kill -9 or a ctest
+    timeout, so that no learner, worker or reward server outlives it."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class Proc:
     def __init__(self, name, argv, log_dir, env=None):
         self.name, self.argv, self.env = name, argv, env
@@ -329,7 +339,7 @@ class Proc:
         log.write(("\n==== start %d at %.3f: %s\n" % (self.starts, time.time(), " ".join(self.argv))).encode())
         log.flush()
         self.p = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                  start_new_session=True)
+                                  start_new_session=True, preexec_fn=die_with_parent)
         log.close()
         self.paused = False
         self.expect_exit = False
