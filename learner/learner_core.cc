@@ -259,6 +259,7 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
   switch (filter_.Decide(group_std, lease.resamples)) {
     case grpo::FilterDecision::kAccept: {
       QueuedGroup q;
+      q.lease_id = s.lease_id;
       q.prompt_index = lease.prompt_index;
       q.group.prompt_text = train_prompts_[lease.prompt_index].text;
       q.group.prompt = std::move(*prompt);
@@ -268,6 +269,17 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
       q.components = std::move(s.components);
       queue_.push_back(std::move(q));
       counters_.set_groups_accepted(counters_.groups_accepted() + 1);
+      {
+        // Under mu_: the ledger's order of admissions, updates and snapshots is the state's.
+        Json line;
+        line["event"] = "admit";
+        line["lease"] = s.lease_id;
+        line["worker"] = s.worker_id;
+        line["prompt_index"] = lease.prompt_index;
+        line["policy_version"] = lease.version;
+        line["version"] = version_;
+        Record(std::move(line));
+      }
       queue_cv_.Signal();
       outcome = SubmitOutcome::kAccepted;
       break;
@@ -321,6 +333,12 @@ std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(con
     return StatusOr<SubmitOutcome>(FailedPrecondition("lease_id: unknown or expired lease '" + lease_id + "'"));
   }
   return std::nullopt;
+}
+
+void LearnerCore::Record(Json line) {
+  if (!ledger_) return;
+  Status st = ledger_->Append(std::move(line));
+  if (!st.ok()) hooks_.log("ledger: " + st.ToString());
 }
 
 void LearnerCore::CountInvalid() {

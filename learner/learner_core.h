@@ -22,6 +22,7 @@
 #include "core/grpo/train.h"
 #include "core/world/world.h"
 #include "learner/component_monitor.h"
+#include "learner/ledger.h"
 #include "maskgrpo/learner_state.pb.h"
 #include "rpc/weights_stream.h"
 
@@ -139,6 +140,13 @@ class LearnerCore {
   Status Run();
   void Stop();
 
+  // Loads the checkpoint folder `dir` as a resume would (weights, optimiser state,
+  // learner_state.pb, every check Resume makes), then checks every floating-point tensor of
+  // the weights and of the optimiser state, and every queued reward, for NaN/Inf. Returns
+  // the figures as JSON ("ok", "version", "tensors_checked", "nonfinite": [names]); an error
+  // when the folder does not load. Writes nothing.
+  static StatusOr<Json> VerifyCheckpoint(const LearnerCoreOptions& options, const std::string& dir);
+
  private:
   static constexpr size_t kCompletedKept = 65536;      // lease ids remembered for duplicate detection
   static constexpr int kCompletedCheckpointed = 4096;  // of which a checkpoint keeps the newest
@@ -150,6 +158,7 @@ class LearnerCore {
     std::string worker_id;
   };
   struct QueuedGroup {
+    std::string lease_id;  // for the ledger
     int64_t prompt_index = 0;
     grpo::ScoredGroup group;
     ComponentValues components;  // monitoring only: not kept in checkpoints
@@ -182,6 +191,10 @@ class LearnerCore {
   ComponentMonitor monitor_;                     // owner thread only
   ModelConfig model_config_;
   std::string incarnation_;  // makes lease ids unique across restarts
+  std::unique_ptr<Ledger> ledger_;  // opened by Restore; out_dir/ledger.jsonl
+  Json resumed_from_;               // the snapshot Resume loaded (null on a fresh start)
+  // Appends to the ledger; a failure is logged, not fatal (the ledger is evidence, not state).
+  void Record(Json line);
   bool fresh_start_ = false;  // no checkpoint was found: Run evaluates the base first
 
   mutable sync::Mutex mu_;
@@ -193,6 +206,7 @@ class LearnerCore {
   grpo::StdFilter filter_ ABSL_GUARDED_BY(mu_);
   grpo::PromptStream stream_ ABSL_GUARDED_BY(mu_);
   int64_t lease_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t checkpoint_seq_ ABSL_GUARDED_BY(mu_) = 0;  // snapshots taken by this incarnation
   std::deque<v1::PendingPrompt> pending_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LeaseInfo> outstanding_ ABSL_GUARDED_BY(mu_);
   // Worker id -> when it last asked for leases (for FairShare).

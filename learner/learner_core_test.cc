@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 namespace maskgrpo::learner {
@@ -179,6 +180,105 @@ TEST_F(LearnerCoreTest, UpdatesPublishWeightsAndResumeKeepsLeasesAndCounters) {
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   core->Stop();
   owner.join();
+}
+
+std::vector<Json> LedgerLines(const fs::path& path, int* torn) {
+  std::ifstream in(path);
+  std::vector<Json> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = Json::Parse(line);
+    if (j.ok() && j->is_object()) {
+      out.push_back(*j);
+    } else {
+      ++*torn;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> Strings(const Json& a) {
+  std::vector<std::string> out;
+  for (const auto& x : a.as_array()) out.push_back(x.as_string());
+  return out;
+}
+
+TEST_F(LearnerCoreTest, TheLedgerRecordsAdmissionsUpdatesSnapshotsAndTheResumedQueue) {
+  std::vector<std::string> trained, queued;
+  {
+    auto core = Make();
+    std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+    for (int i = 0; i < 2; ++i) {
+      auto l = core->Lease("w1", 1);
+      ASSERT_TRUE(l.ok() && l->leases.size() == 1);
+      trained.push_back(l->leases[0].lease_id);
+      ASSERT_TRUE(core->Submit(Group(l->leases[0], l->version, {0.0, 0.3, 0.6, 1.0})).ok());
+    }
+    for (int i = 0; i < 600 && core->GetStatus().version < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_EQ(core->GetStatus().version, 1);
+    // The checkpoint of version 1 is committed (its ledger line written) before the next admission.
+    for (int i = 0; i < 600; ++i) {
+      int ignored = 0;
+      if (LedgerLines(dir_ / "ledger.jsonl", &ignored).size() >= 6) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    auto l = core->Lease("w1", 1);  // admitted, not trained: must come back queued
+    ASSERT_TRUE(l.ok() && l->leases.size() == 1);
+    ASSERT_TRUE(core->Submit(Group(l->leases[0], l->version, {0.0, 0.3, 0.6, 1.0})).ok());
+    queued.push_back(l->leases[0].lease_id);
+    core->Stop();
+    owner.join();
+  }
+  {
+    std::ofstream torn(dir_ / "ledger.jsonl", std::ios::app);
+    torn << "{\"event\": \"adm";  // a line cut short by a crash
+  }
+  auto core = Make();  // resumes: writes its start line
+  int torn = 0;
+  auto lines = LedgerLines(dir_ / "ledger.jsonl", &torn);
+  EXPECT_EQ(torn, 1);
+  std::vector<std::string> events;
+  for (const auto& j : lines) events.push_back(j.Find("event")->as_string());
+  const std::vector<std::string> expected = {"start", "admit", "admit", "update", "checkpoint_snapshot", "checkpoint",
+                                             "admit", "checkpoint_snapshot", "checkpoint", "stopped", "start"};
+  ASSERT_EQ(events, expected);
+  const std::string first_inc = lines[0].Find("inc")->as_string();
+  EXPECT_TRUE(lines[0].Find("resumed_from")->type() == Json::Type::kNull);
+  EXPECT_EQ(lines[1].Find("lease")->as_string(), trained[0]);
+  EXPECT_EQ(Strings(*lines[3].Find("leases")), trained);
+  EXPECT_EQ(lines[3].Find("version")->as_number(), 1);
+  EXPECT_EQ(Strings(*lines[7].Find("queued")), queued);
+  const Json& start = lines.back();
+  EXPECT_NE(start.Find("inc")->as_string(), first_inc);
+  EXPECT_EQ(start.Find("version")->as_number(), 1);
+  EXPECT_EQ(start.Find("resumed_from")->Find("incarnation")->as_string(), first_inc);
+  EXPECT_EQ(start.Find("resumed_from")->Find("seq")->as_number(), lines[7].Find("seq")->as_number());
+  EXPECT_EQ(Strings(*start.Find("queued")), queued);  // the lease id survived the checkpoint
+
+  auto verified = LearnerCore::VerifyCheckpoint(o_, (dir_ / "checkpoints" / "v000001").string());
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_TRUE(verified->Find("ok")->as_bool()) << verified->Dump();
+  EXPECT_GT(verified->Find("optimizer_tensors")->as_number(), 0) << verified->Dump();
+  EXPECT_EQ(verified->Find("queued_groups")->as_number(), 1);
+  EXPECT_FALSE(LearnerCore::VerifyCheckpoint(o_, (dir_ / "checkpoints" / "v000099").string()).ok());
+}
+
+TEST(FailpointTest, NamedPausesFireOnlyWhenSetAndArmed) {
+  const auto arm = fs::temp_directory_path() / ("failpoint_test_" + std::to_string(::getpid()));
+  fs::remove_all(arm);
+  fs::create_directories(arm);
+  ::unsetenv("MASKGRPO_FAILPOINT_ARM_DIR");
+  ::setenv("MASKGRPO_FAILPOINT", "swap_weights_after_crc,checkpoint_pause:70", 1);
+  EXPECT_EQ(FailpointPauseMs("checkpoint_pause"), 70);
+  EXPECT_EQ(FailpointPauseMs("weights_pause"), 0);
+  ::setenv("MASKGRPO_FAILPOINT_ARM_DIR", arm.c_str(), 1);
+  EXPECT_EQ(FailpointPauseMs("checkpoint_pause"), 0);  // not armed
+  std::ofstream(arm / "checkpoint_pause").put('\n');
+  EXPECT_EQ(FailpointPauseMs("checkpoint_pause"), 70);
+  ::unsetenv("MASKGRPO_FAILPOINT");
+  ::unsetenv("MASKGRPO_FAILPOINT_ARM_DIR");
+  EXPECT_EQ(FailpointPauseMs("checkpoint_pause"), 0);
+  fs::remove_all(arm);
 }
 
 TEST(LeaseRoomTest, OnlyGroupsALaterBatchCanTakeAreHandedOut) {

@@ -2,8 +2,12 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
+
+#include <unistd.h>
 
 #include "core/grpo/run_folder.h"
 #include "core/model_io.h"
@@ -44,6 +48,14 @@ bool LearnerCore::TakeBatch(std::vector<QueuedGroup>* batch, double* staleness_m
       p.set_prompt_index(it->prompt_index);
       pending_.push_front(p);
       counters_.set_groups_stale(counters_.groups_stale() + 1);
+      {
+        Json line;
+        line["event"] = "stale";
+        line["lease"] = it->lease_id;
+        line["policy_version"] = it->group.policy_version;
+        line["version"] = version_;
+        Record(std::move(line));
+      }
       it = queue_.erase(it);
     }
     if (static_cast<int64_t>(queue_.size()) >= t.groups_per_update) {
@@ -86,9 +98,18 @@ Status LearnerCore::Checkpoint() {
   const std::string name = grpo::VersionDir(learner_->version());
   const std::string dir = options_.train.out_dir + "/checkpoints/" + name;
   RETURN_IF_ERROR(learner_->SaveCheckpoint(dir));
+  if (const int64_t pause = FailpointPauseMs("checkpoint_pause"); pause > 0) {
+    hooks_.log("failpoint checkpoint_pause: checkpoint " + name + " half written, pausing " + std::to_string(pause) +
+               " ms");
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause));
+  }
   v1::LearnerState st;
+  int64_t seq = 0;
   {
     sync::MutexLock lock(&mu_);
+    seq = ++checkpoint_seq_;
+    st.set_incarnation(incarnation_);
+    st.set_checkpoint_seq(seq);
     st.set_version(learner_->version());
     st.set_seed(options_.train.seed);
     st.set_prompt_position(stream_.position());
@@ -114,12 +135,28 @@ Status LearnerCore::Checkpoint() {
       for (double x : q.group.rewards) r->add_rewards(x);
       r->set_policy_version(q.group.policy_version);
       st.add_queued_prompt_index(q.prompt_index);
+      st.add_queued_lease_id(q.lease_id);
     }
     *st.mutable_counters() = counters_;
     st.set_filter_json(filter_.ToJson().Dump());
+    // The cut: what a resume from this snapshot keeps is the ledger up to this line.
+    Json line;
+    line["event"] = "checkpoint_snapshot";
+    line["version"] = st.version();
+    line["seq"] = seq;
+    Json::Array queued;
+    for (const auto& q : queue_) queued.push_back(q.lease_id);
+    line["queued"] = queued;
+    Record(std::move(line));
   }
   RETURN_IF_ERROR(WriteFileAtomically(dir + "/learner_state.pb", st.SerializeAsString()));
-  return grpo::CommitCheckpoint(options_.train.out_dir, name, options_.train.keep_checkpoints);
+  RETURN_IF_ERROR(grpo::CommitCheckpoint(options_.train.out_dir, name, options_.train.keep_checkpoints));
+  Json line;
+  line["event"] = "checkpoint";
+  line["version"] = st.version();
+  line["seq"] = seq;
+  Record(std::move(line));
+  return Status::Ok();
 }
 
 Status LearnerCore::Resume(const std::string& dir) {
@@ -147,6 +184,7 @@ Status LearnerCore::Resume(const std::string& dir) {
     if (!traj.ok()) return DataLoss(path + ": " + traj.status().message());
     QueuedGroup q;
     q.prompt_index = st.queued_prompt_index(i);
+    if (i < st.queued_lease_id_size()) q.lease_id = st.queued_lease_id(i);
     q.group.prompt_text = train_prompts_[q.prompt_index].text;
     ASSIGN_OR_RETURN(q.group.prompt, world_->EncodePrompts({q.group.prompt_text}, model_config_.text_len));
     q.group.trajectories = std::move(*traj);
@@ -183,12 +221,18 @@ Status LearnerCore::Resume(const std::string& dir) {
   for (int i = st.completed_leases_size() - 1; i >= 0; --i) RememberCompleted(st.completed_leases(i), SubmitOutcome::kAccepted);
   queue_ = std::move(queue);
   counters_ = st.counters();
+  resumed_from_ = Json();
+  resumed_from_["incarnation"] = st.incarnation();
+  resumed_from_["seq"] = st.checkpoint_seq();
+  resumed_from_["version"] = st.version();
+  resumed_from_["dir"] = dir;
   return Status::Ok();
 }
 
 Status LearnerCore::Restore() {
   const auto& t = options_.train;
   RETURN_IF_ERROR(grpo::EnsureDir(t.out_dir));
+  ASSIGN_OR_RETURN(ledger_, Ledger::Open(t.out_dir + "/ledger.jsonl", incarnation_));
   grpo::MetricsLog metrics(t.out_dir + "/metrics.jsonl");
   ASSIGN_OR_RETURN(std::string latest, grpo::LatestCheckpointDir(t.out_dir));
   if (!latest.empty()) {
@@ -215,7 +259,23 @@ Status LearnerCore::Restore() {
     RETURN_IF_ERROR(metrics.TruncateAfter(-1));
     fresh_start_ = true;
   }
-  return Publish();
+  RETURN_IF_ERROR(Publish());
+  Json line;
+  line["event"] = "start";
+  line["pid"] = static_cast<int64_t>(::getpid());
+  line["version"] = learner_->version();
+  line["target"] = t.updates;
+  line["resumed_from"] = resumed_from_;
+  {
+    sync::MutexLock lock(&mu_);
+    Json::Array queued, outstanding;
+    for (const auto& q : queue_) queued.push_back(q.lease_id);
+    for (const auto& [id, l] : outstanding_) outstanding.push_back(id);
+    line["queued"] = queued;
+    line["outstanding"] = outstanding;
+    Record(std::move(line));
+  }
+  return Status::Ok();
 }
 
 Status LearnerCore::Run() {
@@ -242,9 +302,18 @@ Status LearnerCore::Run() {
       for (const auto& q : batch) component_values.push_back(&q.components);
       const auto component_means = ComponentMeans(component_values);
       std::vector<grpo::ScoredGroup> groups;
-      for (auto& q : batch) groups.push_back(std::move(q.group));
+      Json::Array trained;
+      for (auto& q : batch) groups.push_back(std::move(q.group)), trained.push_back(q.lease_id);
       ASSIGN_OR_RETURN(grpo::UpdateStats s, learner_->Update(groups));
       RETURN_IF_ERROR(Publish());
+      {
+        sync::MutexLock lock(&mu_);  // ordered with admissions
+        Json line;
+        line["event"] = "update";
+        line["version"] = s.version;
+        line["leases"] = trained;
+        Record(std::move(line));
+      }
       last_done = Clock::now();
       const auto status = GetStatus();
       {
@@ -292,6 +361,10 @@ Status LearnerCore::Run() {
     }
     if (learner_->version() < t.updates) {
       RETURN_IF_ERROR(Checkpoint());
+      Json line;
+      line["event"] = "stopped";
+      line["version"] = learner_->version();
+      Record(std::move(line));
       hooks_.log("stopped at version " + std::to_string(learner_->version()) + "; checkpoint written");
       return Status::Ok();
     }
@@ -304,12 +377,81 @@ Status LearnerCore::Run() {
     {
       sync::MutexLock lock(&mu_);
       finished_ = true;
+      Json line;
+      line["event"] = "finished";
+      line["version"] = learner_->version();
+      Record(std::move(line));
     }
     hooks_.log("trained " + std::to_string(learner_->version()) + " updates; final policy: " + t.out_dir +
                "/model.safetensors");
     return Status::Ok();
   } catch (const c10::Error& e) {
     return Internal(std::string("learner failed: ") + e.what_without_backtrace());
+  }
+}
+
+}  // namespace maskgrpo::learner
+
+namespace maskgrpo::learner {
+namespace {
+
+// Every tensor in a LibTorch archive (optimizer.pt), nested archives included.
+void CheckArchive(torch::serialize::InputArchive& archive, const std::string& prefix, int64_t* checked,
+                  Json::Array* nonfinite) {
+  for (const auto& key : archive.keys()) {
+    torch::Tensor t;
+    if (archive.try_read(key, t)) {
+      ++*checked;
+      if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) nonfinite->push_back(prefix + key);
+      continue;
+    }
+    torch::serialize::InputArchive sub;
+    if (archive.try_read(key, sub)) CheckArchive(sub, prefix + key + ".", checked, nonfinite);
+  }
+}
+
+}  // namespace
+
+StatusOr<Json> LearnerCore::VerifyCheckpoint(const LearnerCoreOptions& options, const std::string& dir) {
+  RETURN_IF_ERROR(ValidateLearnerCoreOptions(options));
+  ASSIGN_OR_RETURN(auto world, CreateWorld(options.train.world));
+  std::unique_ptr<LearnerCore> core(new LearnerCore(options, LearnerHooks{}, std::move(world)));
+  try {
+    ASSIGN_OR_RETURN(core->learner_, grpo::CreateLearner(options.train, *core->world_));
+    core->model_config_ = core->learner_->policy().config();
+    RETURN_IF_ERROR(core->Resume(dir));
+    int64_t checked = 0;
+    Json::Array nonfinite;
+    for (const auto& [name, p] : core->learner_->policy().NamedParameters()) {
+      ++checked;
+      if (p.is_floating_point() && !torch::isfinite(p).all().item<bool>()) nonfinite.push_back("model." + name);
+    }
+    int64_t optimizer_tensors = 0;
+    torch::serialize::InputArchive archive;
+    archive.load_from(dir + "/optimizer.pt");
+    CheckArchive(archive, "optimizer.", &optimizer_tensors, &nonfinite);
+    checked += optimizer_tensors;
+    int64_t queued = 0;
+    {
+      sync::MutexLock lock(&core->mu_);
+      for (const auto& q : core->queue_) {
+        ++queued;
+        for (double r : q.group.rewards) {
+          if (!std::isfinite(r)) nonfinite.push_back("queued[" + q.lease_id + "].rewards");
+        }
+      }
+    }
+    Json out;
+    out["dir"] = dir;
+    out["version"] = core->learner_->version();
+    out["tensors_checked"] = checked;
+    out["optimizer_tensors"] = optimizer_tensors;
+    out["queued_groups"] = queued;
+    out["nonfinite"] = nonfinite;
+    out["ok"] = nonfinite.empty();
+    return out;
+  } catch (const c10::Error& e) {
+    return DataLoss(dir + ": " + e.what_without_backtrace());
   }
 }
 

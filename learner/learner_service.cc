@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "rpc/convert.h"
 #include "rpc/status_grpc.h"
+#include "rpc/log.h"
+#include "learner/ledger.h"
 
 namespace maskgrpo::learner {
 
@@ -111,6 +114,11 @@ grpc::Status LearnerService::FetchWeights(grpc::ServerContext* context, const v1
     return {grpc::StatusCode::FAILED_PRECONDITION,
             "version: " + std::to_string(request->version()) + " is not held (the learner is at " +
                 std::to_string(core_->GetStatus().version) + "); lease again"};
+  }
+  if (const int64_t pause = FailpointPauseMs("weights_pause"); pause > 0) {
+    log::Info("failpoint weights_pause: FetchWeights of version " + std::to_string(request->version()) + " from " +
+              context->peer() + " in flight, pausing " + std::to_string(pause) + " ms");
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause));
   }
   int64_t sent = 0;
   const bool complete = rpc::WriteWeightsStream(*snapshot, context, writer, &sent);

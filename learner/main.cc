@@ -29,6 +29,8 @@ namespace {
 const char kUsage[] =
     "usage: learner [--config F] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--port-file F]\n"
     "               [--out DIR] [--init MODEL] [--updates N] [--threads N] [--device D]\n"
+    "       learner --config F --verify-checkpoint DIR   (loads a checkpoint folder as a resume would,\n"
+    "               checks weights and optimiser state for NaN/Inf, prints JSON; exit 0 when sound)\n"
     "  config: maskgrpo.config.LearnerServerConfig in protobuf text format (configs/learner.textproto)\n";
 
 int Fail(const Status& s) {
@@ -42,7 +44,7 @@ int Run(const std::vector<std::string>& args) {
     return 0;
   }
   auto flags = app::Flags::Parse(args, {"config", "listen", "metrics-listen", "port-file", "out", "init", "updates",
-                                        "threads", "device"});
+                                        "threads", "device", "verify-checkpoint"});
   if (!flags.ok()) {
     std::fprintf(stderr, "%s\n%s", flags.status().message().c_str(), kUsage);
     return 2;
@@ -59,6 +61,19 @@ int Run(const std::vector<std::string>& args) {
   if (Status st = app::ApplyRuntimeFlags(*flags, config.mutable_train()->mutable_runtime()); !st.ok()) return Fail(st);
   auto options = ToLearnerCoreOptions(config);
   if (!options.ok()) return Fail(options.status());
+  if (flags->Has("verify-checkpoint")) {
+    auto verified = LearnerCore::VerifyCheckpoint(*options, flags->Get("verify-checkpoint"));
+    if (!verified.ok()) {
+      Json out;
+      out["dir"] = flags->Get("verify-checkpoint");
+      out["ok"] = false;
+      out["error"] = verified.status().ToString();
+      std::printf("%s\n", out.Dump().c_str());
+      return 1;
+    }
+    std::printf("%s\n", verified->Dump().c_str());
+    return verified->Find("ok")->as_bool() ? 0 : 1;
+  }
   // Security material is checked before anything is written to the run folder.
   auto credentials = rpc::MakeServerCredentials(config.tls(), "tls");
   if (!credentials.ok()) return Fail(credentials.status());
