@@ -32,6 +32,9 @@ StatusOr<std::unique_ptr<RewardClient>> RewardClient::Create(const RewardClientO
     grpc::ChannelArguments args;
     args.SetLoadBalancingPolicyName("round_robin");
     args.SetMaxReceiveMessageSize(64 << 20);
+    // As for the learner channel (main.cc): a restarted reward server is found within 2 s.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     ASSIGN_OR_RETURN(auto channel, rpc::MakeChannel(address, options.tls, args, "reward_tls"));
     client->stubs_.push_back(v1::Reward::NewStub(channel));
   }
