@@ -104,6 +104,7 @@ config::TrainConfig DefaultTrainConfig() {
   l->set_subset_steps(0);
   l->set_inner_epochs(1);
   l->set_minibatches(2);
+  l->set_minibatch_split("samples");
   l->set_learning_rate(2e-4);
   l->set_beta1(0.9);
   l->set_beta2(0.95);
@@ -193,7 +194,7 @@ StatusOr<EvalOptions> ToEvalOptions(const config::EvalConfig& c) {
   o.batch_images = c.batch_images();
   o.grid_images = c.grid_images();
   if (o.images_per_prompt <= 0) return InvalidArgument("images_per_prompt must be > 0");
-  if (o.prompts_per_task <= 0) return InvalidArgument("prompts_per_task must be > 0");
+  if (o.prompts_per_task < 0) return InvalidArgument("prompts_per_task must be >= 0 (0: every prompt of the split)");
   if (o.batch_images <= 0) return InvalidArgument("batch_images must be > 0");
   if (o.grid_images < 0) return InvalidArgument("grid_images must be >= 0");
   return o;
@@ -232,6 +233,11 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   lo.detach_unconditional = l.detach_unconditional();
   lo.inner_epochs = l.inner_epochs();
   lo.minibatches = l.minibatches();
+  if (l.minibatch_split() == "groups") {
+    lo.group_minibatches = true;
+  } else if (l.minibatch_split() != "samples") {
+    return InvalidArgument("learner.minibatch_split must be samples or groups, got '" + l.minibatch_split() + "'");
+  }
   lo.adamw = AdamWSettings{l.learning_rate(), l.beta1(), l.beta2(), l.weight_decay()};
   if (!(l.beta1() >= 0 && l.beta1() < 1 && l.beta2() >= 0 && l.beta2() < 1)) {
     return InvalidArgument("learner.beta1 and learner.beta2 must be in [0, 1)");

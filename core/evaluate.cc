@@ -12,11 +12,11 @@ namespace maskgrpo {
 StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World& world,
                                      const EvalOptions& options, const std::function<void(int, int)>& progress,
                                      const JudgeFn& judge) {
-  if (options.images_per_prompt <= 0 || options.prompts_per_task <= 0 || options.batch_images <= 0) {
-    return InvalidArgument("eval: images_per_prompt, prompts_per_task and batch_images must be > 0");
+  if (options.images_per_prompt <= 0 || options.prompts_per_task < 0 || options.batch_images <= 0) {
+    return InvalidArgument("eval: images_per_prompt and batch_images must be > 0, prompts_per_task >= 0");
   }
   // The evaluation set: per task, its held-out prompts in order, cycled up to
-  // prompts_per_task, each repeated images_per_prompt times.
+  // prompts_per_task (0: every prompt once), each repeated images_per_prompt times.
   if (!judge && !world.has_judge()) {
     return FailedPrecondition("world '" + world.name() +
                               "' has no built-in judge for in-process evaluation: give eval a reward_config whose "
@@ -28,7 +28,8 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World
   for (const auto& tag : OrderedTags(split)) {
     std::vector<const Prompt*> task_prompts;
     for (const auto& p : split) if (p.tag == tag) task_prompts.push_back(&p);
-    const size_t n = task_prompts.size(), want = static_cast<size_t>(options.prompts_per_task);
+    const size_t n = task_prompts.size();
+    const size_t want = options.prompts_per_task > 0 ? static_cast<size_t>(options.prompts_per_task) : n;
     for (size_t i = 0; i < want; ++i) {
       // Training lists are long and ordered by combination, so they are sampled evenly.
       const size_t pick = options.train_split && n > want ? i * n / want : i % n;

@@ -16,7 +16,10 @@ namespace maskgrpo {
 struct EvalOptions {
   SampleOptions sampling;       // steps, guidance; sampling.seed is the base seed
   int images_per_prompt = 4;
-  int prompts_per_task = 16;    // held-out prompts per task (cycled when a task has fewer)
+  // Held-out prompts per task (cycled when a task has fewer); 0: every prompt of the split
+  // once, so that each task's score is the mean over all of its prompts (the broad evaluation:
+  // with 16 a task of one held-out prompt is scored on that prompt alone, 16 times over).
+  int prompts_per_task = 16;
   // Evaluate training prompts instead (evenly spaced through each task's list): held-out
   // against training scores tells generalisation from fitting the prompts trained on.
   bool train_split = false;

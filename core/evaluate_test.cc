@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <set>
 
 #include "core/runtime.h"
@@ -44,6 +45,28 @@ TEST(Evaluate, UsesTheRequestedSplitWithDistinctTrainingPromptsPerTask) {
       EXPECT_EQ(distinct.size(), r->images.size());
     }
   }
+}
+
+TEST(Evaluate, ZeroPromptsPerTaskEvaluatesEveryHeldOutPromptOnce) {
+  ConfigureThreads(1);
+  auto world = std::move(CreateWorld(WorldOptions{})).value();
+  const auto& heldout = world->prompts(PromptSplitKind::kHeldout);
+  auto model = std::move(MaskedTransformer::Create(shapeworld::ShapeWorldModelConfig(32, 1, 2, 64, 8), {}, 5)).value();
+  EvalOptions o;
+  o.sampling.steps = 1;
+  o.images_per_prompt = 2;
+  o.prompts_per_task = 0;
+  o.grid_images = 0;
+  o.batch_images = 512;
+  auto r = EvaluateHeldout(*model, *world, o, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->images.size(), heldout.size() * 2);
+  std::map<const Prompt*, int> seen;
+  for (const auto& img : r->images) ++seen[img.prompt];
+  EXPECT_EQ(seen.size(), heldout.size());
+  for (const auto& [p, n] : seen) EXPECT_EQ(n, 2) << p->text;
+  o.prompts_per_task = -1;
+  EXPECT_FALSE(EvaluateHeldout(*model, *world, o, nullptr).ok());
 }
 
 }  // namespace

@@ -50,6 +50,11 @@ StepLogProbs ComputeStepLogProbs(const at::Tensor& logp, const at::Tensor& token
   auto weight = torch::log_sigmoid((log_c - logp) / kCandidate1ThresholdSoftness);
   auto lse = torch::logsumexp(logp + weight, -1);  // [R, N]
   out.candidate1 = revealed_sum + torch::where(remaining, lse, zero).sum(-1);
+  {
+    torch::NoGradGuard no_grad;
+    auto position_entropy = -(logp.exp() * logp).sum(-1);  // [R, N]
+    out.entropy = torch::where(revealed, position_entropy, zero).sum(-1) / revealed.sum(-1).clamp_min(1);
+  }
   return out;
 }
 
@@ -135,6 +140,7 @@ StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const 
     out.candidate1 = out.candidate1.view({B, S});
     out.candidate2 = out.candidate2.view({B, S});
     out.full = out.full.view({B, S});
+    out.entropy = out.entropy.view({B, S});
     return out;
   } catch (const c10::Error& e) {
     return Internal(std::string("replay failed: ") + e.what_without_backtrace());

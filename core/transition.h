@@ -21,6 +21,9 @@ struct StepLogProbs {
   at::Tensor candidate1;  // [R]
   at::Tensor candidate2;  // [R]
   at::Tensor full;        // [R]
+  // Mean entropy (nats) of the policy's token distribution over the positions revealed at
+  // the step, without gradient: a diagnostic of how decided the policy is where it acts.
+  at::Tensor entropy;     // [R]
   const at::Tensor& Get(Transition t) const;
 };
 

@@ -46,6 +46,8 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& r)
       reward_std_(NewGauge(r, "maskgrpo_learner_reward_std", "Reward std of the last update's samples")),
       clip_fraction_(NewGauge(r, "maskgrpo_learner_clip_fraction", "Fraction of clipped ratios in the last update")),
       approx_kl_(NewGauge(r, "maskgrpo_learner_approx_kl", "Approximate KL(old || new) of the last update")),
+      entropy_(NewGauge(r, "maskgrpo_learner_policy_entropy",
+                        "Mean per-token entropy (nats) of the policy where the last update's replayed steps reveal")),
       kl_(NewGauge(r, "maskgrpo_learner_kl", "KL to the reference policy in the last update (0 when off)")),
       eval_overall_(NewGauge(r, "maskgrpo_learner_eval_overall_score", "Held-out GenEval-style overall score")),
       eval_task_(BuildGauge().Name("maskgrpo_learner_eval_task_score").Help("Held-out score per task").Register(r)),
@@ -83,6 +85,7 @@ void LearnerMetrics::Update(const grpo::UpdateStats& s, double staleness_mean) {
   reward_std_.Set(s.reward_std);
   clip_fraction_.Set(s.clip_fraction);
   approx_kl_.Set(s.approx_kl);
+  entropy_.Set(s.entropy);
   kl_.Set(s.kl);
   version_.Set(static_cast<double>(s.version));
 }

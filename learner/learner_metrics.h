@@ -52,6 +52,7 @@ class LearnerMetrics {
   prometheus::Gauge& reward_std_;
   prometheus::Gauge& clip_fraction_;
   prometheus::Gauge& approx_kl_;
+  prometheus::Gauge& entropy_;
   prometheus::Gauge& kl_;
   prometheus::Gauge& eval_overall_;
   prometheus::Family<prometheus::Gauge>& eval_task_;

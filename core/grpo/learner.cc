@@ -44,6 +44,25 @@ const torch::Tensor& BehaviourLogp(const TrajectoryBatch& t, Transition transiti
 
 }  // namespace
 
+std::vector<std::vector<int64_t>> DealMinibatches(int64_t samples, int64_t group_size, int64_t minibatches,
+                                                  bool whole_groups, at::Generator& gen) {
+  // Deal units (samples, or groups of group_size consecutive rows) in a random order:
+  // minibatch m takes units [U m / M, U (m + 1) / M) of the permutation.
+  const int64_t units = whole_groups ? samples / group_size : samples;
+  const int64_t per_unit = whole_groups ? group_size : 1;
+  // Whole groups: an update that got fewer groups than minibatches (the filter ran out of
+  // draws) takes one step per group.
+  const int64_t m_count = std::max<int64_t>(1, std::min(minibatches, units));
+  auto order = torch::randperm(units, gen, torch::kLong);
+  const int64_t* o = order.data_ptr<int64_t>();
+  std::vector<std::vector<int64_t>> out(static_cast<size_t>(m_count));
+  for (int64_t m = 0; m < m_count; ++m) {
+    for (int64_t u = units * m / m_count; u < units * (m + 1) / m_count; ++u)
+      for (int64_t k = 0; k < per_unit; ++k) out[static_cast<size_t>(m)].push_back(o[u] * per_unit + k);
+  }
+  return out;
+}
+
 Status ValidateLearnerOptions(const LearnerOptions& o) {
   if (!(o.loss.clip_low > 0 && o.loss.clip_low < 1)) return InvalidArgument("clip_low must be in (0, 1)");
   if (!(o.loss.clip_high > 0)) return InvalidArgument("clip_high must be > 0");
@@ -198,14 +217,13 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
     auto params = policy_->Parameters();
     auto gen = at::detail::createCPUGenerator(DeriveSeed(options_.seed, version_, /*purpose=*/2));
     for (int64_t epoch = 0; epoch < options_.inner_epochs; ++epoch) {
-      auto order = torch::randperm(B, gen, torch::kLong).to(dev);
-      for (int64_t m = 0; m < options_.minibatches; ++m) {
-        const int64_t begin = B * m / options_.minibatches, end = B * (m + 1) / options_.minibatches;
-        auto idx = order.slice(0, begin, end);
-        const int64_t mb = end - begin;
+      const auto dealt = DealMinibatches(B, G, options_.minibatches, options_.group_minibatches, gen);
+      for (const auto& rows : dealt) {
+        auto idx = torch::tensor(rows, torch::kLong).to(dev);
+        const int64_t mb = static_cast<int64_t>(rows.size());
         optimizer_->zero_grad();
         GrpoLossResult sum;
-        double loss_sum = 0;
+        double loss_sum = 0, entropy_sum = 0;
         for (int64_t c0 = 0; c0 < mb; c0 += options_.micro_batch) {
           auto cidx = idx.slice(0, c0, std::min(mb, c0 + options_.micro_batch));
           const double weight = static_cast<double>(cidx.size(0)) / static_cast<double>(mb);
@@ -230,6 +248,7 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
           sum.clip_fraction += weight * part.clip_fraction;
           sum.approx_kl += weight * part.approx_kl;
           sum.ratio_mean += weight * part.ratio_mean;
+          entropy_sum += weight * now.entropy.mean().item<double>();
         }
         double grad_norm;
         if (options_.max_grad_norm > 0) {
@@ -253,6 +272,7 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
         stats.approx_kl += sum.approx_kl;
         stats.ratio_mean += sum.ratio_mean;
         stats.grad_norm += grad_norm;
+        stats.entropy += entropy_sum;
         ++stats.optimizer_steps;
       }
     }
@@ -261,7 +281,7 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
   }
   const double n = static_cast<double>(stats.optimizer_steps);
   for (double* v : {&stats.loss, &stats.policy_loss, &stats.kl, &stats.clip_fraction, &stats.approx_kl,
-                    &stats.ratio_mean, &stats.grad_norm}) {
+                    &stats.ratio_mean, &stats.grad_norm, &stats.entropy}) {
     *v /= n;
   }
   ++version_;

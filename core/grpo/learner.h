@@ -4,6 +4,8 @@
 // both feed it.
 #pragma once
 
+#include <ATen/core/Generator.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,6 +36,9 @@ struct LearnerOptions {
   bool detach_unconditional = false;
   int64_t inner_epochs = 1;   // passes over each update's groups
   int64_t minibatches = 1;    // optimiser steps per pass
+  // Deal whole groups into minibatches (each minibatch's advantages then sum to zero, so no
+  // single sample decides a step's direction) instead of a permutation of all samples.
+  bool group_minibatches = false;
   // Samples per replay forward (gradients accumulate over chunks, so the result is the
   // same): one forward holds samples x steps x 2 (CFG) sequences, and on a CPU very large
   // batches run at half the speed per row of ~256-row ones.
@@ -46,6 +51,13 @@ struct LearnerOptions {
   uint64_t seed = 1;            // minibatch order and random step subsets
 };
 Status ValidateLearnerOptions(const LearnerOptions& o);
+
+// The rows of each minibatch of one pass over an update's `samples` rows (groups of
+// `group_size` consecutive rows): a random permutation of the samples dealt into
+// `minibatches` near-equal parts, or with `whole_groups` a permutation of the groups, so
+// that every minibatch holds whole groups (at most one minibatch per group).
+std::vector<std::vector<int64_t>> DealMinibatches(int64_t samples, int64_t group_size, int64_t minibatches,
+                                                  bool whole_groups, at::Generator& gen);
 
 // One prompt's group: G trajectories sampled by the policy at `policy_version`, scored.
 struct ScoredGroup {
@@ -67,6 +79,7 @@ struct UpdateStats {
   int64_t groups = 0, samples = 0, optimizer_steps = 0;
   double loss = 0, policy_loss = 0, kl = 0, clip_fraction = 0, approx_kl = 0, ratio_mean = 0;
   double grad_norm = 0, learning_rate = 0;
+  double entropy = 0;  // mean per-token entropy (nats) of the policy where the replayed steps reveal
   double reward_mean = 0, reward_std = 0;  // over the update's samples
   double seconds = 0;
 };

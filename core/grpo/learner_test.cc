@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 
 #include "core/sampler.h"
 #include "core/testing/tiny_model.h"
@@ -229,6 +231,52 @@ TEST_F(LearnerTest, MicroBatchesGiveTheSameUpdate) {
     weights.push_back(learner->policy().Parameters()[0].detach().clone());
   }
   EXPECT_TRUE(torch::allclose(weights[0], weights[1], 1e-10, 1e-12));
+}
+
+TEST(DealMinibatchesTest, EverySampleOnceAndWholeGroupsWhenAsked) {
+  auto gen = at::detail::createCPUGenerator(5);
+  for (bool whole : {false, true}) {
+    const int64_t G = 4, groups = 6, B = G * groups;
+    auto dealt = DealMinibatches(B, G, 3, whole, gen);
+    ASSERT_EQ(dealt.size(), 3u);
+    std::vector<int> seen(B, 0);
+    for (const auto& rows : dealt) {
+      EXPECT_EQ(rows.size(), 8u);
+      std::map<int64_t, int> per_group;
+      for (int64_t r : rows) ++seen[r], ++per_group[r / G];
+      if (whole) {
+        for (const auto& [g, n] : per_group) EXPECT_EQ(n, G) << "group " << g << " split across minibatches";
+      }
+    }
+    for (int64_t r = 0; r < B; ++r) EXPECT_EQ(seen[r], 1) << r;
+  }
+  // A permutation of samples splits groups (with overwhelming probability for this seed).
+  auto dealt = DealMinibatches(24, 4, 3, false, gen);
+  bool split = false;
+  for (const auto& rows : dealt) {
+    std::map<int64_t, int> per_group;
+    for (int64_t r : rows) ++per_group[r / 4];
+    for (const auto& [g, n] : per_group) split = split || n != 4;
+  }
+  EXPECT_TRUE(split);
+  // Fewer groups than minibatches: one minibatch per group.
+  EXPECT_EQ(DealMinibatches(8, 4, 3, true, gen).size(), 2u);
+}
+
+TEST_F(LearnerTest, GroupMinibatchesTrainAndReportEntropy) {
+  auto model = Model("float32");
+  auto groups = Groups(*model, 2.0);
+  LearnerOptions o;
+  o.guidance = 2.0;
+  o.minibatches = 2;
+  o.group_minibatches = true;
+  auto learner = std::move(GrpoLearner::Create(std::move(model), nullptr, uncond_, o)).value();
+  auto stats = learner->Update(groups);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->optimizer_steps, std::min<int64_t>(2, static_cast<int64_t>(groups.size())));
+  // A random model over K codes: the entropy is positive and at most log K.
+  EXPECT_GT(stats->entropy, 0.0);
+  EXPECT_LE(stats->entropy, std::log(static_cast<double>(config_.num_image_codes)) + 1e-6);
 }
 
 TEST_F(LearnerTest, BadGroupsAreRejectedAndChangeNothing) {

@@ -99,6 +99,7 @@ Json UpdateLine(const UpdateStats& s) {
   line["approx_kl"] = s.approx_kl;
   line["ratio_mean"] = s.ratio_mean;
   line["grad_norm"] = s.grad_norm;
+  line["entropy"] = s.entropy;
   line["learning_rate"] = s.learning_rate;
   line["learn_seconds"] = s.seconds;
   return line;

@@ -2,6 +2,12 @@
 // stds; a new group whose std is below a percentile of that window (once the window holds
 // `warmup` entries) is resampled, up to a cap. A group whose std is ~0 carries no signal and
 // is never trained on, filter or no filter. Every decision is counted.
+//
+// With a binary reward the percentile test has nothing to act on: at G = 8 a group's std is
+// 0 or at least 0.354 (one success in eight), and "below the percentile" is strict, so once
+// 10 % of the window has zero spread the 10th percentile is 0 and only zero-spread groups are
+// resampled; before that it is 0.354 and no group lies below it. The test acts on rewards with
+// graded values (ShapeWorld's `dense`, `graded`, `mixed`; CLIP-family scores).
 #pragma once
 
 #include <cstdint>

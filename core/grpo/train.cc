@@ -23,6 +23,12 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// A per-image statistic of the update line, or -1 when the judge does not count objects.
+double PerImage(const Json& line, const char* key) {
+  const Json* v = line.Find(key);
+  return v && v->is_number() ? v->as_number() : -1.0;
+}
+
 uint64_t RoundSeed(uint64_t seed, int64_t round) {
   uint64_t x = (seed + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull ^ static_cast<uint64_t>(round) * 0x94D049BB133111EBull;
   return x ^ (x >> 29);
@@ -124,6 +130,9 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
   int64_t drawn = 0;
   double reward_sum = 0;
   int64_t reward_count = 0;
+  // Objects and fragments per sampled image: clutter and broken shapes show here long before
+  // they show in an evaluation.
+  int64_t objects = 0, fragments = 0, counted = 0;
   const auto before = filter_.counters();
   while (static_cast<int64_t>(accepted.size()) < want && drawn < cap) {
     const int64_t need = std::min(want - static_cast<int64_t>(accepted.size()), cap - drawn);
@@ -146,6 +155,10 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
     drawn += need;
     for (size_t i = 0; i < groups.size(); ++i) {
       for (double r : groups[i].group.rewards) reward_sum += r, ++reward_count;
+      for (const auto& j : groups[i].scores) {
+        if (j.objects < 0 || j.fragments < 0) continue;
+        objects += j.objects, fragments += j.fragments, ++counted;
+      }
       switch (filter_.Decide(UnbiasedStd(groups[i].group.rewards), resamples[i])) {
         case FilterDecision::kAccept: accepted.push_back(std::move(groups[i])); break;
         case FilterDecision::kResample: state_.resample_queue.emplace_back(PromptIndex(specs[i]), resamples[i] + 1); break;
@@ -157,6 +170,10 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
   Json& s = *rollout_stats;
   s["groups_drawn"] = drawn;
   s["sampled_reward_mean"] = reward_count ? reward_sum / reward_count : 0.0;
+  if (counted > 0) {
+    s["objects_per_image"] = static_cast<double>(objects) / static_cast<double>(counted);
+    s["fragments_per_image"] = static_cast<double>(fragments) / static_cast<double>(counted);
+  }
   s["filter_zero_std"] = after.zero_std - before.zero_std;
   s["filter_low_std"] = after.low_std - before.low_std;
   s["filter_resampled"] = after.resampled - before.resampled;
@@ -228,10 +245,11 @@ Status Trainer::Run() {
     line["elapsed_seconds"] = Since(start);
     RETURN_IF_ERROR(metrics_.Append(line));
     const double per_update = Since(start) / static_cast<double>(v - first);
-    char buf[400];
+    char buf[512];
     std::snprintf(buf, sizeof(buf),
                   "update %4lld/%lld  reward %.3f (trained %.3f+-%.3f)  groups %lld/%lld drawn (zero-std %lld, low-std %lld, "
-                  "resampled %lld, dropped %lld)  loss %+.4f  clip %.3f  approx-kl %.4f  %.1fs (rollout %.1fs)  ETA %s",
+                  "resampled %lld, dropped %lld)  loss %+.4f  clip %.3f  approx-kl %.4f  entropy %.3f  objects %.2f  "
+                  "fragments %.2f  %.1fs (rollout %.1fs)  ETA %s",
                   static_cast<long long>(v), static_cast<long long>(o_.updates),
                   line.Find("sampled_reward_mean")->as_number(), s.reward_mean, s.reward_std,
                   static_cast<long long>(s.groups), static_cast<long long>(line.Find("groups_drawn")->as_number()),
@@ -239,7 +257,8 @@ Status Trainer::Run() {
                   static_cast<long long>(line.Find("filter_low_std")->as_number()),
                   static_cast<long long>(line.Find("filter_resampled")->as_number()),
                   static_cast<long long>(line.Find("filter_dropped")->as_number()), s.loss, s.clip_fraction,
-                  s.approx_kl, Since(t0), rollout_s, FormatDuration(per_update * (o_.updates - v)).c_str());
+                  s.approx_kl, s.entropy, PerImage(line, "objects_per_image"), PerImage(line, "fragments_per_image"),
+                  Since(t0), rollout_s, FormatDuration(per_update * (o_.updates - v)).c_str());
     log_(buf);
     if (o_.eval_every > 0 && v % o_.eval_every == 0 && v < o_.updates) RETURN_IF_ERROR(Evaluate("during training"));
     if (v % o_.checkpoint_every == 0 || v == last) RETURN_IF_ERROR(Checkpoint());
@@ -294,6 +313,9 @@ Status ValidateTrainOptions(const TrainOptions& o) {
   }
   if (o.learner.minibatches > o.group_size * o.groups_per_update) {
     return InvalidArgument("train: more minibatches than samples per update");
+  }
+  if (o.learner.group_minibatches && o.learner.minibatches > o.groups_per_update) {
+    return InvalidArgument("train: minibatch_split groups needs minibatches <= groups_per_update");
   }
   return Status::Ok();
 }

@@ -40,20 +40,74 @@ std::vector<const Detection*> Matching(const std::vector<Detection>& dets, const
   return out;
 }
 
+// GenEval's verdict (evaluate_images.py): for each required class only its top-`count`
+// detections by confidence (here the template IoU) are judged; a colour requirement needs
+// that many of those in the colour, and a relation must hold between every judged object
+// and every judged object of its reference. Extra objects of a class are ignored, so a
+// cluttered image gains nothing from its extras (a lenient "any pair" rule would pay for
+// clutter: more objects, more pairs, more chances).
+bool GenEvalVerdict(const PromptSpec& spec, const std::vector<Detection>& detections, std::string* reason) {
+  auto fail = [&](const std::string& why) {
+    if (reason->empty()) *reason = why;
+    return false;
+  };
+  bool correct = true;
+  // judged[i]: the objects include[i] matched with, or empty when it failed (GenEval's None).
+  std::vector<std::vector<const Detection*>> judged;
+  for (const auto& req : spec.include) {
+    std::vector<const Detection*> of_class;
+    for (const auto& d : detections)
+      if (d.shape == req.shape) of_class.push_back(&d);
+    std::stable_sort(of_class.begin(), of_class.end(),
+                     [](const Detection* a, const Detection* b) { return a->iou > b->iou; });
+    if (static_cast<int>(of_class.size()) > req.count) of_class.resize(static_cast<size_t>(req.count));
+    bool matched = true;
+    if (static_cast<int>(of_class.size()) < req.count) {
+      matched = correct = fail("expected " + std::to_string(req.count) + " " +
+                               (req.count == 1 ? ShapeName(req.shape) : ShapePlural(req.shape)) + ", found " +
+                               std::to_string(of_class.size()));
+    } else {
+      if (req.color >= 0) {
+        const auto in_color = std::count_if(of_class.begin(), of_class.end(),
+                                            [&](const Detection* d) { return d->color == req.color; });
+        if (in_color < req.count) {
+          matched = correct = fail("expected " + std::string(ColorName(req.color)) + " " + ShapeName(req.shape) +
+                                   ", found " + ColorName(of_class[0]->color));
+        }
+      }
+      if (matched && req.relation != Relation::kNone) {
+        const auto& targets = judged.at(static_cast<size_t>(req.relation_ref));
+        if (targets.empty()) {
+          matched = correct = fail(std::string("no ") + ShapeName(spec.include[req.relation_ref].shape) + " for the " +
+                                   ShapeName(req.shape) + " to be " + RelationName(req.relation));
+        }
+        for (const Detection* a : of_class)
+          for (const Detection* b : targets)
+            if (matched && !Holds(req.relation, *a, *b)) {
+              matched = correct = fail(std::string(ShapeName(req.shape)) + " not " + RelationName(req.relation) + " " +
+                                       ShapeName(spec.include[req.relation_ref].shape));
+            }
+      }
+    }
+    judged.push_back(matched ? of_class : std::vector<const Detection*>{});
+  }
+  for (const auto& req : spec.exclude) {
+    const int found = static_cast<int>(Matching(detections, req, /*use_color=*/true).size());
+    if (found >= req.count) correct = fail(std::string("too many ") + ShapePlural(req.shape) + ": " + std::to_string(found));
+  }
+  return correct;
+}
+
 }  // namespace
 
 ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>& detections) {
   ScoreResult result;
-  result.correct = true;
+  result.correct = GenEvalVerdict(spec, detections, &result.reason);
   std::vector<double> credit;
   // `graded` keeps the include and relation credits; exclusions and fragments scale it down
   // instead of adding credit, so that nothing earns credit by itself (an empty image scores 0).
   std::vector<double> graded_terms;
   double graded_factor = 1.0;
-  auto fail = [&](const std::string& why) {
-    if (result.correct) result.reason = why;
-    result.correct = false;
-  };
   std::vector<std::vector<const Detection*>> matched;
   for (const auto& req : spec.include) {
     auto exact = Matching(detections, req, /*use_color=*/true);
@@ -67,18 +121,12 @@ ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>
     }
     credit.push_back(c);
     graded_terms.push_back(c);
-    if (static_cast<int>(exact.size()) < req.count) {
-      fail(std::string("expected ") + std::to_string(req.count) + " " +
-           (req.color >= 0 ? std::string(ColorName(req.color)) + " " : "") + ShapePlural(req.shape) + ", found " +
-           std::to_string(exact.size()));
-    }
   }
   for (const auto& req : spec.exclude) {
     auto found = Matching(detections, req, true);
     bool ok = static_cast<int>(found.size()) < req.count;
     credit.push_back(ok ? 1.0 : 0.0);
     if (!ok) graded_factor *= 0.5;
-    if (!ok) fail(std::string("too many ") + ShapePlural(req.shape) + ": " + std::to_string(found.size()));
   }
   for (size_t i = 0; i < spec.include.size(); ++i) {
     const auto& req = spec.include[i];
@@ -92,8 +140,6 @@ ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>
       }
     graded_terms.push_back(ok ? 1.0 : closeness);
     credit.push_back(ok ? 1.0 : 0.0);
-    if (!ok) fail(std::string(ShapeName(req.shape)) + " not " + RelationName(req.relation) + " " +
-                  ShapeName(spec.include[req.relation_ref].shape));
   }
   // Coherent images: fragments (regions matching no shape) lose credit.
   int fragments = 0;

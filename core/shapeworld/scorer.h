@@ -13,7 +13,7 @@
 namespace maskgrpo::shapeworld {
 
 struct ScoreResult {
-  bool correct = false;  // GenEval's binary verdict
+  bool correct = false;  // GenEval's binary verdict (top-`count` detections per class, see scorer.cc)
   double dense = 0.0;    // partial credit in [0, 1]; an empty image earns credit (see scorer.cc)
   double graded = 0.0;   // partial credit in [0, 1] that is 0 for an empty image (see scorer.cc)
   std::string reason;    // first failed rule, for reports; empty when correct

@@ -69,6 +69,59 @@ TEST(ScorerTest, ColorAttributionBindsColoursToClasses) {
   EXPECT_FALSE(ScoreDetections(p, {D(kSquare, kBlue, 10, 10), D(kCircle, kRed, 40, 40)}).correct);  // swapped
 }
 
+Detection WithIou(Detection d, double iou) {
+  d.iou = iou;
+  return d;
+}
+
+// GenEval judges only the top-`count` detections of a class by confidence (the template IoU):
+// extra objects are no second chance.
+TEST(ScorerTest, ColourIsJudgedOnTheMostConfidentObjectOfTheClassOnly) {
+  auto p = MakeColors(kSquare, kYellow);
+  const Detection yellow = WithIou(D(kSquare, kYellow, 10, 10), 0.90);
+  const Detection purple = WithIou(D(kSquare, kPurple, 40, 40), 0.95);
+  auto r = ScoreDetections(p, {yellow, purple});
+  EXPECT_FALSE(r.correct);
+  EXPECT_NE(r.reason.find("yellow"), std::string::npos) << r.reason;
+  EXPECT_TRUE(ScoreDetections(p, {WithIou(yellow, 0.97), purple}).correct);
+  // Colour binding in color_attr: the red square must be the best square.
+  auto attr = MakeColorAttr(kSquare, kRed, kCircle, kBlue);
+  EXPECT_FALSE(ScoreDetections(attr, {WithIou(D(kSquare, kBlue, 10, 10), 0.99), WithIou(D(kSquare, kRed, 40, 10), 0.9),
+                                      D(kCircle, kBlue, 40, 40)})
+                   .correct);
+}
+
+TEST(ScorerTest, ARelationMustHoldForTheJudgedObjectsNotForAnyPair) {
+  auto p = MakePosition(kCircle, Relation::kLeftOf, kSquare);  // circle left of square
+  const Detection square = D(kSquare, kRed, 32, 30);
+  const Detection left = WithIou(D(kCircle, kRed, 10, 30), 0.90);
+  const Detection right = WithIou(D(kCircle, kRed, 55, 30), 0.95);
+  // The best circle is on the wrong side: wrong, though another circle is on the right side.
+  auto r = ScoreDetections(p, {square, left, right});
+  EXPECT_FALSE(r.correct);
+  EXPECT_NE(r.reason.find("not left of"), std::string::npos) << r.reason;
+  EXPECT_TRUE(ScoreDetections(p, {square, WithIou(left, 0.99), right}).correct);
+  // The reference is judged the same way: the most confident square.
+  const Detection far_square = WithIou(D(kSquare, kRed, 5, 50), 0.99);
+  EXPECT_FALSE(ScoreDetections(p, {WithIou(square, 0.9), left, far_square}).correct);
+  EXPECT_TRUE(ScoreDetections(p, {square, left, far_square}).correct);
+  // No reference object: the relation cannot hold.
+  auto none = ScoreDetections(p, {left});
+  EXPECT_FALSE(none.correct);
+  EXPECT_NE(none.reason.find("expected 1 square, found 0"), std::string::npos) << none.reason;
+}
+
+TEST(ScorerTest, ClutterDoesNotPay) {
+  // With one of each class the relation is right or wrong; adding more objects of either
+  // class must never turn a wrong image right unless a more confident object is right.
+  auto p = MakePosition(kTriangle, Relation::kAbove, kDiamond);
+  const Detection diamond = D(kDiamond, kGreen, 30, 30);
+  const Detection low = D(kTriangle, kGreen, 30, 55);  // below the diamond: wrong
+  ASSERT_FALSE(ScoreDetections(p, {diamond, low}).correct);
+  EXPECT_FALSE(ScoreDetections(p, {diamond, low, WithIou(D(kTriangle, kRed, 30, 5), 0.5)}).correct);
+  EXPECT_FALSE(ScoreDetections(p, {diamond, low, WithIou(D(kDiamond, kRed, 30, 60), 0.5)}).correct);
+}
+
 TEST(ScorerTest, FragmentsCostDenseCreditButNotTheVerdict) {
   auto p = MakeSingleObject(kSquare);
   auto clean = ScoreDetections(p, {D(kSquare, kRed, 10, 10)});

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""The table of scripts/ablate.sh: per variant, the held-out gain of every training seed, its
+mean +- standard error, and the paired difference to the default on the same seeds.
+
+Usage: ablation_table.py OUT_DIR UPDATES VARIANT...   (reads OUT_DIR/<variant>/seed<N>/)
+Writes OUT_DIR/table.md and prints it. Only seeds with a finished run count; a variant's
+paired column uses the seeds that it and the default both finished.
+"""
+import json
+import math
+import os
+import re
+import sys
+
+TASKS = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
+
+
+def mean_se(values):
+    """(mean, standard error) of a list; the SE is None for fewer than 2 values."""
+    n = len(values)
+    if n == 0:
+        return None, None
+    m = sum(values) / n
+    if n < 2:
+        return m, None
+    var = sum((v - m) ** 2 for v in values) / (n - 1)
+    return m, math.sqrt(var / n)
+
+
+def fmt(m, se, digits=3):
+    if m is None:
+        return "-"
+    return f"{m:+.{digits}f}" if se is None else f"{m:+.{digits}f} +- {se:.{digits}f}"
+
+
+def load_seed(seed_dir):
+    """before/after eval lines, the train-split eval and late-update statistics of one run."""
+    run = os.path.join(seed_dir, "run")
+    eval_dir = os.path.join(run, "eval")
+    if not os.path.exists(os.path.join(seed_dir, "seconds")) or not os.path.isdir(eval_dir):
+        return None
+    versions = sorted(os.listdir(eval_dir))
+    before = json.load(open(os.path.join(eval_dir, versions[0], "eval.json")))
+    after = json.load(open(os.path.join(eval_dir, versions[-1], "eval.json")))
+    out = {"before": before, "after": after, "seconds": float(open(os.path.join(seed_dir, "seconds")).read())}
+    split = os.path.join(seed_dir, "train_split", "eval.json")
+    if os.path.exists(split):
+        out["train_split"] = json.load(open(split))
+    updates = []
+    metrics = os.path.join(run, "metrics.jsonl")
+    if os.path.exists(metrics):
+        for line in open(metrics):
+            j = json.loads(line)
+            if j.get("kind") == "update":
+                updates.append(j)
+    late = updates[-10:]
+    for key in ("objects_per_image", "fragments_per_image", "entropy", "sampled_reward_mean"):
+        vals = [u[key] for u in late if key in u]
+        out[key] = sum(vals) / len(vals) if vals else None
+    return out
+
+
+def main():
+    out_dir, updates, variants = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    runs = {}
+    for v in variants:
+        vdir = os.path.join(out_dir, v)
+        seeds = {}
+        if os.path.isdir(vdir):
+            for name in sorted(os.listdir(vdir)):
+                m = re.fullmatch(r"seed(\d+)", name)
+                if m:
+                    r = load_seed(os.path.join(vdir, name))
+                    if r:
+                        seeds[int(m.group(1))] = r
+        runs[v] = seeds
+    if "default" not in runs and os.path.isdir(os.path.join(out_dir, "default")):
+        runs["default"] = {}
+        for name in os.listdir(os.path.join(out_dir, "default")):
+            m = re.fullmatch(r"seed(\d+)", name)
+            r = m and load_seed(os.path.join(out_dir, "default", name))
+            if r:
+                runs["default"][int(m.group(1))] = r
+    default = runs.get("default", {})
+
+    def gain(r):
+        return r["after"]["overall"] - r["before"]["overall"]
+
+    lines = [f"{updates} updates per run; held-out overall (GenEval-style verdict, macro over tasks); "
+             "mean +- standard error over training seeds", ""]
+    lines.append("| variant | seeds | gain per seed | gain | after | paired gain - default | min gain | "
+                 "objects / fragments per image (last 10 updates) | entropy | minutes per run |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    for v in variants:
+        seeds = runs[v]
+        if not seeds:
+            lines.append(f"| {v} | 0 | (no finished run) | | | | | | | |")
+            continue
+        order = sorted(seeds)
+        gains = [gain(seeds[s]) for s in order]
+        afters = [seeds[s]["after"]["overall"] for s in order]
+        paired = [gain(seeds[s]) - gain(default[s]) for s in order if s in default] if v != "default" else []
+        objs = [seeds[s]["objects_per_image"] for s in order if seeds[s]["objects_per_image"] is not None]
+        frags = [seeds[s]["fragments_per_image"] for s in order if seeds[s]["fragments_per_image"] is not None]
+        ent = [seeds[s]["entropy"] for s in order if seeds[s]["entropy"] is not None]
+        per_seed = ", ".join(f"{s}: {g:+.3f}" for s, g in zip(order, gains))
+        pm, pse = mean_se(paired)
+        om, _ = mean_se(objs)
+        fm, _ = mean_se(frags)
+        em, _ = mean_se(ent)
+        lines.append(
+            f"| {v} | {len(order)} | {per_seed} | {fmt(*mean_se(gains))} | {fmt(*mean_se(afters)).lstrip('+')} | "
+            f"{fmt(pm, pse) if paired else '-'}{f' (n={len(paired)})' if paired else ''} | {min(gains):+.3f} | "
+            f"{'-' if om is None else f'{om:.2f} / {fm:.2f}'} | {'-' if em is None else f'{em:.3f}'} | "
+            f"{sum(seeds[s]['seconds'] for s in order) / len(order) / 60:.1f} |")
+    lines += ["", "Per task after training (mean over seeds; before training in brackets):", ""]
+    lines.append("| variant | " + " | ".join(TASKS) + " | train split overall |")
+    lines.append("|---|" + "---|" * (len(TASKS) + 1))
+    for v in variants:
+        seeds = runs[v]
+        if not seeds:
+            continue
+        cells = []
+        for t in TASKS:
+            a = [seeds[s]["after"]["tasks"][t] for s in seeds]
+            b = [seeds[s]["before"]["tasks"][t] for s in seeds]
+            cells.append(f"{sum(a) / len(a):.3f} ({sum(b) / len(b):.3f})")
+        split = [seeds[s]["train_split"]["overall"] for s in seeds if "train_split" in seeds[s]]
+        cells.append(fmt(*mean_se(split)).lstrip("+") if split else "-")
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines) + "\n"
+    with open(os.path.join(out_dir, "table.md"), "w") as f:
+        f.write(table)
+    print(table, end="")
+
+
+if __name__ == "__main__":
+    main()

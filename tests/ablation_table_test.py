@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""scripts/ablation_table.py on synthetic run folders with known numbers: per-seed gains, the
+mean +- standard error, the paired difference to the default, and unfinished runs left out."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TASKS = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
+
+
+def write_run(d, before, after, finished=True):
+    for version, overall in (("v000000", before), ("v000060", after)):
+        e = os.path.join(d, "run", "eval", version)
+        os.makedirs(e)
+        json.dump({"overall": overall, "tasks": {t: overall for t in TASKS}}, open(os.path.join(e, "eval.json"), "w"))
+    with open(os.path.join(d, "run", "metrics.jsonl"), "w") as f:
+        for v in range(1, 21):
+            f.write(json.dumps({"kind": "update", "version": v, "objects_per_image": 1.0 if v <= 10 else 2.0,
+                                "fragments_per_image": 0.5, "entropy": 1.25}) + "\n")
+    if finished:
+        open(os.path.join(d, "seconds"), "w").write("600\n")
+
+
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what)
+        sys.exit(1)
+
+
+with tempfile.TemporaryDirectory() as out:
+    # default gains +0.10, +0.20, +0.30 (mean 0.2, sd 0.1, SE 0.0577); variant gains +0.20,
+    # +0.20, +0.50: paired differences +0.10, 0.00, +0.20 (mean 0.1, SE 0.0577).
+    for seed, (b, a) in {1: (0.3, 0.4), 2: (0.3, 0.5), 3: (0.3, 0.6)}.items():
+        write_run(os.path.join(out, "default", f"seed{seed}"), b, a)
+    for seed, (b, a) in {1: (0.3, 0.5), 2: (0.3, 0.5), 3: (0.3, 0.8)}.items():
+        write_run(os.path.join(out, "better", f"seed{seed}"), b, a)
+    write_run(os.path.join(out, "better", "seed4"), 0.3, 0.9, finished=False)  # still running
+    table = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "ablation_table.py"), out, "60", "default",
+                            "better", "missing"], check=True, capture_output=True, text=True).stdout
+    print(table)
+    # The first table's rows (10 columns), by variant.
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        if len(cells) == 10 and cells[0] not in ("variant", "---") and not cells[0].startswith("-"):
+            rows[cells[0]] = cells
+    check(rows["default"][1] == "3", "default has 3 finished seeds")
+    check(rows["default"][3] == "+0.200 +- 0.058", "default gain mean +- SE: " + rows["default"][3])
+    check(rows["default"][5] == "-", "no paired column for the default")
+    check(rows["better"][1] == "3", "the unfinished seed 4 is left out")
+    check(rows["better"][2] == "1: +0.200, 2: +0.200, 3: +0.500", "per-seed gains: " + rows["better"][2])
+    check(rows["better"][5] == "+0.100 +- 0.058 (n=3)", "paired difference: " + rows["better"][5])
+    check(rows["better"][6] == "+0.200", "min gain: " + rows["better"][6])
+    check(rows["better"][7] == "2.00 / 0.50", "objects / fragments over the last 10 updates: " + rows["better"][7])
+    check(rows["missing"][1] == "0", "a variant without runs is listed as such")
+    check(os.path.exists(os.path.join(out, "table.md")), "table.md written")
+print("ablation_table_test: ok")
