@@ -105,6 +105,7 @@ config::TrainConfig DefaultTrainConfig() {
   l->set_inner_epochs(1);
   l->set_minibatches(2);
   l->set_minibatch_split("samples");
+  l->set_candidate1_edge("fixed");
   l->set_learning_rate(2e-4);
   l->set_beta1(0.9);
   l->set_beta2(0.95);
@@ -230,6 +231,8 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   ASSIGN_OR_RETURN(lo.reduction.subset, grpo::ParseStepSubset(l.step_subset()));
   lo.reduction.num_steps = l.subset_steps();
   lo.guidance = c.rollout().guidance();
+  lo.gumbel_tau0 = c.rollout().gumbel_tau0();
+  ASSIGN_OR_RETURN(lo.candidate1_edge, ParseCandidate1Edge(l.candidate1_edge()));
   lo.detach_unconditional = l.detach_unconditional();
   lo.inner_epochs = l.inner_epochs();
   lo.minibatches = l.minibatches();

@@ -70,7 +70,9 @@ StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, con
       // A step that reveals nothing (possible only when a single position is left before
       // the last step) has no action: c_t = 0 makes the candidate1 term empty, logp = 0.
       c_t = torch::where(revealed.any(-1), c_t, torch::zeros_like(c_t));
-      auto step = ComputeStepLogProbs(logp, sampled, revealed, remaining, c_t);
+      const double width = Candidate1EdgeWidth(options.candidate1_edge, options.gumbel_tau0, T, t);
+      auto step = ComputeStepLogProbs(logp, sampled, revealed, remaining, c_t,
+                                      torch::full({B}, width, torch::TensorOptions().dtype(torch::kFloat).device(dev)));
       min_prob.select(1, t).copy_(c_t);
       logp_c1.select(1, t).copy_(step.candidate1);
       logp_c2.select(1, t).copy_(step.candidate2);
@@ -86,7 +88,9 @@ StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, con
     if (options.record_full) {
       std::vector<int64_t> all(T);
       std::iota(all.begin(), all.end(), 0);
-      ASSIGN_OR_RETURN(StepLogProbs replay, ReplayStepLogProbs(model, prompts, uncond, traj, all, options.guidance));
+      ASSIGN_OR_RETURN(StepLogProbs replay, ReplayStepLogProbs(model, prompts, uncond, traj, all, options.guidance,
+                                                                          false, options.candidate1_edge,
+                                                                          options.gumbel_tau0));
       traj.logp_full = replay.full;
     } else {
       traj.logp_full = torch::full_like(min_prob, std::numeric_limits<float>::quiet_NaN());

@@ -9,6 +9,7 @@
 #include "core/status.h"
 #include "core/trajectory.h"
 #include "core/transformer.h"
+#include "core/transition.h"
 
 namespace maskgrpo {
 
@@ -21,6 +22,9 @@ struct SampleOptions {
   // Also record the behaviour log-probability under `full` (needs the final tokens, so it
   // costs one extra replay pass at the end).
   bool record_full = true;
+  // The soft edge of the candidate1 log-probability recorded per step (transition.h); the
+  // learner must replay with the same.
+  Candidate1Edge candidate1_edge = Candidate1Edge::kFixed;
   // Optional observer: called with each step index and the codes before that step
   // ([B, N], -1 = masked). For tests and debugging; costs nothing when unset.
   std::function<void(int64_t step, const at::Tensor& codes_before)> on_step;

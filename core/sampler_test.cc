@@ -71,6 +71,32 @@ TEST_P(SamplerTest, FollowsTheScheduleAndReplaysExactly) {
   EXPECT_TRUE((traj->logp_full <= traj->logp_candidate2 + 1e-5).all().item<bool>());
 }
 
+TEST_P(SamplerTest, TheNoiseEdgeIsRecordedAndReplayedAlike) {
+  SampleOptions o;
+  o.steps = 8;
+  o.guidance = GetParam();
+  o.seed = 43;
+  o.record_full = false;
+  auto fixed = SampleTrajectories(*model_, prompts_, uncond_, o);
+  o.candidate1_edge = Candidate1Edge::kNoise;
+  auto noise = SampleTrajectories(*model_, prompts_, uncond_, o);
+  ASSERT_TRUE(fixed.ok() && noise.ok());
+  // Same draws (the edge only changes what is recorded), different candidate1 at early steps.
+  ASSERT_TRUE(torch::equal(fixed->tokens, noise->tokens));
+  EXPECT_TRUE(torch::equal(fixed->logp_candidate2, noise->logp_candidate2));
+  EXPECT_GT((fixed->logp_candidate1 - noise->logp_candidate1).select(1, 0).abs().min().item<double>(), 1e-3);
+  std::vector<int64_t> steps{0, 3, 7};
+  torch::NoGradGuard g;
+  auto replay = ReplayStepLogProbs(*model_, prompts_, uncond_, *noise, steps, o.guidance, false, Candidate1Edge::kNoise,
+                                   o.gumbel_tau0);
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+  auto idx = torch::tensor(steps, torch::kLong);
+  EXPECT_TRUE(torch::allclose(replay->candidate1, noise->logp_candidate1.index_select(1, idx), 1e-4, 1e-4));
+  // Replaying with the other edge does not reproduce it: the two must agree.
+  auto wrong = ReplayStepLogProbs(*model_, prompts_, uncond_, *noise, steps, o.guidance);
+  EXPECT_FALSE(torch::allclose(wrong->candidate1, noise->logp_candidate1.index_select(1, idx), 1e-4, 1e-4));
+}
+
 INSTANTIATE_TEST_SUITE_P(WithAndWithoutCfg, SamplerTest, ::testing::Values(0.0, 1.5));
 
 TEST_F(SamplerTest, IsReproducibleForASeedAndVariesAcrossSeeds) {
@@ -140,6 +166,29 @@ TEST(TransitionTest, Candidate1SecondTermHasAGradientAndVanishesAtCEqualsOne) {
   auto vanished = (degenerate.candidate1 - degenerate.candidate2).item<double>();
   EXPECT_NEAR(vanished, by_hand(1.0), 1e-9);
   EXPECT_GT(vanished, -0.01);
+}
+
+// The noise edge's premise, checked by simulation: with confidences log p + tau g and
+// independent standard Gumbel g on both sides, a token of probability p ranks below one of
+// probability c with chance sigmoid((log c - log p) / tau).
+TEST(TransitionTest, TheNoiseEdgeIsTheChanceOfRankingBelowUnderGumbelNoise) {
+  auto gen = at::detail::createCPUGenerator(9);
+  const int64_t n = 400000;
+  auto gumbel = [&] { return -torch::log(-torch::log(torch::rand({n}, gen, torch::kDouble).clamp(1e-300, 1.0))); };
+  for (double tau : {0.9, 0.5, 0.1}) {
+    for (double ratio : {0.5, 1.0, 2.0}) {  // p / c
+      const double log_c = std::log(0.2), log_p = log_c + std::log(ratio);
+      const double simulated = (log_p + tau * gumbel() < log_c + tau * gumbel()).to(torch::kDouble).mean().item<double>();
+      const double logistic = 1.0 / (1.0 + std::exp(-(log_c - log_p) / tau));
+      EXPECT_NEAR(simulated, logistic, 0.004) << "tau " << tau << " p/c " << ratio;
+    }
+  }
+  // The widths: tau_t at early steps, floored at the fixed width late, fixed when asked.
+  EXPECT_DOUBLE_EQ(Candidate1EdgeWidth(Candidate1Edge::kNoise, 1.0, 16, 0), GumbelTemperature(1.0, 16, 0));
+  EXPECT_GT(Candidate1EdgeWidth(Candidate1Edge::kNoise, 1.0, 16, 0), 0.5);
+  EXPECT_DOUBLE_EQ(Candidate1EdgeWidth(Candidate1Edge::kNoise, 1.0, 16, 15), kCandidate1ThresholdSoftness);
+  EXPECT_DOUBLE_EQ(Candidate1EdgeWidth(Candidate1Edge::kFixed, 1.0, 16, 0), kCandidate1ThresholdSoftness);
+  EXPECT_FALSE(ParseCandidate1Edge("soft").ok());
 }
 
 }  // namespace

@@ -2,13 +2,19 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
+
+#include "core/schedule.h"
+
 namespace maskgrpo {
 
 StatusOr<Transition> ParseTransition(const std::string& name) {
   if (name == "candidate1") return Transition::kCandidate1;
   if (name == "candidate2") return Transition::kCandidate2;
   if (name == "full") return Transition::kFull;
-  return InvalidArgument("transition must be candidate1, candidate2 or full, got '" + name + "'");
+  if (name == "remask") return Transition::kRemask;
+  return InvalidArgument("transition must be candidate1, candidate2, full or remask, got '" + name + "'");
 }
 
 const char* TransitionName(Transition t) {
@@ -16,6 +22,7 @@ const char* TransitionName(Transition t) {
     case Transition::kCandidate1: return "candidate1";
     case Transition::kCandidate2: return "candidate2";
     case Transition::kFull: return "full";
+    case Transition::kRemask: return "remask";
   }
   return "?";
 }
@@ -25,12 +32,26 @@ const at::Tensor& StepLogProbs::Get(Transition t) const {
     case Transition::kCandidate1: return candidate1;
     case Transition::kCandidate2: return candidate2;
     case Transition::kFull: return full;
+    case Transition::kRemask: break;  // not a step quantity: RemaskLogProbs
   }
   return candidate1;
 }
 
+StatusOr<Candidate1Edge> ParseCandidate1Edge(const std::string& name) {
+  if (name == "fixed") return Candidate1Edge::kFixed;
+  if (name == "noise") return Candidate1Edge::kNoise;
+  return InvalidArgument("candidate1_edge must be fixed or noise, got '" + name + "'");
+}
+
+const char* Candidate1EdgeName(Candidate1Edge edge) { return edge == Candidate1Edge::kNoise ? "noise" : "fixed"; }
+
+double Candidate1EdgeWidth(Candidate1Edge edge, double gumbel_tau0, int64_t steps, int64_t t) {
+  if (edge == Candidate1Edge::kFixed) return kCandidate1ThresholdSoftness;
+  return std::max(GumbelTemperature(gumbel_tau0, steps, t), kCandidate1ThresholdSoftness);
+}
+
 StepLogProbs ComputeStepLogProbs(const at::Tensor& logp, const at::Tensor& tokens, const at::Tensor& revealed,
-                                 const at::Tensor& remaining, const at::Tensor& min_prob) {
+                                 const at::Tensor& remaining, const at::Tensor& min_prob, const at::Tensor& edge_width) {
   auto tok = tokens.clamp_min(0).unsqueeze(-1);
   auto logp_tok = logp.gather(-1, tok).squeeze(-1);  // [R, N]
   auto zero = torch::zeros({}, logp.options());
@@ -47,7 +68,9 @@ StepLogProbs ComputeStepLogProbs(const at::Tensor& logp, const at::Tensor& token
   // ratios of e^100 on-policy. Tokens further than ~5 widths from c_t count exactly as in the
   // hard definition.
   auto log_c = torch::log(min_prob.to(logp.scalar_type()).clamp_min(1e-30)).view({-1, 1, 1});
-  auto weight = torch::log_sigmoid((log_c - logp) / kCandidate1ThresholdSoftness);
+  auto width = edge_width.defined() ? edge_width.to(logp.scalar_type()).view({-1, 1, 1})
+                                    : torch::full({1, 1, 1}, kCandidate1ThresholdSoftness, logp.options());
+  auto weight = torch::log_sigmoid((log_c - logp) / width);
   auto lse = torch::logsumexp(logp + weight, -1);  // [R, N]
   out.candidate1 = revealed_sum + torch::where(remaining, lse, zero).sum(-1);
   {
@@ -108,6 +131,43 @@ at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptBatch& prom
   return torch::log_softmax(logits, -1);
 }
 
+at::Tensor DrawRemasks(int64_t B, int64_t S, int64_t N, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  auto u = torch::rand({B, S, 1}, gen, torch::kDouble);
+  auto m = torch::round(N * torch::cos(u * (M_PI / 2))).clamp(1, N);  // [B, S, 1]
+  // The m smallest of N uniform keys: a uniformly random m-subset per draw.
+  auto keys = torch::rand({B, S, N}, gen, torch::kDouble);
+  auto rank = keys.argsort(/*dim=*/-1, /*descending=*/false).argsort(/*dim=*/-1, /*descending=*/false);
+  return rank < m;
+}
+
+StatusOr<at::Tensor> RemaskLogProbs(const MaskedTransformer& model, const PromptBatch& prompts,
+                                    const PromptBatch& uncond, const at::Tensor& tokens, const at::Tensor& masks,
+                                    double guidance, bool detach_uncond, at::Tensor* entropy) {
+  if (tokens.dim() != 2 || masks.dim() != 3 || masks.size(0) != tokens.size(0) || masks.size(2) != tokens.size(1)) {
+    return InvalidArgument("remask: tokens must be [B, N] and masks [B, S, N]");
+  }
+  if (prompts.size() != tokens.size(0)) return InvalidArgument("remask: prompts and tokens differ in batch size");
+  try {
+    auto dev = model.device();
+    const int64_t B = tokens.size(0), S = masks.size(1), N = tokens.size(1);
+    auto tok_rep = tokens.to(dev).repeat_interleave(S, 0);  // row r = b * S + s
+    auto mask = masks.to(dev).reshape({B * S, N});
+    auto state = torch::where(mask, torch::full({}, -1, tok_rep.options()), tok_rep);
+    PromptBatch rep{prompts.text_ids.to(dev).repeat_interleave(S, 0), prompts.text_valid.to(dev).repeat_interleave(S, 0)};
+    auto logp = ImageLogProbs(model, rep, uncond, state, guidance, 1.0, detach_uncond);  // [B*S, N, K]
+    auto logp_tok = logp.gather(-1, tok_rep.unsqueeze(-1)).squeeze(-1);
+    if (entropy) {
+      torch::NoGradGuard no_grad;
+      auto h = -(logp.exp() * logp).sum(-1);
+      *entropy = (torch::where(mask, h, torch::zeros({}, h.options())).sum(-1) / mask.sum(-1).clamp_min(1)).view({B, S});
+    }
+    return torch::where(mask, logp_tok, torch::zeros({}, logp_tok.options())).sum(-1).view({B, S});
+  } catch (const c10::Error& e) {
+    return Internal(std::string("remask scoring failed: ") + e.what_without_backtrace());
+  }
+}
+
 at::Tensor StateBeforeStep(const TrajectoryBatch& traj, int64_t t) {
   return torch::where(traj.reveal_step < t, traj.tokens, torch::full({}, -1, traj.tokens.options()));
 }
@@ -115,7 +175,7 @@ at::Tensor StateBeforeStep(const TrajectoryBatch& traj, int64_t t) {
 StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const PromptBatch& prompts,
                                           const PromptBatch& uncond, const TrajectoryBatch& traj,
                                           const std::vector<int64_t>& steps, double guidance,
-                                          bool detach_uncond) {
+                                          bool detach_uncond, Candidate1Edge edge, double gumbel_tau0) {
   const int64_t B = traj.size(), S = static_cast<int64_t>(steps.size());
   if (prompts.size() != B) return InvalidArgument("replay: prompts and trajectories differ in batch size");
   if (S == 0) return InvalidArgument("replay: no steps selected");
@@ -136,7 +196,10 @@ StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const 
     auto revealed = rev_rep == t_rep;
     auto remaining = rev_rep > t_rep;
     auto c = traj.min_revealed_prob.to(dev).index_select(1, step_t).reshape({B * S});
-    auto out = ComputeStepLogProbs(logp, tok_rep, revealed, remaining, c);
+    std::vector<float> widths;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t : steps) widths.push_back(static_cast<float>(Candidate1EdgeWidth(edge, gumbel_tau0, traj.steps, t)));
+    auto out = ComputeStepLogProbs(logp, tok_rep, revealed, remaining, c, torch::tensor(widths).to(dev));
     out.candidate1 = out.candidate1.view({B, S});
     out.candidate2 = out.candidate2.view({B, S});
     out.full = out.full.view({B, S});

@@ -13,7 +13,10 @@
 
 namespace maskgrpo {
 
-enum class Transition { kCandidate1, kCandidate2, kFull };
+// kRemask is not a step of the trajectory: it scores the final image under seeded random
+// re-masking (the likelihood family of MaskGRPO, arXiv 2510.02880, and UDM-GRPO, arXiv
+// 2604.18518), see RemaskLogProbs. It needs only the final tokens.
+enum class Transition { kCandidate1, kCandidate2, kFull, kRemask };
 StatusOr<Transition> ParseTransition(const std::string& name);
 const char* TransitionName(Transition t);
 
@@ -37,9 +40,25 @@ struct StepLogProbs {
 // softened over kCandidate1ThresholdSoftness nats (see transition.cc): each p_i(k) is weighted
 // by sigmoid((log c_t - log p_i(k)) / softness), so the value is continuous in the logits and
 // finite even for an empty set.
+//   edge_width: [R] float32 widths (nats) of that soft edge per state; undefined: the fixed
+//               kCandidate1ThresholdSoftness for every state.
 inline constexpr double kCandidate1ThresholdSoftness = 0.02;
 StepLogProbs ComputeStepLogProbs(const at::Tensor& logp, const at::Tensor& tokens, const at::Tensor& revealed,
-                                 const at::Tensor& remaining, const at::Tensor& min_prob);
+                                 const at::Tensor& remaining, const at::Tensor& min_prob,
+                                 const at::Tensor& edge_width = {});
+
+// The width of candidate1's soft edge at step t of T.
+//   kFixed: kCandidate1ThresholdSoftness, a numerical softening of the paper's hard set.
+//   kNoise: the width the sampler's own randomness gives the edge. A position stays masked when
+//           its confidence log p + tau_t g (g Gumbel) ranks below the revealed ones'; with
+//           independent Gumbel noise on both sides the chance that a token of probability p
+//           ranks below c_t is sigmoid((log c_t - log p) / tau_t): the fixed edge's formula
+//           with width tau_t (0.5-0.94 at the early steps of T = 16 with tau0 = 1) instead of
+//           0.02. Floored at kCandidate1ThresholdSoftness for the last steps, where tau_t -> 0.
+enum class Candidate1Edge { kFixed, kNoise };
+StatusOr<Candidate1Edge> ParseCandidate1Edge(const std::string& name);
+const char* Candidate1EdgeName(Candidate1Edge edge);
+double Candidate1EdgeWidth(Candidate1Edge edge, double gumbel_tau0, int64_t steps, int64_t t);
 
 // Classifier-free guidance on logits: (1 + w) * cond - w * uncond.
 at::Tensor GuidedLogits(const at::Tensor& cond, const at::Tensor& uncond, double w);
@@ -56,10 +75,26 @@ at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptBatch& prom
 // Rebuilds the states of the selected steps of every trajectory and recomputes the step
 // log-probabilities in one batched forward over (trajectories x steps). Result tensors are
 // [B, steps.size()], differentiable when grad mode is on.
+// `edge` and `gumbel_tau0` must be those the trajectories were sampled with (candidate1 only).
 StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const PromptBatch& prompts,
                                           const PromptBatch& uncond, const TrajectoryBatch& traj,
                                           const std::vector<int64_t>& steps, double guidance,
-                                          bool detach_uncond = false);
+                                          bool detach_uncond = false, Candidate1Edge edge = Candidate1Edge::kFixed,
+                                          double gumbel_tau0 = 1.0);
+
+// Re-masking draws for B images of N tokens, S per image, a pure function of `seed`: draw s
+// of image b masks m positions chosen uniformly, m = clamp(round(N cos(pi u / 2)), 1, N) with
+// u ~ U(0, 1) (the cosine masking schedule these models are trained with). [B, S, N] bool.
+at::Tensor DrawRemasks(int64_t B, int64_t S, int64_t N, uint64_t seed);
+
+// log p(x_i | x with `masks` applied) summed over the masked positions i of each draw: the
+// re-masking likelihood of the final tokens, [B, S], differentiable when grad mode is on.
+// tokens [B, N] (all >= 0), masks [B, S, N]. The old and the new policy must be scored on the
+// same masks (the learner draws them once per update). `entropy`, when given, receives the
+// mean policy entropy (nats) over each draw's masked positions, [B, S], without gradient.
+StatusOr<at::Tensor> RemaskLogProbs(const MaskedTransformer& model, const PromptBatch& prompts,
+                                    const PromptBatch& uncond, const at::Tensor& tokens, const at::Tensor& masks,
+                                    double guidance, bool detach_uncond = false, at::Tensor* entropy = nullptr);
 
 // The state before step t: tokens where reveal_step < t, -1 (masked) elsewhere.
 at::Tensor StateBeforeStep(const TrajectoryBatch& traj, int64_t t);

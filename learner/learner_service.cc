@@ -67,6 +67,7 @@ grpc::Status LearnerService::Lease(grpc::ServerContext* context, const v1::Lease
   s->set_temperature(t.rollout.temperature);
   s->set_gumbel_tau0(t.rollout.gumbel_tau0);
   reply->set_record_full(t.learner.transition == Transition::kFull);
+  reply->set_candidate1_noise_edge(t.learner.candidate1_edge == Candidate1Edge::kNoise);
   reply->set_retry_after_ms(batch->retry_after_ms);
   reply->set_finished(batch->finished);
   for (const auto& l : batch->leases) {

@@ -134,6 +134,7 @@ StatusOr<RolloutWorker::SampledBatch> RolloutWorker::Sample(const v1::LeaseReply
   so.temperature = reply.sampling().temperature();
   so.gumbel_tau0 = reply.sampling().gumbel_tau0();
   so.record_full = reply.record_full();
+  so.candidate1_edge = reply.candidate1_noise_edge() ? Candidate1Edge::kNoise : Candidate1Edge::kFixed;
   so.seed = Mix(options_.seed, sample_calls_++);
   ASSIGN_OR_RETURN(auto groups,
                    grpo::SampleGroups(*model_, *world_, spec_ptrs, reply.group_size(), so, reply.policy_version()));

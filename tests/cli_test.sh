@@ -101,8 +101,17 @@ fi
 
 # --- train: bad input, a short run, stop and resume, and a changed config on resume ---
 echo 'learner { transition: "candidate3" }' > "$WORK/bad_transition.textproto"
-expect_error "train unknown transition" 2 "transition must be candidate1, candidate2 or full" -- \
+expect_error "train unknown transition" 2 "transition must be candidate1, candidate2, full or remask" -- \
   "$BIN" train --config "$WORK/bad_transition.textproto" --out "$WORK/t_bad"
+echo 'learner { minibatch_split: "prompts" }' > "$WORK/bad_split.textproto"
+expect_error "train unknown minibatch split" 2 "minibatch_split must be samples or groups, got 'prompts'" -- \
+  "$BIN" train --config "$WORK/bad_split.textproto" --out "$WORK/t_bad"
+echo 'learner { candidate1_edge: "soft" }' > "$WORK/bad_edge.textproto"
+expect_error "train unknown candidate1 edge" 2 "candidate1_edge must be fixed or noise, got 'soft'" -- \
+  "$BIN" train --config "$WORK/bad_edge.textproto" --out "$WORK/t_bad"
+echo 'learner { minibatch_split: "groups" minibatches: 9 }' > "$WORK/bad_groups.textproto"
+expect_error "train more group minibatches than groups" 2 "minibatch_split groups needs minibatches <= groups_per_update" -- \
+  "$BIN" train --config "$WORK/bad_groups.textproto" --out "$WORK/t_bad"
 echo 'filter { percentile: 101 }' > "$WORK/bad_filter.textproto"
 expect_error "train bad filter percentile" 2 "percentile" -- "$BIN" train --config "$WORK/bad_filter.textproto" --out "$WORK/t_bad"
 expect_error "train bad dump flag" 2 "dump-groups must be true or false" -- "$BIN" train --out "$WORK/t_bad" --dump-groups yes

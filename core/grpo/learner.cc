@@ -36,7 +36,9 @@ TrajectoryBatch SelectRows(const TrajectoryBatch& t, const torch::Tensor& idx) {
 
 const torch::Tensor& BehaviourLogp(const TrajectoryBatch& t, Transition transition) {
   switch (transition) {
-    case Transition::kCandidate2: return t.logp_candidate2;
+    // remask scores the final tokens in the learner; the recorded candidate2 is only
+    // validated (shape, finite) like any submission's.
+    case Transition::kCandidate2: case Transition::kRemask: return t.logp_candidate2;
     case Transition::kFull: return t.logp_full;
     default: return t.logp_candidate1;
   }
@@ -206,9 +208,31 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
     traj.logp_candidate1 = torch::cat(lp1).to(dev, torch::kFloat);
     traj.logp_candidate2 = torch::cat(lp2).to(dev, torch::kFloat);
     traj.logp_full = torch::cat(lpf).to(dev, torch::kFloat);
-    auto step_idx = torch::tensor(steps, torch::kLong).to(dev);
-    auto old_logp = BehaviourLogp(traj, options_.transition).index_select(1, step_idx);  // [B, S]
-    auto counts = StepTokenCounts(traj, steps, options_.transition);                      // [B, S]
+    const bool remask = options_.transition == Transition::kRemask;
+    torch::Tensor old_logp, counts, masks;  // [B, S], [B, S], remask: [B, S, N]
+    if (remask) {
+      // One set of re-masking draws per update, shared by the old-policy score below and
+      // every minibatch's new-policy score: S = the selected steps' count.
+      masks = DrawRemasks(B, static_cast<int64_t>(steps.size()), traj.tokens.size(1),
+                          DeriveSeed(options_.seed, version_, /*purpose=*/3))
+                  .to(dev);
+      counts = masks.sum(-1).to(torch::kFloat);
+      torch::NoGradGuard no_grad;
+      std::vector<torch::Tensor> parts;
+      for (int64_t c0 = 0; c0 < B; c0 += options_.micro_batch) {
+        auto cidx = torch::arange(c0, std::min(B, c0 + options_.micro_batch), torch::kLong).to(dev);
+        ASSIGN_OR_RETURN(auto lp, RemaskLogProbs(*policy_, PromptBatch{prompts.text_ids.index_select(0, cidx),
+                                                                       prompts.text_valid.index_select(0, cidx)},
+                                                 uncond_, traj.tokens.index_select(0, cidx), masks.index_select(0, cidx),
+                                                 options_.guidance));
+        parts.push_back(lp.to(torch::kFloat));
+      }
+      old_logp = torch::cat(parts);
+    } else {
+      auto step_idx = torch::tensor(steps, torch::kLong).to(dev);
+      old_logp = BehaviourLogp(traj, options_.transition).index_select(1, step_idx);
+      counts = StepTokenCounts(traj, steps, options_.transition);
+    }
     auto advantages = torch::tensor(adv, torch::kDouble).to(dev);
 
     const double lr = WarmupCosineLr(options_.adamw.learning_rate, options_.min_lr_ratio, options_.warmup_updates,
@@ -229,17 +253,32 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
           const double weight = static_cast<double>(cidx.size(0)) / static_cast<double>(mb);
           PromptBatch c_prompts{prompts.text_ids.index_select(0, cidx), prompts.text_valid.index_select(0, cidx)};
           auto c_traj = SelectRows(traj, cidx);
-          ASSIGN_OR_RETURN(StepLogProbs now,
-                           ReplayStepLogProbs(*policy_, c_prompts, uncond_, c_traj, steps, options_.guidance,
-                                              options_.detach_unconditional));
-          torch::Tensor ref;
-          if (options_.loss.kl_beta > 0) {
-            torch::NoGradGuard no_grad;
-            ASSIGN_OR_RETURN(StepLogProbs r,
-                             ReplayStepLogProbs(*reference_, c_prompts, uncond_, c_traj, steps, options_.guidance));
-            ref = r.Get(options_.transition);
+          torch::Tensor now_lp, ref, entropy;
+          if (remask) {
+            auto c_masks = masks.index_select(0, cidx);
+            ASSIGN_OR_RETURN(now_lp, RemaskLogProbs(*policy_, c_prompts, uncond_, c_traj.tokens, c_masks, options_.guidance,
+                                                    options_.detach_unconditional, &entropy));
+            if (options_.loss.kl_beta > 0) {
+              torch::NoGradGuard no_grad;
+              ASSIGN_OR_RETURN(ref, RemaskLogProbs(*reference_, c_prompts, uncond_, c_traj.tokens, c_masks,
+                                                   options_.guidance));
+            }
+          } else {
+            ASSIGN_OR_RETURN(StepLogProbs now,
+                             ReplayStepLogProbs(*policy_, c_prompts, uncond_, c_traj, steps, options_.guidance,
+                                                options_.detach_unconditional, options_.candidate1_edge,
+                                                options_.gumbel_tau0));
+            now_lp = now.Get(options_.transition);
+            entropy = now.entropy;
+            if (options_.loss.kl_beta > 0) {
+              torch::NoGradGuard no_grad;
+              ASSIGN_OR_RETURN(StepLogProbs r,
+                               ReplayStepLogProbs(*reference_, c_prompts, uncond_, c_traj, steps, options_.guidance,
+                                                  false, options_.candidate1_edge, options_.gumbel_tau0));
+              ref = r.Get(options_.transition);
+            }
           }
-          auto part = GrpoLoss(now.Get(options_.transition), old_logp.index_select(0, cidx),
+          auto part = GrpoLoss(now_lp, old_logp.index_select(0, cidx),
                                advantages.index_select(0, cidx), counts.index_select(0, cidx), ref, options_.loss);
           (part.loss * weight).backward();
           loss_sum += weight * part.loss.item<double>();
@@ -248,7 +287,7 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
           sum.clip_fraction += weight * part.clip_fraction;
           sum.approx_kl += weight * part.approx_kl;
           sum.ratio_mean += weight * part.ratio_mean;
-          entropy_sum += weight * now.entropy.mean().item<double>();
+          entropy_sum += weight * entropy.mean().item<double>();
         }
         double grad_norm;
         if (options_.max_grad_norm > 0) {

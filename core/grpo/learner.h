@@ -30,6 +30,10 @@ struct LearnerOptions {
   // The CFG weight the rollouts were sampled with: the policy being optimised is the guided
   // distribution, so the replay must use the same weight.
   double guidance = 0.0;
+  // candidate1's soft edge and the rollouts' Gumbel tau0 (for the `noise` edge): the replay
+  // must use what the rollouts recorded with.
+  Candidate1Edge candidate1_edge = Candidate1Edge::kFixed;
+  double gumbel_tau0 = 1.0;
   // With CFG, the guided logits are (1 + w) cond - w uncond, so the plain gradient also pushes
   // the shared unconditional prediction, against the advantage, for every prompt. True stops
   // it there (the ratio and the loss value are unchanged; only the gradient path differs).

@@ -99,6 +99,44 @@ TEST_F(LearnerTest, TransitionGradientsMatchFiniteDifferences) {
   }
 }
 
+TEST_F(LearnerTest, RemaskLikelihoodMatchesByHandAndItsGradientFiniteDifferences) {
+  auto model = Model("float64");
+  auto groups = Groups(*model, /*guidance=*/1.5);
+  const auto& g = groups[0];
+  PromptBatch rep{g.prompt.text_ids.expand({kG, -1}), g.prompt.text_valid.expand({kG, -1})};
+  const int64_t S = 3, N = config_.image_len;
+  auto masks = DrawRemasks(kG, S, N, 17);
+  // Deterministic, every draw masks 1..N positions, and the draws differ.
+  EXPECT_TRUE(torch::equal(masks, DrawRemasks(kG, S, N, 17)));
+  EXPECT_FALSE(torch::equal(masks, DrawRemasks(kG, S, N, 18)));
+  auto counts = masks.sum(-1);
+  EXPECT_GE(counts.min().item<int64_t>(), 1);
+  EXPECT_LE(counts.max().item<int64_t>(), N);
+  torch::Tensor entropy;
+  auto lp = RemaskLogProbs(*model, rep, uncond_, g.trajectories.tokens, masks, 1.5, false, &entropy);
+  ASSERT_TRUE(lp.ok()) << lp.status().ToString();
+  ASSERT_EQ(lp->sizes(), (std::vector<int64_t>{kG, S}));
+  EXPECT_TRUE(entropy.gt(0).all().item<bool>());
+  // By hand, one draw at a time: the masked state's guided log-probabilities of the true tokens.
+  for (int64_t b = 0; b < kG; b += 3)
+    for (int64_t s = 0; s < S; ++s) {
+      auto m = masks[b][s];
+      auto tokens = g.trajectories.tokens[b];
+      auto state = torch::where(m, torch::full({}, -1, tokens.options()), tokens).unsqueeze(0);
+      auto logp = ImageLogProbs(*model, PromptBatch{rep.text_ids.slice(0, b, b + 1), rep.text_valid.slice(0, b, b + 1)},
+                                uncond_, state, 1.5)[0];
+      double expected = 0;
+      for (int64_t i = 0; i < N; ++i)
+        if (m[i].item<bool>()) expected += logp[i][tokens[i].item<int64_t>()].item<double>();
+      EXPECT_NEAR((*lp)[b][s].item<double>(), expected, 1e-9) << b << "," << s;
+    }
+  auto weights = torch::randn({kG, S}, at::detail::createCPUGenerator(2), torch::kDouble);
+  ExpectGradientMatchesFiniteDifference(
+      *model, [&] { return (std::move(RemaskLogProbs(*model, rep, uncond_, g.trajectories.tokens, masks, 1.5)).value() * weights).sum(); },
+      "remask");
+  EXPECT_FALSE(RemaskLogProbs(*model, rep, uncond_, g.trajectories.tokens, masks.select(1, 0), 1.5).ok());
+}
+
 TEST_F(LearnerTest, LossGradientMatchesFiniteDifferences) {
   auto model = Model("float64");
   auto reference = Model("float64", /*seed=*/8);
@@ -199,7 +237,7 @@ TEST_F(LearnerTest, DetachedUnconditionalKeepsValuesAndOnlyTheConditionalGradien
 }
 
 TEST_F(LearnerTest, OnPolicyRatioIsOne) {
-  for (Transition tr : {Transition::kCandidate1, Transition::kCandidate2, Transition::kFull}) {
+  for (Transition tr : {Transition::kCandidate1, Transition::kCandidate2, Transition::kFull, Transition::kRemask}) {
     auto model = Model("float32");
     auto groups = Groups(*model, 2.0);
     LearnerOptions o;
@@ -215,6 +253,44 @@ TEST_F(LearnerTest, OnPolicyRatioIsOne) {
     EXPECT_EQ(stats->clip_fraction, 0.0) << TransitionName(tr);
     EXPECT_GT(stats->grad_norm, 0.0) << TransitionName(tr);
     EXPECT_EQ(learner->version(), 1);
+  }
+}
+
+TEST_F(LearnerTest, OnPolicyRatioIsOneWithTheNoiseEdge) {
+  auto model = Model("float32");
+  std::vector<ScoredGroup> groups;
+  for (int g = 0; g < 2; ++g) {
+    auto prompt = testing::TinyPrompts(1, config_.text_len, 3, 20 + g);
+    SampleOptions so;
+    so.steps = 4;
+    so.guidance = 2.0;
+    so.gumbel_tau0 = 0.8;
+    so.seed = 77 + g;
+    so.candidate1_edge = Candidate1Edge::kNoise;
+    PromptBatch rep{prompt.text_ids.expand({kG, -1}).contiguous(), prompt.text_valid.expand({kG, -1}).contiguous()};
+    ScoredGroup sg;
+    sg.prompt = prompt;
+    sg.trajectories = std::move(SampleTrajectories(*model, rep, uncond_, so)).value();
+    for (int64_t i = 0; i < kG; ++i) sg.rewards.push_back(0.1 * ((i * 5 + g) % 4));
+    groups.push_back(std::move(sg));
+  }
+  for (Candidate1Edge edge : {Candidate1Edge::kNoise, Candidate1Edge::kFixed}) {
+    LearnerOptions o;
+    o.transition = Transition::kCandidate1;
+    o.guidance = 2.0;
+    o.gumbel_tau0 = 0.8;
+    o.candidate1_edge = edge;
+    o.minibatches = 1;
+    auto learner = std::move(GrpoLearner::Create(Model("float32"), nullptr, uncond_, o)).value();
+    auto stats = learner->Update(groups);
+    ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+    if (edge == Candidate1Edge::kNoise) {
+      EXPECT_NEAR(stats->ratio_mean, 1.0, 1e-5);
+      EXPECT_LT(stats->approx_kl, 1e-8);
+    } else {
+      // A learner replaying the other edge sees off-policy ratios: the settings must match.
+      EXPECT_GT(stats->approx_kl, 1e-4);
+    }
   }
 }
 

@@ -149,6 +149,7 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
     }
     SampleOptions so = o_.rollout;
     so.record_full = o_.learner.transition == Transition::kFull;  // costs a replay pass
+    so.candidate1_edge = o_.learner.candidate1_edge;
     so.seed = RoundSeed(o_.seed, state_.sample_round++);
     ASSIGN_OR_RETURN(auto groups, SampleScoredGroups(learner_->policy(), world_, specs, o_.group_size, so, o_.reward,
                                                      learner_->version()));
@@ -305,6 +306,9 @@ Status ValidateTrainOptions(const TrainOptions& o) {
   if (o.keep_checkpoints < 1) return InvalidArgument("train: keep_checkpoints must be >= 1");
   if (o.max_draws_factor < 1) return InvalidArgument("train: max_draws_factor must be >= 1");
   if (o.rollout.steps < 1) return InvalidArgument("train: rollout steps must be >= 1");
+  if (o.rollout.gumbel_tau0 != o.learner.gumbel_tau0) {
+    return InvalidArgument("train: the learner's gumbel_tau0 must equal the rollout's (candidate1's noise edge)");
+  }
   if (o.rollout.guidance != o.learner.guidance) {
     return InvalidArgument("train: the learner's guidance must equal the rollout's (the policy is the guided sampler)");
   }
