@@ -93,7 +93,7 @@ int PretrainCommand(const std::vector<std::string>& args) {
 
 int EvalCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"config", "checkpoint", "out", "threads", "device", "dtype", "seed", "sampling-steps",
-                                   "guidance", "images-per-prompt", "prompts-per-task", "split"});
+                                   "guidance", "images-per-prompt", "prompts-per-task", "min-images-per-task", "split"});
   if (!flags.ok()) return Fail(flags.status());
   if (!flags->Has("checkpoint") || !flags->Has("out")) {
     return Fail(InvalidArgument("eval needs --checkpoint PATH and --out DIR"));
@@ -107,6 +107,9 @@ int EvalCommand(const std::vector<std::string>& args) {
   int64_t p = c.prompts_per_task();
   if (!st.ok() || !(st = flags->GetInt("prompts-per-task", &p)).ok()) return Fail(st);
   c.set_prompts_per_task(static_cast<int32_t>(p));
+  int64_t min_images = c.min_images_per_task();
+  if (!(st = flags->GetInt("min-images-per-task", &min_images)).ok()) return Fail(st);
+  c.set_min_images_per_task(static_cast<int32_t>(min_images));
   const uint64_t seed = c.seed();
   auto options = ToEvalOptions(c);
   if (!options.ok()) return Fail(options.status());
@@ -161,6 +164,8 @@ int EvalCommand(const std::vector<std::string>& args) {
   j["checkpoint"] = flags->Get("checkpoint");
   j["mean_dense_reward"] = result->mean_dense_reward;
   j["images_per_prompt"] = options->images_per_prompt;
+  j["prompts_per_task"] = options->prompts_per_task;
+  j["min_images_per_task"] = options->min_images_per_task;
   j["sampling_steps"] = static_cast<int64_t>(options->sampling.steps);
   j["guidance"] = options->sampling.guidance;
   j["seed"] = static_cast<int64_t>(seed);

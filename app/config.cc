@@ -192,6 +192,8 @@ StatusOr<EvalOptions> ToEvalOptions(const config::EvalConfig& c) {
   ASSIGN_OR_RETURN(o.sampling, ToSampleOptions(c.sampling(), c.seed()));
   o.images_per_prompt = c.images_per_prompt();
   o.prompts_per_task = c.prompts_per_task();
+  o.min_images_per_task = c.min_images_per_task();
+  if (o.min_images_per_task < 0) return InvalidArgument("min_images_per_task must be >= 0");
   o.batch_images = c.batch_images();
   o.grid_images = c.grid_images();
   if (o.images_per_prompt <= 0) return InvalidArgument("images_per_prompt must be > 0");

@@ -17,7 +17,7 @@ const char kUsage[] =
     "            --config F --out DIR --steps N --batch-size N --seed N --threads N --device D --dtype T\n"
     "  eval      GenEval-style evaluation on the held-out prompts; writes DIR/eval.json\n"
     "            --checkpoint PATH --out DIR [--config F --images-per-prompt K --prompts-per-task N (0: every\n"
-    "             prompt of the split once, the broad evaluation)\n"
+    "             prompt of the split once, the broad evaluation) --min-images-per-task M\n"
     "             --split heldout|train (train: training prompts, to compare fit with generalisation)\n"
     "             --sampling-steps T --guidance W --seed N --threads N --device D --dtype T]\n"
     "  generate  prompts to a PNG grid with the prompt under each image\n"

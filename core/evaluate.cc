@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/json.h"
@@ -12,8 +13,10 @@ namespace maskgrpo {
 StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World& world,
                                      const EvalOptions& options, const std::function<void(int, int)>& progress,
                                      const JudgeFn& judge) {
-  if (options.images_per_prompt <= 0 || options.prompts_per_task < 0 || options.batch_images <= 0) {
-    return InvalidArgument("eval: images_per_prompt and batch_images must be > 0, prompts_per_task >= 0");
+  if (options.images_per_prompt <= 0 || options.prompts_per_task < 0 || options.batch_images <= 0 ||
+      options.min_images_per_task < 0) {
+    return InvalidArgument(
+        "eval: images_per_prompt and batch_images must be > 0, prompts_per_task and min_images_per_task >= 0");
   }
   // The evaluation set: per task, its held-out prompts in order, cycled up to
   // prompts_per_task (0: every prompt once), each repeated images_per_prompt times.
@@ -30,10 +33,12 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World
     for (const auto& p : split) if (p.tag == tag) task_prompts.push_back(&p);
     const size_t n = task_prompts.size();
     const size_t want = options.prompts_per_task > 0 ? static_cast<size_t>(options.prompts_per_task) : n;
+    const int per_prompt = std::max<int>(options.images_per_prompt,
+                                         static_cast<int>((options.min_images_per_task + want - 1) / want));
     for (size_t i = 0; i < want; ++i) {
       // Training lists are long and ordered by combination, so they are sampled evenly.
       const size_t pick = options.train_split && n > want ? i * n / want : i % n;
-      for (int k = 0; k < options.images_per_prompt; ++k) rows.push_back(task_prompts[pick]);
+      for (int k = 0; k < per_prompt; ++k) rows.push_back(task_prompts[pick]);
     }
   }
   const int64_t text_len = model.config().text_len;

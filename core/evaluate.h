@@ -20,6 +20,9 @@ struct EvalOptions {
   // once, so that each task's score is the mean over all of its prompts (the broad evaluation:
   // with 16 a task of one held-out prompt is scored on that prompt alone, 16 times over).
   int prompts_per_task = 16;
+  // At least this many images per task: each of a task's prompts gets
+  // max(images_per_prompt, ceil(min_images_per_task / prompts)) images.
+  int min_images_per_task = 0;
   // Evaluate training prompts instead (evenly spaced through each task's list): held-out
   // against training scores tells generalisation from fitting the prompts trained on.
   bool train_split = false;

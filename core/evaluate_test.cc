@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -65,6 +66,17 @@ TEST(Evaluate, ZeroPromptsPerTaskEvaluatesEveryHeldOutPromptOnce) {
   for (const auto& img : r->images) ++seen[img.prompt];
   EXPECT_EQ(seen.size(), heldout.size());
   for (const auto& [p, n] : seen) EXPECT_EQ(n, 2) << p->text;
+  // A minimum per task: tasks with few prompts get more images per prompt, equally.
+  o.min_images_per_task = 9;
+  r = EvaluateHeldout(*model, *world, o, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::map<std::string, std::map<const Prompt*, int>> by_task;
+  for (const auto& img : r->images) ++by_task[img.prompt->tag][img.prompt];
+  for (const auto& [tag, prompts] : by_task) {
+    const int n = static_cast<int>(prompts.size());
+    const int expected = std::max(2, (9 + n - 1) / n);
+    for (const auto& [p, k] : prompts) EXPECT_EQ(k, expected) << tag << ": " << p->text;
+  }
   o.prompts_per_task = -1;
   EXPECT_FALSE(EvaluateHeldout(*model, *world, o, nullptr).ok());
 }

@@ -18,8 +18,15 @@
 #
 # Usage: bash scripts/ablate.sh [UPDATES (default 60)] [variant ...]
 #   ABLATE_SEEDS="1 2 3"   training seeds (default 1 2 3; use >= 3 for any claim)
-#   ABLATE_EVAL='eval { prompts_per_task: 0 images_per_prompt: 4 }'   the held-out protocol:
-#                          by default the broad one, every held-out prompt, 4 images each
+#   ABLATE_EVAL='eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'
+#                          the held-out protocol of the runs' own evaluations: by default the
+#                          broad one, every held-out prompt with 4 images each and at least 64
+#                          images per task
+#   ABLATE_FINAL_EVAL='--prompts-per-task 0 --min-images-per-task 64'   when set, also
+#                          evaluates the base model once (OUT/base_eval) and every final
+#                          policy (seed<N>/final_eval) with these `maskgrpo eval` flags; the
+#                          table then adds gains under that protocol (to re-judge runs made
+#                          with another ABLATE_EVAL without training them again)
 #   ABLATE_THREADS=N       LibTorch threads per run (default: the config's). Two passes over
 #                          disjoint variant lists at 1 thread each use 2 cores better than one
 #                          pass at 2; a last pass over every variant only writes the table.
@@ -34,7 +41,7 @@ if [ ${#VARIANTS[@]} -eq 0 ]; then
             graded graded_no_filter)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
-EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 }'}
+EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
 BIN=build/bin/maskgrpo
 [ -x "$BIN" ] || bash scripts/build.sh
 OUT=runs/ablation
@@ -90,5 +97,23 @@ for v in "${VARIANTS[@]}"; do
     tail -n 1 "$dir/train.log"
   done
 done
+
+if [ -n "${ABLATE_FINAL_EVAL:-}" ]; then
+  # The same flags for the base model and every final policy; seeds and sampling as `eval`'s
+  # defaults (configs/eval.textproto), so the only difference is the weights.
+  final_eval() {  # MODEL OUT_DIR
+    [ -f "$2/eval.json" ] && return 0
+    # shellcheck disable=SC2086
+    "$BIN" eval --checkpoint "$1" --out "$2" $ABLATE_FINAL_EVAL ${ABLATE_THREADS:+--threads "$ABLATE_THREADS"} \
+      > "$2.log" 2>&1 || { echo "final eval of $1 failed; see $2.log" >&2; exit 1; }
+  }
+  final_eval models/shapeworld_base.safetensors "$OUT/base_eval"
+  for v in "${VARIANTS[@]}"; do
+    for seed in "${SEEDS[@]}"; do
+      dir="$OUT/$v/seed$seed"
+      [ -f "$dir/seconds" ] && final_eval "$dir/run/model.safetensors" "$dir/final_eval"
+    done
+  done
+fi
 
 /usr/bin/python3 scripts/ablation_table.py "$OUT" "$UPDATES" "${VARIANTS[@]}"

@@ -43,6 +43,9 @@ def load_seed(seed_dir):
     before = json.load(open(os.path.join(eval_dir, versions[0], "eval.json")))
     after = json.load(open(os.path.join(eval_dir, versions[-1], "eval.json")))
     out = {"before": before, "after": after, "seconds": float(open(os.path.join(seed_dir, "seconds")).read())}
+    final = os.path.join(seed_dir, "final_eval", "eval.json")
+    if os.path.exists(final):
+        out["final"] = json.load(open(final))
     split = os.path.join(seed_dir, "train_split", "eval.json")
     if os.path.exists(split):
         out["train_split"] = json.load(open(split))
@@ -83,51 +86,73 @@ def main():
                 runs["default"][int(m.group(1))] = r
     default = runs.get("default", {})
 
-    def gain(r):
-        return r["after"]["overall"] - r["before"]["overall"]
+    base_path = os.path.join(out_dir, "base_eval", "eval.json")
+    base = json.load(open(base_path)) if os.path.exists(base_path) else None
 
-    lines = [f"{updates} updates per run; held-out overall (GenEval-style verdict, macro over tasks); "
-             "mean +- standard error over training seeds", ""]
-    lines.append("| variant | seeds | gain per seed | gain | after | paired gain - default | min gain | "
-                 "objects / fragments per image (last 10 updates) | entropy | minutes per run |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
-    for v in variants:
-        seeds = runs[v]
-        if not seeds:
-            lines.append(f"| {v} | 0 | (no finished run) | | | | | | | |")
-            continue
-        order = sorted(seeds)
-        gains = [gain(seeds[s]) for s in order]
-        afters = [seeds[s]["after"]["overall"] for s in order]
-        paired = [gain(seeds[s]) - gain(default[s]) for s in order if s in default] if v != "default" else []
-        objs = [seeds[s]["objects_per_image"] for s in order if seeds[s]["objects_per_image"] is not None]
-        frags = [seeds[s]["fragments_per_image"] for s in order if seeds[s]["fragments_per_image"] is not None]
-        ent = [seeds[s]["entropy"] for s in order if seeds[s]["entropy"] is not None]
-        per_seed = ", ".join(f"{s}: {g:+.3f}" for s, g in zip(order, gains))
-        pm, pse = mean_se(paired)
-        om, _ = mean_se(objs)
-        fm, _ = mean_se(frags)
-        em, _ = mean_se(ent)
-        lines.append(
-            f"| {v} | {len(order)} | {per_seed} | {fmt(*mean_se(gains))} | {fmt(*mean_se(afters)).lstrip('+')} | "
-            f"{fmt(pm, pse) if paired else '-'}{f' (n={len(paired)})' if paired else ''} | {min(gains):+.3f} | "
-            f"{'-' if om is None else f'{om:.2f} / {fm:.2f}'} | {'-' if em is None else f'{em:.3f}'} | "
-            f"{sum(seeds[s]['seconds'] for s in order) / len(order) / 60:.1f} |")
-    lines += ["", "Per task after training (mean over seeds; before training in brackets):", ""]
-    lines.append("| variant | " + " | ".join(TASKS) + " | train split overall |")
-    lines.append("|---|" + "---|" * (len(TASKS) + 1))
-    for v in variants:
-        seeds = runs[v]
-        if not seeds:
-            continue
-        cells = []
-        for t in TASKS:
-            a = [seeds[s]["after"]["tasks"][t] for s in seeds]
-            b = [seeds[s]["before"]["tasks"][t] for s in seeds]
-            cells.append(f"{sum(a) / len(a):.3f} ({sum(b) / len(b):.3f})")
-        split = [seeds[s]["train_split"]["overall"] for s in seeds if "train_split" in seeds[s]]
-        cells.append(fmt(*mean_se(split)).lstrip("+") if split else "-")
-        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    lines = []
+
+    def table(title, gain, after):
+        """One row per variant: gains per seed, mean +- SE, paired difference to the default."""
+        lines.extend([title, ""])
+        lines.append("| variant | seeds | gain per seed | gain | after | paired gain - default | min gain | "
+                     "objects / fragments per image (last 10 updates) | entropy | minutes per run |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for v in variants:
+            seeds = {s: r for s, r in runs[v].items() if gain(r) is not None}
+            if not seeds:
+                lines.append(f"| {v} | 0 | (no finished run) | | | | | | | |")
+                continue
+            order = sorted(seeds)
+            gains = [gain(seeds[s]) for s in order]
+            afters = [after(seeds[s]) for s in order]
+            paired = ([gain(seeds[s]) - gain(default[s]) for s in order if s in default and gain(default[s]) is not None]
+                      if v != "default" else [])
+            objs = [seeds[s]["objects_per_image"] for s in order if seeds[s]["objects_per_image"] is not None]
+            frags = [seeds[s]["fragments_per_image"] for s in order if seeds[s]["fragments_per_image"] is not None]
+            ent = [seeds[s]["entropy"] for s in order if seeds[s]["entropy"] is not None]
+            per_seed = ", ".join(f"{s}: {g:+.3f}" for s, g in zip(order, gains))
+            pm, pse = mean_se(paired)
+            om, _ = mean_se(objs)
+            fm, _ = mean_se(frags)
+            em, _ = mean_se(ent)
+            lines.append(
+                f"| {v} | {len(order)} | {per_seed} | {fmt(*mean_se(gains))} | {fmt(*mean_se(afters)).lstrip('+')} | "
+                f"{fmt(pm, pse) if paired else '-'}{f' (n={len(paired)})' if paired else ''} | {min(gains):+.3f} | "
+                f"{'-' if om is None else f'{om:.2f} / {fm:.2f}'} | {'-' if em is None else f'{em:.3f}'} | "
+                f"{sum(seeds[s]['seconds'] for s in order) / len(order) / 60:.1f} |")
+        lines.append("")
+
+    table(f"{updates} updates per run; held-out overall (GenEval-style verdict, macro over tasks) of the runs' own "
+          "evaluations; mean +- standard error over training seeds",
+          lambda r: r["after"]["overall"] - r["before"]["overall"], lambda r: r["after"]["overall"])
+    if base is not None:
+        table(f"The same runs re-judged by `maskgrpo eval` (OUT/base_eval and seed<N>/final_eval: base model "
+              f"{base['overall']:.3f})",
+              lambda r: r["final"]["overall"] - base["overall"] if "final" in r else None,
+              lambda r: r["final"]["overall"] if "final" in r else None)
+    def per_task(title, after, before):
+        lines.extend([title, ""])
+        lines.append("| variant | " + " | ".join(TASKS) + " | train split overall |")
+        lines.append("|---|" + "---|" * (len(TASKS) + 1))
+        for v in variants:
+            seeds = {s: r for s, r in runs[v].items() if after(r) is not None}
+            if not seeds:
+                continue
+            cells = []
+            for t in TASKS:
+                a = [after(seeds[s])["tasks"][t] for s in seeds]
+                b = [before(seeds[s])["tasks"][t] for s in seeds]
+                cells.append(f"{sum(a) / len(a):.3f} ({sum(b) / len(b):.3f})")
+            split = [seeds[s]["train_split"]["overall"] for s in seeds if "train_split" in seeds[s]]
+            cells.append(fmt(*mean_se(split)).lstrip("+") if split else "-")
+            lines.append(f"| {v} | " + " | ".join(cells) + " |")
+        lines.append("")
+
+    per_task("Per task after training, the runs' own evaluations (mean over seeds; before training in brackets):",
+             lambda r: r["after"], lambda r: r["before"])
+    if base is not None and "tasks" in base:
+        per_task("Per task, re-judged (mean over seeds; the base model in brackets):",
+                 lambda r: r.get("final"), lambda r: base)
     table = "\n".join(lines) + "\n"
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(table)

@@ -38,15 +38,26 @@ with tempfile.TemporaryDirectory() as out:
     for seed, (b, a) in {1: (0.3, 0.5), 2: (0.3, 0.5), 3: (0.3, 0.8)}.items():
         write_run(os.path.join(out, "better", f"seed{seed}"), b, a)
     write_run(os.path.join(out, "better", "seed4"), 0.3, 0.9, finished=False)  # still running
+    # Re-judged by a final eval: base 0.30, the default's finals 0.45 / 0.50 / 0.55 (gains
+    # +0.15 / +0.20 / +0.25, SE 0.029); "better" has no final evals.
+    os.makedirs(os.path.join(out, "base_eval"))
+    json.dump({"overall": 0.3}, open(os.path.join(out, "base_eval", "eval.json"), "w"))
+    for seed, final in {1: 0.45, 2: 0.5, 3: 0.55}.items():
+        d = os.path.join(out, "default", f"seed{seed}", "final_eval")
+        os.makedirs(d)
+        json.dump({"overall": final}, open(os.path.join(d, "eval.json"), "w"))
     table = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "ablation_table.py"), out, "60", "default",
                             "better", "missing"], check=True, capture_output=True, text=True).stdout
     print(table)
-    # The first table's rows (10 columns), by variant.
-    rows = {}
+    # The rows of the 10-column tables, by variant: the runs' own evaluations, then the re-judged.
+    tables = [{}]
     for line in table.splitlines():
         cells = [c.strip() for c in line.split("|")[1:-1]]
+        if not line.strip() and tables[-1]:
+            tables.append({})
         if len(cells) == 10 and cells[0] not in ("variant", "---") and not cells[0].startswith("-"):
-            rows[cells[0]] = cells
+            tables[-1][cells[0]] = cells
+    rows, rejudged = tables[0], tables[1]
     check(rows["default"][1] == "3", "default has 3 finished seeds")
     check(rows["default"][3] == "+0.200 +- 0.058", "default gain mean +- SE: " + rows["default"][3])
     check(rows["default"][5] == "-", "no paired column for the default")
@@ -57,4 +68,6 @@ with tempfile.TemporaryDirectory() as out:
     check(rows["better"][7] == "2.00 / 0.50", "objects / fragments over the last 10 updates: " + rows["better"][7])
     check(rows["missing"][1] == "0", "a variant without runs is listed as such")
     check(os.path.exists(os.path.join(out, "table.md")), "table.md written")
+    check(rejudged["default"][3] == "+0.200 +- 0.029", "re-judged gain: " + rejudged["default"][3])
+    check(rejudged["better"][1] == "0", "no final evals, no re-judged row")
 print("ablation_table_test: ok")
