@@ -14,7 +14,8 @@
 #
 # Writes runs/ablation/<variant>/seed<N>/ (a run folder each, its log and wall seconds) and
 # runs/ablation/table.md. A (variant, seed) that finished earlier with the same number of
-# updates is kept, so an interrupted pass continues; delete its folder to run it again.
+# updates is kept, and one interrupted with the same config resumes from its last checkpoint,
+# so an interrupted pass continues where it stopped; delete a folder to run it again.
 #
 # Usage: bash scripts/ablate.sh [UPDATES (default 60)] [variant ...]
 #   ABLATE_SEEDS="1 2 3"   training seeds (default 1 2 3; use >= 3 for any claim)
@@ -72,21 +73,26 @@ for v in "${VARIANTS[@]}"; do
       echo "== $v seed $seed: finished earlier, kept ($dir)"
       continue
     fi
-    rm -rf "$dir"
-    mkdir -p "$dir"
     # The default config, then the protocol's and the variant's fields: configs are merged
     # in order, so a later block overrides only the fields it sets.
-    {
+    config=$({
       cat configs/train.textproto
       echo "seed: $seed"
       echo "$EVAL_FIELDS"
       [ -z "${ABLATE_THREADS:-}" ] || echo "runtime { threads: ${ABLATE_THREADS} }"
       echo "$fields"
-    } > "$dir/ablation.textproto"
+    })
+    # An interrupted run with the same config resumes from its last checkpoint (`train`
+    # does that by itself); anything else starts over.
+    if [ ! -f "$dir/ablation.textproto" ] || [ "$(cat "$dir/ablation.textproto")" != "$config" ]; then
+      rm -rf "$dir"
+      mkdir -p "$dir"
+      echo "$config" > "$dir/ablation.textproto"
+    fi
     echo "== $v seed $seed: $UPDATES updates ($fields)  $(date +%H:%M:%S)"
     start=$(date +%s)
     "$BIN" train --config "$dir/ablation.textproto" --out "$dir/run" --updates "$UPDATES" --eval-every 0 \
-      > "$dir/train.log" 2>&1 || { echo "variant $v seed $seed failed; see $dir/train.log" >&2; exit 1; }
+      >> "$dir/train.log" 2>&1 || { echo "variant $v seed $seed failed; see $dir/train.log" >&2; exit 1; }
     if [ "${ABLATE_TRAIN_SPLIT:-0}" = 1 ]; then
       "$BIN" eval --checkpoint "$dir/run/model.safetensors" --out "$dir/train_split" --split train \
         ${ABLATE_THREADS:+--threads "$ABLATE_THREADS"} > "$dir/train_split.log" 2>&1 \
