@@ -65,25 +65,20 @@ def load_seed(seed_dir):
 
 def main():
     out_dir, updates, variants = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-    runs = {}
-    for v in variants:
+    def load_variant(v):
+        """{seed: run} of the finished seeds of variant v."""
         vdir = os.path.join(out_dir, v)
         seeds = {}
         if os.path.isdir(vdir):
             for name in sorted(os.listdir(vdir)):
                 m = re.fullmatch(r"seed(\d+)", name)
-                if m:
-                    r = load_seed(os.path.join(vdir, name))
-                    if r:
-                        seeds[int(m.group(1))] = r
-        runs[v] = seeds
-    if "default" not in runs and os.path.isdir(os.path.join(out_dir, "default")):
-        runs["default"] = {}
-        for name in os.listdir(os.path.join(out_dir, "default")):
-            m = re.fullmatch(r"seed(\d+)", name)
-            r = m and load_seed(os.path.join(out_dir, "default", name))
-            if r:
-                runs["default"][int(m.group(1))] = r
+                r = m and load_seed(os.path.join(vdir, name))
+                if r:
+                    seeds[int(m.group(1))] = r
+        return seeds
+
+    # The default is loaded even when not listed: the paired column needs it.
+    runs = {v: load_variant(v) for v in set(variants) | {"default"}}
     default = runs.get("default", {})
 
     base_path = os.path.join(out_dir, "base_eval", "eval.json")
