@@ -1,6 +1,7 @@
 #include "app/commands.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -260,7 +261,7 @@ int TrainCommand(const std::vector<std::string>& args) {
 
 int BenchCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"model", "checkpoint", "device", "dtype", "threads", "batch", "sampling-steps",
-                                   "guidance", "repeats"});
+                                   "guidance", "repeats", "sweep"});
   if (!flags.ok()) return Fail(flags.status());
   SamplerBenchOptions o;
   o.model = flags->Get("model", o.model);
@@ -278,6 +279,19 @@ int BenchCommand(const std::vector<std::string>& args) {
   o.batch = static_cast<int>(batch);
   o.steps = static_cast<int>(steps);
   o.repeats = static_cast<int>(repeats);
+  // --sweep 1,8,64,256: sampler images/s at each batch size.
+  const std::string sweep = flags->Get("sweep");
+  for (size_t start = 0; start < sweep.size();) {
+    size_t end = std::min(sweep.find(',', start), sweep.size());
+    const std::string item = sweep.substr(start, end - start);
+    start = end + 1;
+    char* rest = nullptr;
+    const long batch_size = std::strtol(item.c_str(), &rest, 10);
+    if (item.empty() || *rest != '\0' || batch_size <= 0 || batch_size > 65536) {
+      return Fail(InvalidArgument("--sweep must be a comma-separated list of batch sizes in 1..65536, got '" + item + "'"));
+    }
+    o.sweep.push_back(static_cast<int>(batch_size));
+  }
   st = RunSamplerBench(o);
   return st.ok() ? 0 : Fail(st);
 }

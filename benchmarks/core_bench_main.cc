@@ -23,9 +23,18 @@ int main(int argc, char** argv) {
     else if (a == "--steps") o.steps = std::atoi(next().c_str());
     else if (a == "--guidance") o.guidance = std::atof(next().c_str());
     else if (a == "--repeats") o.repeats = std::atoi(next().c_str());
+    else if (a == "--sweep") {
+      std::string list = next();
+      for (size_t start = 0; start <= list.size();) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        if (end > start) o.sweep.push_back(std::atoi(list.substr(start, end - start).c_str()));
+        start = end + 1;
+      }
+    }
     else {
-      std::fprintf(stderr, "unknown flag %s\nflags: --model shapeworld|showo512 --checkpoint F --device D --dtype T "
-                           "--threads N --batch N --steps N --guidance W --repeats N\n", a.c_str());
+      std::fprintf(stderr, "unknown flag %s\nflags: --model shapeworld|mid|showo512 --checkpoint F --device D --dtype T "
+                           "--threads N --batch N --steps N --guidance W --repeats N --sweep B1,B2,...\n", a.c_str());
       return 2;
     }
   }

@@ -4,10 +4,15 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <limits>
+#include <numeric>
 
 #include "core/model_io.h"
 #include "core/runtime.h"
 #include "core/sampler.h"
+#include "core/schedule.h"
+#include "core/transition.h"
 #include "core/shapeworld/text_tokenizer.h"
 #include "core/showo/magvit.h"
 
@@ -22,11 +27,57 @@ void Sync(const at::Device& d) {
   if (d.is_cuda()) torch::cuda::synchronize();
 }
 
-// Forward FLOPs of ImageLogits for a batch of B sequences (multiply-add = 2 FLOPs).
-double ForwardFlops(const ModelConfig& c, int64_t B) {
-  const double d = c.hidden_size, m = c.intermediate_size, S = c.seq_len(), L = c.num_layers;
-  const double per_token_layer = 2.0 * (4 * d * d + 2 * d * m) + 2.0 * 2.0 * S * d;  // projections + attention
-  return B * (S * L * per_token_layer + c.image_len * 2.0 * d * c.num_image_codes);
+// Forward FLOPs (multiply-add = 2 FLOPs) of B sequences, split the way the model computes them:
+// the prompt rows (causal attention over text_len keys; the last layer computes only their
+// keys and values) and the image-span rows (attention over text_len + span keys), plus the
+// image-code rows of the head.
+double PromptFlops(const ModelConfig& c, int64_t B) {
+  const double d = c.hidden_size, m = c.intermediate_size, L = c.text_len, layers = c.num_layers;
+  const double full_layer = 2.0 * (4 * d * d + 2 * d * m) + 2.0 * 2.0 * L * d;
+  return B * L * ((layers - 1) * full_layer + 2.0 * 2 * d * d);
+}
+double SpanFlops(const ModelConfig& c, int64_t B) {
+  const double d = c.hidden_size, m = c.intermediate_size, L = c.text_len, Sp = c.image_len + 2;
+  const double per_row_layer = 2.0 * (4 * d * d + 2 * d * m) + 2.0 * 2.0 * (L + Sp) * d;
+  return B * (Sp * c.num_layers * per_row_layer + c.image_len * 2.0 * d * c.num_image_codes);
+}
+
+// The loop a user of the Mask-GRPO authors' scripts runs: one image at a time, every step a
+// full-sequence forward of the prompt and its CFG twin together (full attention mask, logits
+// over the whole vocabulary, then the image-code slice), the same schedule and noise.
+void AuthorsStyleSample(const MaskedTransformer& model, const at::Tensor& text_row, const at::Tensor& uncond_row,
+                        int64_t steps, double guidance, at::Generator& gen) {
+  const auto& c = model.config();
+  const int64_t N = c.image_len;
+  auto dev = model.device();
+  const bool cfg = guidance != 0.0;
+  auto text = cfg ? torch::cat({text_row, uncond_row}, 0) : text_row;  // [1 or 2, L]
+  auto valid = text != c.pad_id;
+  auto codes = torch::full({1, N}, -1, torch::TensorOptions().dtype(torch::kLong).device(dev));
+  int64_t masked_before = N;
+  for (int64_t t = 0; t < steps; ++t) {
+    auto image = torch::where(codes < 0, torch::full({}, c.mask_id, codes.options()), codes + c.image_token_offset);
+    auto span = torch::cat({torch::full({1, 1}, c.soi_id, codes.options()), image, torch::full({1, 1}, c.eoi_id, codes.options())}, 1);
+    auto ids = torch::cat({text, span.expand({text.size(0), span.size(1)})}, 1);
+    auto logits = model.AllLogits(ids, valid)
+                      .slice(1, c.image_begin(), c.image_begin() + N)
+                      .slice(2, c.image_token_offset, c.image_token_offset + c.num_image_codes);
+    if (cfg) logits = (1.0 + guidance) * logits.slice(0, 0, 1) - guidance * logits.slice(0, 1, 2);
+    auto probs = torch::softmax(logits, -1)[0];  // [N, K]
+    auto sampled = torch::multinomial(probs, 1, true, gen).squeeze(-1);
+    auto logp_y = probs.gather(-1, sampled.unsqueeze(-1)).squeeze(-1).log();
+    auto masked = codes[0] < 0;
+    const int64_t keep = MaskedAfterStep(N, steps, t, masked_before);
+    auto remaining = torch::zeros_like(masked);
+    if (keep > 0) {
+      auto u = torch::rand({N}, gen, logp_y.options()).clamp(1e-20, 1.0 - 1e-7);
+      auto conf = torch::where(masked, logp_y - GumbelTemperature(1.0, steps, t) * torch::log(-torch::log(u)),
+                               torch::full({}, std::numeric_limits<float>::infinity(), logp_y.options()));
+      remaining.scatter_(0, std::get<1>(torch::topk(conf, keep, -1, false)), true);
+    }
+    codes[0] = torch::where(masked & remaining.logical_not(), sampled, codes[0]);
+    masked_before = keep;
+  }
 }
 
 }  // namespace
@@ -63,74 +114,140 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
     ModelConfig config;
     if (o.model == "shapeworld") {
       config = shapeworld::ShapeWorldModelConfig(128, 4, 4, 512, 16);
+    } else if (o.model == "mid") {
+      config = shapeworld::ShapeWorldModelConfig(512, 8, 8, 2048, 32);
     } else if (o.model == "showo512") {
       config = ModelConfig::ShowO512();
     } else {
-      return InvalidArgument("bench: --model must be shapeworld, showo512, magvit512 or magvit256");
+      return InvalidArgument("bench: --model must be shapeworld, mid, showo512, magvit512 or magvit256");
     }
     ASSIGN_OR_RETURN(model, MaskedTransformer::Create(config, o.device, 1));
   }
   if (o.batch <= 0 || o.steps <= 0 || o.repeats <= 0) return InvalidArgument("bench: batch, steps and repeats must be > 0");
+  for (int b : o.sweep) {
+    if (b <= 0) return InvalidArgument("bench: --sweep batch sizes must be > 0");
+  }
   const auto& c = model->config();
   const auto dev = model->device();
   try {
-    torch::NoGradGuard no_grad;
-    std::printf("device %s, dtype %s, threads %d, model %lld parameters (hidden %lld, layers %lld, seq %lld)\n",
+    std::printf("device %s, dtype %s, threads %d, model %lld parameters (hidden %lld, layers %lld, text %lld + span %lld)\n",
                 dev.str().c_str(), c10::toString(model->dtype()), torch::get_num_threads(),
                 static_cast<long long>(model->NumParameters()), static_cast<long long>(c.hidden_size),
-                static_cast<long long>(c.num_layers), static_cast<long long>(c.seq_len()));
+                static_cast<long long>(c.num_layers), static_cast<long long>(c.text_len),
+                static_cast<long long>(c.image_len + 2));
+    std::printf("attention: %s\n", FusedAttentionAvailable() ? "fused (at::scaled_dot_product_attention)"
+                                                              : "explicit, float32 scores (LibTorch < 2.0 has no fused kernel)");
+    torch::NoGradGuard no_grad;
+    auto timed = [&](int reps, const std::function<void()>& body) {
+      body();  // warm-up
+      Sync(dev);
+      const double t0 = Now();
+      for (int i = 0; i < reps; ++i) body();
+      Sync(dev);
+      return (Now() - t0) / reps;
+    };
 
     // 1. Plain matmul: this machine's practical limit for the same dtype.
     const int64_t n = 1024;
     auto a = torch::randn({n, n}, torch::TensorOptions().device(dev).dtype(model->dtype()));
     auto b = torch::randn({n, n}, a.options());
-    torch::matmul(a, b);
-    Sync(dev);
-    double t0 = Now();
-    const int mm_reps = 20;
-    for (int i = 0; i < mm_reps; ++i) torch::matmul(a, b);
-    Sync(dev);
-    const double mm_gflops = mm_reps * 2.0 * n * n * n / (Now() - t0) / 1e9;
+    const double mm_gflops = 2.0 * n * n * n / timed(20, [&] { torch::matmul(a, b); }) / 1e9;
 
-    // 2. Transformer forward at the sampler's batch (doubled by the CFG twin).
+    // 2. Transformer forward at the sampler's batch (doubled by the CFG twin): the prompt and
+    // the span together (what the first step costs), then the span alone (every later step).
     const int64_t B = o.batch * (o.guidance != 0.0 ? 2 : 1);
     auto ids = torch::randint(0, c.image_token_offset, {B, c.seq_len()}, torch::TensorOptions().dtype(torch::kLong).device(dev));
     auto valid = torch::ones({B, c.text_len}, torch::TensorOptions().dtype(torch::kBool).device(dev));
-    model->ImageLogits(ids, valid);
-    Sync(dev);
-    t0 = Now();
-    for (int i = 0; i < o.repeats; ++i) model->ImageLogits(ids, valid);
-    Sync(dev);
-    const double fwd_s = (Now() - t0) / o.repeats;
-    const double fwd_gflops = ForwardFlops(c, B) / fwd_s / 1e9;
+    const double fwd_s = timed(o.repeats, [&] { model->ImageLogits(ids, valid); });
+    const double fwd_gflops = (PromptFlops(c, B) + SpanFlops(c, B)) / fwd_s / 1e9;
+    auto context = model->EncodeText(ids.slice(1, 0, c.text_len), valid);
+    auto span = ids.slice(1, c.text_len);
+    const double span_s = timed(o.repeats, [&] { model->SpanImageLogits(context, span); });
+    const double span_gflops = SpanFlops(c, B) / span_s / 1e9;
 
-    // 3. The sampler end to end.
-    auto text = torch::full({o.batch, c.text_len}, c.pad_id, torch::kLong);
-    text.select(1, 0).fill_(1);
-    PromptBatch prompts{text, text != c.pad_id};
-    PromptBatch uncond{text.slice(0, 0, 1), text.slice(0, 0, 1) != c.pad_id};
-    SampleOptions so;
-    so.steps = o.steps;
-    so.guidance = o.guidance;
-    so.record_full = false;
-    RETURN_IF_ERROR(SampleTrajectories(*model, prompts, uncond, so).status());  // warm-up
-    Sync(dev);
-    t0 = Now();
-    for (int i = 0; i < o.repeats; ++i) {
-      so.seed = i;
-      RETURN_IF_ERROR(SampleTrajectories(*model, prompts, uncond, so).status());
+    // 3. The sampler end to end, with the prompt encoded once and re-encoded every step.
+    auto sampler_seconds = [&](int batch, bool reuse) -> StatusOr<double> {
+      auto text = torch::full({batch, c.text_len}, c.pad_id, torch::kLong);
+      text.select(1, 0).fill_(1);
+      PromptBatch prompts{text, text != c.pad_id};
+      PromptBatch uncond{text.slice(0, 0, 1), text.slice(0, 0, 1) != c.pad_id};
+      SampleOptions so;
+      so.steps = o.steps;
+      so.guidance = o.guidance;
+      so.record_full = false;
+      so.reuse_prompt_context = reuse;
+      Status failed;
+      const double s = timed(o.repeats, [&] {
+        so.seed += 1;
+        if (auto r = SampleTrajectories(*model, prompts, uncond, so); !r.ok()) failed = r.status();
+      });
+      if (!failed.ok()) return failed;
+      return s;
+    };
+    ASSIGN_OR_RETURN(const double sample_s, sampler_seconds(o.batch, true));
+    ASSIGN_OR_RETURN(const double sample_noreuse_s, sampler_seconds(o.batch, false));
+
+    // 4. The authors'-style loop on the same weights and settings.
+    auto text_row = torch::full({1, c.text_len}, c.pad_id, torch::TensorOptions().dtype(torch::kLong).device(dev));
+    text_row.select(1, 0).fill_(1);
+    auto uncond_row = torch::full_like(text_row, c.pad_id);
+    uncond_row.select(1, 0).fill_(1);
+    auto gen = at::globalContext().defaultGenerator(dev);
+    const int loop_images = std::max(1, std::min(o.batch, 8));
+    const double loop_s = timed(1, [&] {
+      for (int i = 0; i < loop_images; ++i) AuthorsStyleSample(*model, text_row, uncond_row, o.steps, o.guidance, gen);
+    }) / loop_images;
+
+    std::printf("%-46s %12s\n", "measure", "value");
+    std::printf("%-46s %12.1f\n", "matmul 1024^2 GFLOP/s", mm_gflops);
+    std::printf("%-46s %12.1f\n", "forward GFLOP/s (prompt + span)", fwd_gflops);
+    std::printf("%-46s %11.1f%%\n", "  / matmul", 100.0 * fwd_gflops / mm_gflops);
+    std::printf("%-46s %12.1f\n", "forward GFLOP/s (span, prompt reused)", span_gflops);
+    std::printf("%-46s %11.1f%%\n", "  / matmul", 100.0 * span_gflops / mm_gflops);
+    std::printf("%-46s %12.4f\n", "forward seconds (batch incl. CFG, span only)", span_s);
+    std::printf("%-46s %12.2f\n", "sampler images/s (prompt encoded once)", o.batch / sample_s);
+    std::printf("%-46s %12.2f\n", "sampler images/s (prompt re-encoded per step)", o.batch / sample_noreuse_s);
+    std::printf("%-46s %12.2f\n", "authors'-style loop images/s", 1.0 / loop_s);
+    std::printf("%-46s %11.2fx\n", "sampler / authors'-style loop", loop_s * o.batch / sample_s);
+    std::printf("(batch %d images, %d steps, guidance %.1f, %d repeats; the loop: %d images one at a time)\n", o.batch,
+                o.steps, o.guidance, o.repeats, loop_images);
+
+    // 5. The learner's replay: every step of `batch` trajectories, forward and backward.
+    {
+      auto text = torch::full({o.batch, c.text_len}, c.pad_id, torch::kLong);
+      text.select(1, 0).fill_(1);
+      PromptBatch prompts{text, text != c.pad_id};
+      PromptBatch uncond{text.slice(0, 0, 1), text.slice(0, 0, 1) != c.pad_id};
+      SampleOptions so;
+      so.steps = o.steps;
+      so.record_full = false;
+      ASSIGN_OR_RETURN(auto traj, SampleTrajectories(*model, prompts, uncond, so));
+      std::vector<int64_t> all(o.steps);
+      std::iota(all.begin(), all.end(), 0);
+      Status failed;
+      torch::AutoGradMode grad(true);
+      const double replay_s = timed(1, [&] {
+        auto r = ReplayStepLogProbs(*model, prompts, uncond, traj, all, /*guidance=*/0.0);
+        if (!r.ok()) {
+          failed = r.status();
+          return;
+        }
+        r->candidate1.sum().backward();
+      });
+      RETURN_IF_ERROR(failed);
+      std::printf("%-46s %12.3f\n", "replay seconds (all steps, forward + backward)", replay_s);
+      std::printf("(%d trajectories x %d steps, guidance 0 as in training)\n", o.batch, o.steps);
+      for (auto& p : model->Parameters()) p.mutable_grad() = torch::Tensor();
     }
-    Sync(dev);
-    const double sample_s = (Now() - t0) / o.repeats;
 
-    std::printf("%-34s %12s\n", "measure", "value");
-    std::printf("%-34s %12.1f\n", "matmul 1024^2 GFLOP/s", mm_gflops);
-    std::printf("%-34s %12.1f\n", "transformer forward GFLOP/s", fwd_gflops);
-    std::printf("%-34s %11.1f%%\n", "forward / matmul", 100.0 * fwd_gflops / mm_gflops);
-    std::printf("%-34s %12.4f\n", "forward seconds (batch incl. CFG)", fwd_s);
-    std::printf("%-34s %12.2f\n", "sampler images/s", o.batch / sample_s);
-    std::printf("%-34s %12.3f\n", "sampler seconds per batch", sample_s);
-    std::printf("(batch %d images, %d steps, guidance %.1f, %d repeats)\n", o.batch, o.steps, o.guidance, o.repeats);
+    // 6. Throughput per image as the batch grows.
+    if (!o.sweep.empty()) {
+      std::printf("%8s %14s %16s\n", "batch", "images/s", "ms per image");
+      for (int batch : o.sweep) {
+        ASSIGN_OR_RETURN(const double s, sampler_seconds(batch, true));
+        std::printf("%8d %14.2f %16.2f\n", batch, batch / s, 1000.0 * s / batch);
+      }
+    }
     return Status::Ok();
   } catch (const c10::Error& e) {
     return Internal(std::string("bench failed: ") + e.what_without_backtrace());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "core/transformer.h"
@@ -11,7 +12,8 @@
 namespace maskgrpo {
 
 struct SamplerBenchOptions {
-  // "shapeworld" (the embedded default), "showo512" (the transformer), or "magvit512" /
+  // "shapeworld" (the embedded default), "mid" (ShapeWorld's layout at hidden 512, 8 layers),
+  // "showo512" (the transformer), or "magvit512" /
   // "magvit256" (Show-o's published MAGVIT-v2 decoder, 32x32 / 16x16 codes).
   std::string model = "shapeworld";
   std::string checkpoint;            // optional safetensors to load instead of random init
@@ -21,6 +23,7 @@ struct SamplerBenchOptions {
   int steps = 16;         // unmasking steps
   double guidance = 2.0;  // CFG doubles the forward batch when != 0
   int repeats = 3;
+  std::vector<int> sweep;  // batch sizes for the images/s-per-batch table; empty: none
 };
 
 // Runs the benchmark and prints a table to stdout.

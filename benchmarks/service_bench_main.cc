@@ -5,7 +5,7 @@
 //       Starts the real reward_server binary, then for each client count runs that many
 //       threads, each sending Score requests of N ShapeWorld images back to back for S
 //       seconds. Prints images/s and the p50 / p99 request latency per client count.
-//   maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T]
+//   maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T] [--dtype float32|bfloat16]
 //       Serves the weights of a Show-o-vocabulary model of H x L (default 768 x 12: ~130M
 //       parameters) through Learner.FetchWeights over loopback and fetches them with the
 //       rollout worker's client (1 MiB chunks, CRC-32C checked), then applies them to a model
@@ -42,6 +42,7 @@
 #include "rpc/convert.h"
 #include "rpc/server_util.h"
 #include "rpc/status_grpc.h"
+#include "rpc/crc32c.h"
 #include "rpc/weights_stream.h"
 
 namespace maskgrpo::bench {
@@ -54,7 +55,7 @@ const char kUsage[] =
     "usage: maskgrpo_service_bench reward  [--bin-dir DIR] [--config F] [--clients 1,4,16] [--items N] [--seconds S]\n"
     "                                      [--image-size PX]  (not 64: random PX x PX images with text-only prompts,\n"
     "                                      for a server configured with a scorer that takes them, e.g. torchscript)\n"
-    "       maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T]\n";
+    "       maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T] [--dtype float32|bfloat16]\n";
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
@@ -222,6 +223,8 @@ int RunWeights(const app::Flags& flags) {
     std::fprintf(stderr, "--hidden must be a multiple of 64, --layers and --repeats >= 1\n");
     return 2;
   }
+  DeviceOptions cpu;
+  cpu.dtype = flags.Get("dtype", "float32");  // the model's dtype is the wire's: F32 or BF16
   ConfigureThreads(static_cast<int>(threads));
   // Show-o's vocabulary and sequence layout at a smaller width and depth.
   ModelConfig config = ModelConfig::ShowO512();
@@ -229,17 +232,16 @@ int RunWeights(const app::Flags& flags) {
   config.num_layers = layers;
   config.num_heads = hidden / 64;
   config.intermediate_size = 4 * hidden;
-  DeviceOptions cpu;
   auto source = MaskedTransformer::Create(config, cpu, /*init_seed=*/1);
   if (!source.ok()) return std::fprintf(stderr, "%s\n", source.status().ToString().c_str()), 1;
   const auto t_snap = Clock::now();
   auto snapshot = rpc::SnapshotWeights(**source, /*version=*/1);
   if (!snapshot.ok()) return std::fprintf(stderr, "%s\n", snapshot.status().ToString().c_str()), 1;
   const double snapshot_seconds = Seconds(t_snap);
-  std::printf("model: hidden %lld, %lld layers, %.1fM parameters, %.1f MB of float32; snapshot %.2f s\n",
+  std::printf("model: hidden %lld, %lld layers, %.1fM parameters, %.1f MB of %s; snapshot %.2f s; CRC-32C %s\n",
               static_cast<long long>(hidden), static_cast<long long>(layers),
               static_cast<double>((*source)->NumParameters()) / 1e6, static_cast<double>((*snapshot)->total_bytes) / 1e6,
-              snapshot_seconds);
+              cpu.dtype.c_str(), snapshot_seconds, rpc::Crc32cIsHardware() ? "in hardware (SSE4.2)" : "by table");
 
   WeightsOnlyLearner service(*snapshot);
   rpc::GrpcServerOptions options;
@@ -283,7 +285,7 @@ int Main(const std::vector<std::string>& args) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   auto flags = args[0] == "reward"
                    ? app::Flags::Parse(rest, {"bin-dir", "config", "clients", "items", "seconds", "image-size"})
-                   : app::Flags::Parse(rest, {"hidden", "layers", "repeats", "threads"});
+                   : app::Flags::Parse(rest, {"hidden", "layers", "repeats", "threads", "dtype"});
   if (!flags.ok()) {
     std::fprintf(stderr, "%s\n%s", flags.status().message().c_str(), kUsage);
     return 2;

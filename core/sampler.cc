@@ -45,9 +45,14 @@ StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, con
     auto logp_c1 = torch::zeros_like(min_prob), logp_c2 = torch::zeros_like(min_prob);
     const auto inf = std::numeric_limits<float>::infinity();
     int64_t masked_before = N;
+    // The prompts' keys and values do not change across steps: encoded once per rollout.
+    const PromptContext context =
+        options.reuse_prompt_context ? EncodePrompts(model, prompts, uncond, options.guidance) : PromptContext{};
     for (int64_t t = 0; t < T; ++t) {
       if (options.on_step) options.on_step(t, codes);
-      auto logp = ImageLogProbs(model, prompts, uncond, codes, options.guidance, options.temperature);  // [B,N,K]
+      auto logp = options.reuse_prompt_context
+                      ? ImageLogProbs(model, context, codes, options.temperature)  // [B,N,K]
+                      : ImageLogProbs(model, prompts, uncond, codes, options.guidance, options.temperature);
       const int64_t K = logp.size(-1);
       auto sampled = torch::multinomial(logp.exp().view({B * N, K}), 1, /*replacement=*/true, gen).view({B, N});
       auto logp_y = logp.gather(-1, sampled.unsqueeze(-1)).squeeze(-1);  // [B, N]

@@ -25,6 +25,10 @@ struct SampleOptions {
   // The soft edge of the candidate1 log-probability recorded per step (transition.h); the
   // learner must replay with the same.
   Candidate1Edge candidate1_edge = Candidate1Edge::kFixed;
+  // Encode the prompts once per rollout (their keys and values do not change across steps).
+  // false re-encodes them at every step: the same values up to float reassociation, kept
+  // for the benchmark's comparison.
+  bool reuse_prompt_context = true;
   // Optional observer: called with each step index and the codes before that step
   // ([B, N], -1 = masked). For tests and debugging; costs nothing when unset.
   std::function<void(int64_t step, const at::Tensor& codes_before)> on_step;

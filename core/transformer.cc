@@ -1,8 +1,15 @@
 #include "core/transformer.h"
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <cmath>
+#include <limits>
+
+// The fused attention kernel exists from LibTorch 2.0 (Debian 12 ships 1.13).
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
+#define MASKGRPO_FUSED_ATTENTION 1
+#endif
 
 namespace maskgrpo {
 namespace {
@@ -201,16 +208,151 @@ static torch::Tensor MaskBias(const torch::Tensor& mask) {
   return bias.unsqueeze(1);  // broadcast over heads
 }
 
-at::Tensor MaskedTransformer::ImageLogits(const at::Tensor& input_ids, const at::Tensor& text_valid) const {
-  auto h = HiddenStates(config_, *impl_, MaskBias(AttentionMask(text_valid)), input_ids);
-  auto h_img = h.slice(1, config_.image_begin(), config_.image_begin() + config_.image_len);
+namespace {
+
+struct Qkv {
+  torch::Tensor q, k, v;  // [B, heads, n, head_dim], rotary applied
+};
+
+// One layer's queries, keys and values for rows at positions [begin, begin + n).
+Qkv Project(const ModelConfig& c, const MaskedTransformer::Impl& impl, PhiAttentionImpl& attn, const torch::Tensor& x,
+            int64_t begin) {
+  const int64_t B = x.size(0), n = x.size(1), H = c.num_heads, D = c.head_dim();
+  Qkv out{attn.q_proj(x).view({B, n, H, D}).transpose(1, 2), attn.k_proj(x).view({B, n, H, D}).transpose(1, 2),
+          attn.v_proj(x).view({B, n, H, D}).transpose(1, 2)};
+  if (c.qk_layernorm) {
+    out.q = attn.q_layernorm(out.q);
+    out.k = attn.k_layernorm(out.k);
+  }
+  if (c.rotary_dim > 0) {
+    auto cos = impl.cos.slice(0, begin, begin + n), sin = impl.sin.slice(0, begin, begin + n);
+    out.q = ApplyRotary(out.q, cos, sin, c.rotary_dim);
+    out.k = ApplyRotary(out.k, cos, sin, c.rotary_dim);
+  }
+  return out;
+}
+
+// softmax(q k^T / sqrt(head_dim) + mask) v, merged back to [B, n, hidden]. `allowed` is
+// bool, broadcastable to [B, heads, n, keys], true where a query may attend; no row is empty.
+torch::Tensor Attend(const Qkv& qkv, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& allowed) {
+  const int64_t B = qkv.q.size(0), H = qkv.q.size(1), n = qkv.q.size(2), D = qkv.q.size(3);
+#ifdef MASKGRPO_FUSED_ATTENTION
+  // LibTorch >= 2.0: the fused kernel (flash / memory-efficient on CUDA, a blocked kernel on
+  // CPU) never materialises the scores; it accumulates in float32 for half types.
+  auto ctx = at::scaled_dot_product_attention(qkv.q, k, v, allowed);
+#else
+  // Scores in at least float32 (as HF Phi does) for a stable softmax under bfloat16.
+  const auto score_type = at::promote_types(qkv.q.scalar_type(), torch::kFloat);
+  auto bias = torch::zeros(allowed.sizes(), allowed.options().dtype(score_type))
+                  .masked_fill_(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+  auto scores = torch::matmul(qkv.q.to(score_type), k.to(score_type).transpose(-1, -2)) *
+                    (1.0 / std::sqrt(static_cast<double>(D))) +
+                bias;
+  auto ctx = torch::matmul(torch::softmax(scores, -1).to(v.scalar_type()), v);
+#endif
+  return ctx.transpose(1, 2).reshape({B, n, H * D});
+}
+
+torch::Tensor MlpOut(PhiLayerImpl& layer, const torch::Tensor& x) {
+  return layer.mlp->fc2(F::gelu(layer.mlp->fc1(x), F::GELUFuncOptions().approximate("tanh")));
+}
+
+}  // namespace
+
+bool FusedAttentionAvailable() {
+#ifdef MASKGRPO_FUSED_ATTENTION
+  return true;
+#else
+  return false;
+#endif
+}
+
+TextContext MaskedTransformer::EncodeText(const at::Tensor& text_ids, const at::Tensor& text_valid) const {
+  const auto& c = config_;
+  const int64_t L = c.text_len;
+  TORCH_CHECK(text_ids.dim() == 2 && text_ids.size(1) == L, "EncodeText: text_ids must be [B, text_len]");
+  TORCH_CHECK(text_valid.sizes() == text_ids.sizes(), "EncodeText: text_valid must match text_ids");
+  auto dev = text_ids.device();
+  // Causal over valid text keys; every row sees itself (as in AttentionMask).
+  auto pos = torch::arange(L, torch::TensorOptions().device(dev));
+  auto causal = pos.unsqueeze(1) >= pos.unsqueeze(0);  // [L, L]
+  auto allowed = (causal.unsqueeze(0) & text_valid.to(torch::kBool).unsqueeze(1)) |
+                 torch::eye(L, torch::TensorOptions().dtype(torch::kBool).device(dev)).unsqueeze(0);
+  allowed = allowed.unsqueeze(1);  // [B, 1, L, L]
+  TextContext out;
+  out.key_valid = text_valid.to(torch::kBool);
+  auto h = impl_->root->model->embed_tokens(text_ids);
+  const auto& layers = *impl_->root->model->layers;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    auto* layer = layers[i]->as<PhiLayerImpl>();
+    auto x = layer->input_layernorm(h);
+    Qkv qkv = Project(c, *impl_, *layer->self_attn, x, /*begin=*/0);
+    out.keys.push_back(qkv.k);
+    out.values.push_back(qkv.v);
+    if (i + 1 == layers.size()) break;  // the last layer's text outputs are never read
+    h = h + layer->self_attn->dense(Attend(qkv, qkv.k, qkv.v, allowed)) + MlpOut(*layer, x);
+  }
+  return out;
+}
+
+at::Tensor MaskedTransformer::SpanImageLogits(const TextContext& text, const at::Tensor& span_ids) const {
+  const auto& c = config_;
+  const int64_t B = span_ids.size(0), n = span_ids.size(1), L = c.text_len;
+  TORCH_CHECK(span_ids.dim() == 2 && n == c.image_len + 2, "SpanImageLogits: span_ids must be [B, image_len + 2]");
+  TORCH_CHECK(text.batch() == B && static_cast<int64_t>(text.keys.size()) == c.num_layers,
+              "SpanImageLogits: the text context does not match the span batch or the model");
+  // Image-span rows see every valid text key and the whole span.
+  auto allowed = torch::cat({text.key_valid, torch::ones({B, n}, text.key_valid.options())}, 1).view({B, 1, 1, L + n});
+  auto h = impl_->root->model->embed_tokens(span_ids);
+  const auto& layers = *impl_->root->model->layers;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    auto* layer = layers[i]->as<PhiLayerImpl>();
+    auto x = layer->input_layernorm(h);
+    Qkv qkv = Project(c, *impl_, *layer->self_attn, x, /*begin=*/L);
+    auto k = torch::cat({text.keys[i], qkv.k}, 2), v = torch::cat({text.values[i], qkv.v}, 2);
+    h = h + layer->self_attn->dense(Attend(qkv, k, v, allowed)) + MlpOut(*layer, x);
+  }
+  h = impl_->root->model->final_layernorm(h.slice(1, 1, 1 + c.image_len));
   // Only the image-code rows of the head are needed: saves (vocab - K) / vocab of the head
   // cost, which dominates for Show-o's 58k vocabulary.
-  const int64_t off = config_.image_token_offset, K = config_.num_image_codes;
+  const int64_t off = c.image_token_offset, K = c.num_image_codes;
   auto w = impl_->root->lm_head->weight.slice(0, off, off + K);
   auto b = impl_->root->lm_head->bias.slice(0, off, off + K);
-  auto logits = F::linear(h_img, w, b);
+  auto logits = F::linear(h, w, b);
   return logits.to(at::promote_types(logits.scalar_type(), torch::kFloat));
+}
+
+at::Tensor MaskedTransformer::ImageLogits(const at::Tensor& input_ids, const at::Tensor& text_valid) const {
+  const int64_t L = config_.text_len;
+  return SpanImageLogits(EncodeText(input_ids.slice(1, 0, L), text_valid), input_ids.slice(1, L));
+}
+
+TextContext TextContext::RepeatRows(int64_t n) const {
+  TextContext out;
+  for (const auto& k : keys) out.keys.push_back(k.repeat_interleave(n, 0));
+  for (const auto& v : values) out.values.push_back(v.repeat_interleave(n, 0));
+  out.key_valid = key_valid.repeat_interleave(n, 0);
+  return out;
+}
+
+TextContext TextContext::ExpandRows(int64_t rows) const {
+  TORCH_CHECK(batch() == 1, "TextContext::ExpandRows: needs a one-row context");
+  TextContext out;
+  for (const auto& k : keys) out.keys.push_back(k.expand({rows, k.size(1), k.size(2), k.size(3)}));
+  for (const auto& v : values) out.values.push_back(v.expand({rows, v.size(1), v.size(2), v.size(3)}));
+  out.key_valid = key_valid.expand({rows, key_valid.size(1)});
+  return out;
+}
+
+TextContext TextContext::Concat(const TextContext& other) const {
+  TORCH_CHECK(keys.size() == other.keys.size(), "TextContext::Concat: different layer counts");
+  TextContext out;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    out.keys.push_back(torch::cat({keys[i], other.keys[i]}, 0));
+    out.values.push_back(torch::cat({values[i], other.values[i]}, 0));
+  }
+  out.key_valid = torch::cat({key_valid, other.key_valid}, 0);
+  return out;
 }
 
 at::Tensor MaskedTransformer::AllLogits(const at::Tensor& input_ids, const at::Tensor& text_valid) const {

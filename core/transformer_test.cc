@@ -109,6 +109,80 @@ TEST_F(TransformerTest, ImageLogitsAreTheImageCodeSliceOfTheFullHead) {
   EXPECT_TRUE(torch::allclose(image, expected, 1e-5, 1e-5));
 }
 
+// The split forward (prompt keys and values once, then the image span alone) against the
+// full-sequence forward with the [B, S, S] omni-attention mask, in float64 so that only
+// reassociation separates them: values and every parameter's gradient.
+TEST(SplitForwardTest, MatchesTheFullForwardInValueAndGradient) {
+  for (bool qk_layernorm : {false, true}) {
+    auto c = TinyConfig();
+    c.qk_layernorm = qk_layernorm;
+    auto model = std::move(MaskedTransformer::Create(c, DeviceOptions{"cpu", "float64"}, 4)).value();
+    // Three prompts: 5 real tokens, 1 real token, and an empty one (all pads).
+    auto gen = at::detail::createCPUGenerator(9);
+    auto text = torch::randint(1, 10, {3, c.text_len}, gen, torch::kLong);
+    text[0].slice(0, 5).fill_(0);
+    text[1].slice(0, 1).fill_(0);
+    text[2].fill_(0);
+    auto valid = text != 0;
+    auto image = torch::randint(c.image_token_offset, c.mask_id + 1, {3, c.image_len}, gen, torch::kLong);
+    auto ids = torch::cat({text, torch::full({3, 1}, c.soi_id, torch::kLong), image,
+                           torch::full({3, 1}, c.eoi_id, torch::kLong)}, 1);
+    auto weights = torch::randn({3, c.image_len, c.num_image_codes}, gen, torch::kDouble);
+
+    auto split = model->ImageLogits(ids, valid);
+    auto full = model->AllLogits(ids, valid)
+                    .slice(1, c.image_begin(), c.image_begin() + c.image_len)
+                    .slice(2, c.image_token_offset, c.image_token_offset + c.num_image_codes);
+    ASSERT_EQ(split.sizes(), full.sizes());
+    EXPECT_LT((split - full).abs().max().item<double>(), 1e-10) << "qk_layernorm " << qk_layernorm;
+
+    auto grads = [&](const torch::Tensor& logits) {
+      auto params = model->Parameters();
+      auto out = torch::autograd::grad({(logits * weights).sum()}, params, {}, /*retain_graph=*/false,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+      for (size_t i = 0; i < out.size(); ++i) {
+        if (!out[i].defined()) out[i] = torch::zeros_like(params[i]);
+      }
+      return out;
+    };
+    auto g_split = grads(split);
+    auto g_full = grads(full);
+    double worst = 0, largest = 0;
+    for (size_t i = 0; i < g_split.size(); ++i) {
+      worst = std::max(worst, (g_split[i] - g_full[i]).abs().max().item<double>());
+      largest = std::max(largest, g_full[i].abs().max().item<double>());
+    }
+    EXPECT_GT(largest, 1e-3);  // the comparison is not between zeros
+    EXPECT_LT(worst, 1e-9) << "qk_layernorm " << qk_layernorm;
+  }
+}
+
+TEST(SplitForwardTest, AnEncodedPromptServesRepeatedAndExpandedRows) {
+  auto c = TinyConfig();
+  auto model = std::move(MaskedTransformer::Create(c, DeviceOptions{"cpu", "float64"}, 5)).value();
+  torch::NoGradGuard g;
+  auto prompts = testing::TinyPrompts(2, c.text_len, 3, 1);
+  auto gen = at::detail::createCPUGenerator(2);
+  auto span = torch::cat({torch::full({4, 1}, c.soi_id, torch::kLong),
+                          torch::randint(c.image_token_offset, c.mask_id + 1, {4, c.image_len}, gen, torch::kLong),
+                          torch::full({4, 1}, c.eoi_id, torch::kLong)}, 1);
+  // Rows 0,1 use prompt 0 and rows 2,3 prompt 1: encoded once each, repeated twice.
+  auto repeated = model->SpanImageLogits(model->EncodeText(prompts.text_ids, prompts.text_valid).RepeatRows(2), span);
+  auto rows_text = prompts.text_ids.repeat_interleave(2, 0), rows_valid = prompts.text_valid.repeat_interleave(2, 0);
+  auto direct = model->ImageLogits(torch::cat({rows_text, span}, 1), rows_valid);
+  EXPECT_LT((repeated - direct).abs().max().item<double>(), 1e-12);
+  // One prompt seen by all four rows without copying, and two contexts joined.
+  auto one = model->EncodeText(prompts.text_ids.slice(0, 0, 1), prompts.text_valid.slice(0, 0, 1));
+  auto expanded = model->SpanImageLogits(one.ExpandRows(4), span);
+  auto direct0 = model->ImageLogits(torch::cat({prompts.text_ids[0].expand({4, c.text_len}), span}, 1),
+                                    prompts.text_valid[0].expand({4, c.text_len}));
+  EXPECT_LT((expanded - direct0).abs().max().item<double>(), 1e-12);
+  auto joined = model->SpanImageLogits(one.ExpandRows(2).Concat(one.ExpandRows(2)), span);
+  EXPECT_LT((joined - direct0).abs().max().item<double>(), 1e-12);
+  // A context of the wrong batch is an error, not a silent broadcast.
+  EXPECT_THROW(model->SpanImageLogits(one, span), c10::Error);
+}
+
 TEST(CfgTest, GuidedLogitsFollowTheFormula) {
   auto cond = torch::tensor({1.0f, -2.0f, 0.5f});
   auto uncond = torch::tensor({0.0f, 1.0f, 0.5f});

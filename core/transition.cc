@@ -87,48 +87,71 @@ at::Tensor GuidedLogits(const at::Tensor& cond, const at::Tensor& uncond, double
 
 namespace {
 
-torch::Tensor BuildInputIds(const ModelConfig& c, const torch::Tensor& text_ids, const torch::Tensor& codes) {
+// soi, the image tokens (mask_id where codes < 0), eoi: [B, image_len + 2].
+torch::Tensor BuildSpanIds(const ModelConfig& c, const torch::Tensor& codes) {
   const int64_t B = codes.size(0);
   auto opts = codes.options();
   auto image = torch::where(codes < 0, torch::full({}, c.mask_id, opts), codes + c.image_token_offset);
-  auto soi = torch::full({B, 1}, c.soi_id, opts);
-  auto eoi = torch::full({B, 1}, c.eoi_id, opts);
-  return torch::cat({text_ids, soi, image, eoi}, 1);
+  return torch::cat({torch::full({B, 1}, c.soi_id, opts), image, torch::full({B, 1}, c.eoi_id, opts)}, 1);
+}
+
+TextContext EncodeRows(const MaskedTransformer& model, const PromptBatch& p, int64_t rows, int64_t repeat) {
+  auto dev = model.device();
+  TextContext ctx = model.EncodeText(p.text_ids.to(dev), p.text_valid.to(dev));
+  if (ctx.batch() == 1 && rows != 1) return ctx.ExpandRows(rows * repeat);
+  return repeat == 1 ? ctx : ctx.RepeatRows(repeat);
 }
 
 }  // namespace
 
-at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptBatch& prompts, const PromptBatch& uncond,
-                         const at::Tensor& codes, double guidance, double temperature, bool detach_uncond) {
-  const auto& c = model.config();
-  const int64_t B = codes.size(0);
-  auto dev = model.device();
-  auto codes_d = codes.to(dev);
-  auto text = prompts.text_ids.to(dev), valid = prompts.text_valid.to(dev);
-  torch::Tensor logits;
+PromptContext EncodePrompts(const MaskedTransformer& model, const PromptBatch& prompts, const PromptBatch& uncond,
+                            double guidance, bool detach_uncond, int64_t repeat) {
+  const int64_t B = prompts.size();
+  PromptContext out;
+  out.rows = B * repeat;
+  out.guidance = guidance;
+  TextContext cond = EncodeRows(model, prompts, B, repeat);
   if (guidance == 0.0) {
-    logits = model.ImageLogits(BuildInputIds(c, text, codes_d), valid);
+    out.cond = std::move(cond);
+  } else if (detach_uncond && torch::GradMode::is_enabled()) {
+    // Encoded without autograd, so the twin's half of the backward is never built.
+    torch::NoGradGuard no_grad;
+    out.uncond = EncodeRows(model, uncond, B, repeat);
+    out.cond = std::move(cond);
   } else {
-    auto u_text = uncond.text_ids.to(dev).expand({B, c.text_len});
-    auto u_valid = uncond.text_valid.to(dev).expand({B, c.text_len});
-    if (detach_uncond && torch::GradMode::is_enabled()) {
-      // Two forwards: the twin without autograd also saves its half of the backward.
-      auto cond = model.ImageLogits(BuildInputIds(c, text, codes_d), valid);
-      torch::Tensor un;
-      {
-        torch::NoGradGuard no_grad;
-        un = model.ImageLogits(BuildInputIds(c, u_text, codes_d), u_valid);
-      }
-      logits = GuidedLogits(cond, un, guidance);  // differentiable through cond only
-    } else {
-      // The conditional batch and its unconditional twin in one forward.
-      auto ids = BuildInputIds(c, torch::cat({text, u_text}, 0), torch::cat({codes_d, codes_d}, 0));
-      auto both = model.ImageLogits(ids, torch::cat({valid, u_valid}, 0));
-      logits = GuidedLogits(both.slice(0, 0, B), both.slice(0, B), guidance);
+    out.joint = cond.Concat(EncodeRows(model, uncond, B, repeat));
+  }
+  return out;
+}
+
+at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptContext& context, const at::Tensor& codes,
+                         double temperature) {
+  const int64_t B = codes.size(0);
+  TORCH_CHECK(B == context.rows, "ImageLogProbs: ", B, " states for a prompt context of ", context.rows, " rows");
+  auto span = BuildSpanIds(model.config(), codes.to(model.device()));
+  torch::Tensor logits;
+  if (context.guidance == 0.0) {
+    logits = model.SpanImageLogits(context.cond, span);
+  } else if (context.uncond.defined()) {
+    auto cond = model.SpanImageLogits(context.cond, span);
+    torch::Tensor un;
+    {
+      torch::NoGradGuard no_grad;
+      un = model.SpanImageLogits(context.uncond, span);
     }
+    logits = GuidedLogits(cond, un, context.guidance);  // differentiable through cond only
+  } else {
+    // The conditional batch and its unconditional twin in one forward.
+    auto both = model.SpanImageLogits(context.joint, torch::cat({span, span}, 0));
+    logits = GuidedLogits(both.slice(0, 0, B), both.slice(0, B), context.guidance);
   }
   if (temperature != 1.0) logits = logits / temperature;
   return torch::log_softmax(logits, -1);
+}
+
+at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptBatch& prompts, const PromptBatch& uncond,
+                         const at::Tensor& codes, double guidance, double temperature, bool detach_uncond) {
+  return ImageLogProbs(model, EncodePrompts(model, prompts, uncond, guidance, detach_uncond), codes, temperature);
 }
 
 at::Tensor DrawRemasks(int64_t B, int64_t S, int64_t N, uint64_t seed) {
@@ -154,8 +177,7 @@ StatusOr<at::Tensor> RemaskLogProbs(const MaskedTransformer& model, const Prompt
     auto tok_rep = tokens.to(dev).repeat_interleave(S, 0);  // row r = b * S + s
     auto mask = masks.to(dev).reshape({B * S, N});
     auto state = torch::where(mask, torch::full({}, -1, tok_rep.options()), tok_rep);
-    PromptBatch rep{prompts.text_ids.to(dev).repeat_interleave(S, 0), prompts.text_valid.to(dev).repeat_interleave(S, 0)};
-    auto logp = ImageLogProbs(model, rep, uncond, state, guidance, 1.0, detach_uncond);  // [B*S, N, K]
+    auto logp = ImageLogProbs(model, EncodePrompts(model, prompts, uncond, guidance, detach_uncond, S), state);  // [B*S, N, K]
     auto logp_tok = logp.gather(-1, tok_rep.unsqueeze(-1)).squeeze(-1);
     if (entropy) {
       torch::NoGradGuard no_grad;
@@ -191,8 +213,8 @@ StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const 
     auto rev_rep = reveal.repeat_interleave(S, 0);
     auto t_rep = step_t.repeat({B}).unsqueeze(1);  // [B*S, 1]
     auto state = torch::where(rev_rep < t_rep, tok_rep, torch::full({}, -1, tok_rep.options()));
-    PromptBatch rep{prompts.text_ids.to(dev).repeat_interleave(S, 0), prompts.text_valid.to(dev).repeat_interleave(S, 0)};
-    auto logp = ImageLogProbs(model, rep, uncond, state, guidance, 1.0, detach_uncond);
+    // Each prompt is encoded once for all of its sample's steps.
+    auto logp = ImageLogProbs(model, EncodePrompts(model, prompts, uncond, guidance, detach_uncond, S), state);
     auto revealed = rev_rep == t_rep;
     auto remaining = rev_rep > t_rep;
     auto c = traj.min_revealed_prob.to(dev).index_select(1, step_t).reshape({B * S});

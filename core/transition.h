@@ -72,6 +72,28 @@ at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptBatch& prom
                          const at::Tensor& codes, double guidance, double temperature = 1.0,
                          bool detach_uncond = false);
 
+// The prompt side of ImageLogProbs, encoded once (MaskedTransformer::EncodeText) and reused:
+// a rollout's unmasking steps and a replayed sample's steps all share their prompt's keys
+// and values, so only the image span is recomputed per step.
+struct PromptContext {
+  int64_t rows = 0;
+  double guidance = 0.0;
+  TextContext cond;    // [rows] conditional rows (guidance 0, or a detached twin)
+  TextContext uncond;  // [rows] unconditional twins, encoded without autograd (detached twin)
+  TextContext joint;   // [2 * rows] conditional rows, then their twins, for one forward
+};
+
+// Encodes `prompts` (and, with guidance, the [1, text_len] or [B, text_len] `uncond`) and
+// repeats every row `repeat` times after encoding (row b -> rows b * repeat ...), which is how
+// the replay lays out (sample x step) rows without re-encoding a prompt per step.
+// detach_uncond as in ImageLogProbs.
+PromptContext EncodePrompts(const MaskedTransformer& model, const PromptBatch& prompts, const PromptBatch& uncond,
+                            double guidance, bool detach_uncond = false, int64_t repeat = 1);
+
+// ImageLogProbs for states whose prompts were encoded by EncodePrompts; codes [context.rows, N].
+at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptContext& context, const at::Tensor& codes,
+                         double temperature = 1.0);
+
 // Rebuilds the states of the selected steps of every trajectory and recomputes the step
 // log-probabilities in one batched forward over (trajectories x steps). Result tensors are
 // [B, steps.size()], differentiable when grad mode is on.

@@ -125,42 +125,48 @@ Status WeightsAssembler::Add(const v1::WeightsChunk& c) {
     if (!dtype) return fail("tensor " + c.tensor_name() + ": unsupported dtype '" + c.dtype() + "'");
     int64_t numel = 1;
     for (int64_t d : c.shape()) {
-      if (d < 0 || d > (int64_t{1} << 40)) return fail("tensor " + c.tensor_name() + ": bad shape");
+      // Bounded so that the product cannot overflow: at most 2^40 elements in all.
+      if (d < 0 || (d > 0 && numel > (int64_t{1} << 40) / d)) return fail("tensor " + c.tensor_name() + ": bad shape");
       numel *= d;
     }
     if (numel * dtype->size != c.tensor_bytes()) return fail("tensor " + c.tensor_name() + ": size does not match shape");
-    current_ = std::make_unique<TensorBytes>();
+    current_ = std::make_unique<Incoming>();
     current_->name = c.tensor_name();
-    current_->dtype = c.dtype();
-    current_->shape.assign(c.shape().begin(), c.shape().end());
-    current_->crc32c = c.crc32c();
-    current_->bytes.reserve(static_cast<size_t>(c.tensor_bytes()));
+    current_->expected_crc = c.crc32c();
+    try {
+      current_->tensor = torch::empty(std::vector<int64_t>(c.shape().begin(), c.shape().end()),
+                                      torch::TensorOptions().dtype(dtype->type));
+    } catch (const c10::Error&) {
+      current_.reset();
+      return fail("tensor " + c.tensor_name() + ": cannot allocate " + std::to_string(c.tensor_bytes()) + " bytes");
+    }
     expected_bytes_ = c.tensor_bytes();
   }
   if (!current_) return fail("data before any tensor header");
-  if (c.offset() != static_cast<int64_t>(current_->bytes.size())) {
+  if (c.offset() != current_->filled) {
     return fail("tensor " + current_->name + ": chunk at offset " + std::to_string(c.offset()) + ", expected " +
-                std::to_string(current_->bytes.size()));
+                std::to_string(current_->filled));
   }
-  if (static_cast<int64_t>(current_->bytes.size() + c.data().size()) > expected_bytes_) {
-    return fail("tensor " + current_->name + ": more bytes than announced");
-  }
-  current_->bytes.append(c.data());
-  bytes_ += static_cast<int64_t>(c.data().size());
+  const int64_t n = static_cast<int64_t>(c.data().size());
+  if (current_->filled + n > expected_bytes_) return fail("tensor " + current_->name + ": more bytes than announced");
+  std::memcpy(static_cast<char*>(current_->tensor.data_ptr()) + current_->filled, c.data().data(), static_cast<size_t>(n));
+  current_->crc = Crc32c(c.data().data(), static_cast<size_t>(n), current_->crc);
+  current_->filled += n;
+  bytes_ += n;
   return Status::Ok();
 }
 
 Status WeightsAssembler::CloseTensor() {
   if (!current_) return Status::Ok();
-  if (static_cast<int64_t>(current_->bytes.size()) != expected_bytes_) {
+  if (current_->filled != expected_bytes_) {
     failed_ = true;
     return DataLoss("weights stream: tensor " + current_->name + " is incomplete");
   }
-  if (Crc32c(current_->bytes.data(), current_->bytes.size()) != current_->crc32c) {
+  if (current_->crc != current_->expected_crc) {
     failed_ = true;
     return DataLoss("weights stream: tensor " + current_->name + " fails its CRC-32C check");
   }
-  done_.push_back(std::move(*current_));
+  done_.emplace_back(std::move(current_->name), std::move(current_->tensor));
   current_.reset();
   return Status::Ok();
 }
@@ -173,11 +179,8 @@ StatusOr<std::map<std::string, at::Tensor>> WeightsAssembler::Finish() {
                     std::to_string(std::max(tensor_count_, 0)) + " tensors");
   }
   std::map<std::string, at::Tensor> out;
-  for (auto& t : done_) {
-    const DtypeInfo* dtype = FindDtype(t.dtype);
-    auto tensor = torch::empty(t.shape, torch::TensorOptions().dtype(dtype->type));
-    std::memcpy(tensor.data_ptr(), t.bytes.data(), t.bytes.size());
-    if (!out.emplace(t.name, tensor).second) return DataLoss("weights stream: tensor " + t.name + " sent twice");
+  for (auto& [name, tensor] : done_) {
+    if (!out.emplace(name, tensor).second) return DataLoss("weights stream: tensor " + name + " sent twice");
   }
   return out;
 }

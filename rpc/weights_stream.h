@@ -67,13 +67,21 @@ class WeightsAssembler {
   int64_t bytes_received() const { return bytes_; }
 
  private:
+  // The tensor being received: chunks are copied straight into its storage and checksummed
+  // while still in cache, so each byte is touched once after gRPC hands it over.
+  struct Incoming {
+    std::string name;
+    at::Tensor tensor;
+    int64_t filled = 0;
+    uint32_t expected_crc = 0, crc = 0;
+  };
   Status CloseTensor();
   int64_t version_;
   int32_t tensor_count_ = -1;
   std::string model_config_json_;
   v1::WeightProbe probe_;
-  std::vector<TensorBytes> done_;
-  std::unique_ptr<TensorBytes> current_;
+  std::vector<std::pair<std::string, at::Tensor>> done_;
+  std::unique_ptr<Incoming> current_;
   int64_t expected_bytes_ = 0;
   int64_t bytes_ = 0;
   bool failed_ = false;

@@ -31,6 +31,24 @@ TEST(Crc32c, MatchesTheStandardCheckValue) {
   // The CRC-32C check value of "123456789" (RFC 3720, appendix B.4).
   EXPECT_EQ(Crc32c("123456789", 9), 0xE3069283u);
   EXPECT_EQ(Crc32c("6789", 4, Crc32c("12345", 5)), 0xE3069283u);
+  EXPECT_EQ(Crc32cPortable("123456789", 9), 0xE3069283u);
+}
+
+TEST(Crc32c, TheFastPathAgreesWithTheTableAtEveryLengthAndAlignment) {
+  // Unaligned heads and short tails take the byte-at-a-time instruction; the body takes the
+  // 8-byte one. (On a CPU without SSE4.2 both calls run the table and this checks nothing new.)
+  std::string data(4099, '\0');
+  uint32_t state = 12345;
+  for (char& ch : data) {
+    state = state * 1103515245u + 12345u;
+    ch = static_cast<char>(state >> 16);
+  }
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t len : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{63}, size_t{4090}}) {
+      EXPECT_EQ(Crc32c(data.data() + start, len, 77), Crc32cPortable(data.data() + start, len, 77))
+          << "start " << start << " length " << len;
+    }
+  }
 }
 
 TEST(WeightsStream, RoundTripsAModelInSmallChunks) {
@@ -97,6 +115,16 @@ TEST(WeightsStream, CorruptionTruncationAndWrongVersionAreErrors) {
     auto skipped = chunks[1];
     skipped.set_offset(skipped.offset() + 1);
     EXPECT_FALSE(a.Add(skipped).ok());
+  }
+  {  // a shape whose element count overflows int64 is refused before anything is allocated
+    WeightsAssembler a(3);
+    auto huge = chunks[0];
+    huge.clear_shape();
+    for (int i = 0; i < 4; ++i) huge.add_shape(int64_t{1} << 20);
+    huge.set_tensor_bytes(0);
+    Status st = a.Add(huge);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("bad shape"), std::string::npos) << st.message();
   }
 }
 
