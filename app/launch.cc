@@ -15,6 +15,8 @@
 #include <optional>
 #include <thread>
 
+#include <cstdlib>
+
 #include "app/child_process.h"
 #include "app/commands.h"
 #include "app/config.h"
@@ -90,6 +92,8 @@ int Fail(const Status& st) {
 int LaunchCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"config", "out", "workers", "reward-servers", "updates", "bin-dir"});
   if (!flags.ok()) return Fail(flags.status());
+  // Transparent huge pages for the children's heaps (core/runtime.h); a user's own setting wins.
+  setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", /*overwrite=*/0);
   Launch L;
   L.c = DefaultLaunchConfig();
   if (Status st = LoadTextConfig(flags->Get("config"), &L.c); !st.ok()) return Fail(st);

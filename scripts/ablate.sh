@@ -33,6 +33,8 @@
 #                          pass at 2; a last pass over every variant only writes the table.
 #   ABLATE_TRAIN_SPLIT=1   also evaluate each final policy on the training prompts
 set -euo pipefail
+# Transparent huge pages for the heap (core/runtime.h); a setting of your own wins.
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 cd "$(dirname "$0")/.."
 UPDATES=${1:-60}
 shift || true

@@ -6,6 +6,8 @@
 # and after. Output: runs/main/ with report.html (see docs/run-folder.md); rerunning resumes
 # or just reprints the result. The same training in one process: `maskgrpo train`.
 set -euo pipefail
+# Transparent huge pages for the heap (core/runtime.h); a setting of your own wins.
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh

@@ -7,6 +7,8 @@
 # default binary verdict needs ~40 updates to pull ahead, too long for a test.
 #   usage: learning_test.sh BUILD_BIN_DIR SOURCE_DIR
 set -uo pipefail
+# Transparent huge pages for the heap (core/runtime.h); a setting of your own wins.
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 BIN="$1/maskgrpo"
 SRC="$2"
 WORK=$(mktemp -d)
