@@ -80,6 +80,19 @@ void AuthorsStyleSample(const MaskedTransformer& model, const at::Tensor& text_r
   }
 }
 
+// `batch` prompts of one token each (and the unconditional row for CFG): the benchmark times the
+// model, not the tokenizer, so every row is the same shortest prompt.
+struct BenchPrompts {
+  PromptBatch prompts;
+  PromptBatch uncond;
+};
+BenchPrompts OneTokenPrompts(const ModelConfig& c, int batch) {
+  auto text = torch::full({batch, c.text_len}, c.pad_id, torch::kLong);
+  text.select(1, 0).fill_(1);
+  auto uncond = text.slice(0, 0, 1);
+  return {PromptBatch{text, text != c.pad_id}, PromptBatch{uncond, uncond != c.pad_id}};
+}
+
 }  // namespace
 
 // Show-o's image detokenizer at the published size (random weights): decoded images/s.
@@ -167,10 +180,7 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
 
     // 3. The sampler end to end, with the prompt encoded once and re-encoded every step.
     auto sampler_seconds = [&](int batch, bool reuse) -> StatusOr<double> {
-      auto text = torch::full({batch, c.text_len}, c.pad_id, torch::kLong);
-      text.select(1, 0).fill_(1);
-      PromptBatch prompts{text, text != c.pad_id};
-      PromptBatch uncond{text.slice(0, 0, 1), text.slice(0, 0, 1) != c.pad_id};
+      const BenchPrompts rows = OneTokenPrompts(c, batch);
       SampleOptions so;
       so.steps = o.steps;
       so.guidance = o.guidance;
@@ -179,7 +189,7 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
       Status failed;
       const double s = timed(o.repeats, [&] {
         so.seed += 1;
-        if (auto r = SampleTrajectories(*model, prompts, uncond, so); !r.ok()) failed = r.status();
+        if (auto r = SampleTrajectories(*model, rows.prompts, rows.uncond, so); !r.ok()) failed = r.status();
       });
       if (!failed.ok()) return failed;
       return s;
@@ -214,20 +224,17 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
 
     // 5. The learner's replay: every step of `batch` trajectories, forward and backward.
     {
-      auto text = torch::full({o.batch, c.text_len}, c.pad_id, torch::kLong);
-      text.select(1, 0).fill_(1);
-      PromptBatch prompts{text, text != c.pad_id};
-      PromptBatch uncond{text.slice(0, 0, 1), text.slice(0, 0, 1) != c.pad_id};
+      const BenchPrompts rows = OneTokenPrompts(c, o.batch);
       SampleOptions so;
       so.steps = o.steps;
       so.record_full = false;
-      ASSIGN_OR_RETURN(auto traj, SampleTrajectories(*model, prompts, uncond, so));
+      ASSIGN_OR_RETURN(auto traj, SampleTrajectories(*model, rows.prompts, rows.uncond, so));
       std::vector<int64_t> all(o.steps);
       std::iota(all.begin(), all.end(), 0);
       Status failed;
       torch::AutoGradMode grad(true);
       const double replay_s = timed(1, [&] {
-        auto r = ReplayStepLogProbs(*model, prompts, uncond, traj, all, /*guidance=*/0.0);
+        auto r = ReplayStepLogProbs(*model, rows.prompts, rows.uncond, traj, all, /*guidance=*/0.0);
         if (!r.ok()) {
           failed = r.status();
           return;
