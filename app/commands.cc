@@ -22,11 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int Fail(const Status& st) {
-  std::fprintf(stderr, "error: %s\n", st.ToString().c_str());
-  return st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kNotFound ? 2 : 1;
-}
-
 void Log(const std::string& line) {
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
@@ -69,25 +64,25 @@ Status EnsureDir(const std::string& dir) {
 
 int PretrainCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"config", "out", "steps", "threads", "device", "dtype", "seed", "batch-size"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return ReportError(flags.status());
   auto c = DefaultPretrainConfig();
   Status st = LoadTextConfig(flags->Get("config"), &c);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return ReportError(st);
   int64_t steps = c.steps(), batch = c.batch_size();
   uint64_t seed = c.seed();
   if (!(st = flags->GetInt("steps", &steps)).ok() || !(st = flags->GetInt("batch-size", &batch)).ok() ||
       !(st = flags->GetUint("seed", &seed)).ok() || !(st = ApplyRuntimeFlags(*flags, c.mutable_runtime())).ok()) {
-    return Fail(st);
+    return ReportError(st);
   }
   c.set_steps(steps);
   c.set_batch_size(batch);
   c.set_seed(seed);
   if (flags->Has("out")) c.set_out_dir(flags->Get("out"));
   auto options = ToPretrainOptions(c);
-  if (!options.ok()) return Fail(options.status());
+  if (!options.ok()) return ReportError(options.status());
   ConfigureThreads(c.runtime().threads());
   st = RunPretrain(*options, Log);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return ReportError(st);
   Log("pretrained model: " + options->out_dir + "/model.safetensors");
   return 0;
 }
@@ -95,45 +90,45 @@ int PretrainCommand(const std::vector<std::string>& args) {
 int EvalCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"config", "checkpoint", "out", "threads", "device", "dtype", "seed", "sampling-steps",
                                    "guidance", "images-per-prompt", "prompts-per-task", "min-images-per-task", "split"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return ReportError(flags.status());
   if (!flags->Has("checkpoint") || !flags->Has("out")) {
-    return Fail(InvalidArgument("eval needs --checkpoint PATH and --out DIR"));
+    return ReportError(InvalidArgument("eval needs --checkpoint PATH and --out DIR"));
   }
   const std::string split = flags->Has("split") ? flags->Get("split") : "heldout";
   if (split != "heldout" && split != "train") {
-    return Fail(InvalidArgument("--split must be heldout or train, got '" + split + "'"));
+    return ReportError(InvalidArgument("--split must be heldout or train, got '" + split + "'"));
   }
   auto c = DefaultEvalConfig();
   Status st = LoadSamplingCommandConfig(*flags, &c);
   int64_t p = c.prompts_per_task();
-  if (!st.ok() || !(st = flags->GetInt("prompts-per-task", &p)).ok()) return Fail(st);
+  if (!st.ok() || !(st = flags->GetInt("prompts-per-task", &p)).ok()) return ReportError(st);
   c.set_prompts_per_task(static_cast<int32_t>(p));
   int64_t min_images = c.min_images_per_task();
-  if (!(st = flags->GetInt("min-images-per-task", &min_images)).ok()) return Fail(st);
+  if (!(st = flags->GetInt("min-images-per-task", &min_images)).ok()) return ReportError(st);
   c.set_min_images_per_task(static_cast<int32_t>(min_images));
   const uint64_t seed = c.seed();
   auto options = ToEvalOptions(c);
-  if (!options.ok()) return Fail(options.status());
+  if (!options.ok()) return ReportError(options.status());
   options->train_split = split == "train";
   auto device = ToDeviceOptions(c.runtime());
-  if (!device.ok()) return Fail(device.status());
+  if (!device.ok()) return ReportError(device.status());
   ConfigureThreads(c.runtime().threads());
   auto world_options = ToWorldOptions(c.world(), *device);
-  if (!world_options.ok()) return Fail(world_options.status());
+  if (!world_options.ok()) return ReportError(world_options.status());
   auto world = CreateWorld(*world_options);
-  if (!world.ok()) return Fail(world.status());
+  if (!world.ok()) return ReportError(world.status());
   // The reward server's scorers in process when a reward_config is given (worlds without a
   // built-in judge need one), else the world's judge.
   std::unique_ptr<ScorerJudge> scorers;
   if (!c.reward_config().empty()) {
     auto loaded = ScorerJudge::Load(c.reward_config());
-    if (!loaded.ok()) return Fail(loaded.status());
+    if (!loaded.ok()) return ReportError(loaded.status());
     scorers = std::move(*loaded);
   }
   auto model = (*world)->LoadModel(flags->Get("checkpoint"), *device);
-  if (!model.ok()) return Fail(model.status());
+  if (!model.ok()) return ReportError(model.status());
   const std::string out = flags->Get("out");
-  if (!(st = EnsureDir(out)).ok()) return Fail(st);
+  if (!(st = EnsureDir(out)).ok()) return ReportError(st);
   auto result = EvaluateHeldout(
       **model, **world, *options,
       [](int done, int total) {
@@ -141,7 +136,7 @@ int EvalCommand(const std::vector<std::string>& args) {
         if (done == total) std::fprintf(stderr, "\n");
       },
       scorers ? scorers->AsJudge() : JudgeFn());
-  if (!result.ok()) return Fail(result.status());
+  if (!result.ok()) return ReportError(result.status());
   std::printf("%s evaluation of %s (%d images per prompt, %lld steps, guidance %.1f)\n",
               options->train_split ? "training-prompt" : "held-out", flags->Get("checkpoint").c_str(), options->images_per_prompt,
               static_cast<long long>(options->sampling.steps), options->sampling.guidance);
@@ -171,10 +166,10 @@ int EvalCommand(const std::vector<std::string>& args) {
   j["guidance"] = options->sampling.guidance;
   j["seed"] = static_cast<int64_t>(seed);
   j["split"] = split;
-  if (!(st = WriteFileAtomically(out + "/eval.json", j.Dump(2) + "\n")).ok()) return Fail(st);
-  if (!(st = WriteImageResults(out + "/results.jsonl", *result)).ok()) return Fail(st);
+  if (!(st = WriteFileAtomically(out + "/eval.json", j.Dump(2) + "\n")).ok()) return ReportError(st);
+  if (!(st = WriteImageResults(out + "/results.jsonl", *result)).ok()) return ReportError(st);
   auto grid = MakeGrid(result->grid_images, result->grid_captions, 6, (*world)->image_size() >= 256 ? 1 : 3);
-  if (!(st = WritePng(out + "/eval_grid.png", grid)).ok()) return Fail(st);
+  if (!(st = WritePng(out + "/eval_grid.png", grid)).ok()) return ReportError(st);
   Log("wrote " + out + "/eval.json, " + out + "/results.jsonl and " + out + "/eval_grid.png");
   return 0;
 }
@@ -182,22 +177,22 @@ int EvalCommand(const std::vector<std::string>& args) {
 int GenerateCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"config", "checkpoint", "out", "prompt", "threads", "device", "dtype", "seed",
                                    "sampling-steps", "guidance", "images-per-prompt"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return ReportError(flags.status());
   if (!flags->Has("checkpoint") || !flags->Has("out")) {
-    return Fail(InvalidArgument("generate needs --checkpoint PATH and --out FILE.png"));
+    return ReportError(InvalidArgument("generate needs --checkpoint PATH and --out FILE.png"));
   }
   auto c = DefaultGenerateConfig();
   Status st = LoadSamplingCommandConfig(*flags, &c);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return ReportError(st);
   const int64_t k = c.images_per_prompt();
   auto sampling = ToSampleOptions(c.sampling(), c.seed());
-  if (!sampling.ok()) return Fail(sampling.status());
+  if (!sampling.ok()) return ReportError(sampling.status());
   auto device = ToDeviceOptions(c.runtime());
-  if (!device.ok()) return Fail(device.status());
+  if (!device.ok()) return ReportError(device.status());
   auto world_options = ToWorldOptions(c.world(), *device);
-  if (!world_options.ok()) return Fail(world_options.status());
+  if (!world_options.ok()) return ReportError(world_options.status());
   auto world = CreateWorld(*world_options);
-  if (!world.ok()) return Fail(world.status());
+  if (!world.ok()) return ReportError(world.status());
   std::vector<std::string> prompts(c.prompts().begin(), c.prompts().end());
   if (flags->Has("prompt")) prompts = {flags->Get("prompt")};
   if (prompts.empty()) {
@@ -209,19 +204,19 @@ int GenerateCommand(const std::vector<std::string>& args) {
       }
     }
   }
-  if (prompts.empty()) return Fail(InvalidArgument("generate: no prompt (give --prompt TEXT or prompts in the config)"));
+  if (prompts.empty()) return ReportError(InvalidArgument("generate: no prompt (give --prompt TEXT or prompts in the config)"));
   ConfigureThreads(c.runtime().threads());
   auto model = (*world)->LoadModel(flags->Get("checkpoint"), *device);
-  if (!model.ok()) return Fail(model.status());
+  if (!model.ok()) return ReportError(model.status());
   auto images = GenerateImages(**model, **world, prompts, static_cast<int>(k), *sampling);
-  if (!images.ok()) return Fail(images.status());
+  if (!images.ok()) return ReportError(images.status());
   std::vector<std::string> captions;
   for (const auto& p : prompts)
     for (int64_t i = 0; i < k; ++i) captions.push_back(p);
   const std::string out = flags->Get("out");
-  if (fs::path(out).has_parent_path() && !(st = EnsureDir(fs::path(out).parent_path().string())).ok()) return Fail(st);
+  if (fs::path(out).has_parent_path() && !(st = EnsureDir(fs::path(out).parent_path().string())).ok()) return ReportError(st);
   st = WritePng(out, MakeGrid(*images, captions, static_cast<int>(k), c.scale()));
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return ReportError(st);
   Log("wrote " + out + " (" + std::to_string(images->size()) + " images)");
   return 0;
 }
@@ -229,16 +224,16 @@ int GenerateCommand(const std::vector<std::string>& args) {
 int TrainCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"config", "out", "init", "updates", "stop-after", "seed", "threads", "device", "dtype",
                                    "eval-every", "dump-groups"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return ReportError(flags.status());
   auto c = DefaultTrainConfig();
   Status st = LoadTextConfig(flags->Get("config"), &c);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return ReportError(st);
   int64_t updates = c.updates(), eval_every = c.eval_every(), stop_after = 0;
   uint64_t seed = c.seed();
   if (!(st = flags->GetInt("updates", &updates)).ok() || !(st = flags->GetInt("eval-every", &eval_every)).ok() ||
       !(st = flags->GetInt("stop-after", &stop_after)).ok() || !(st = flags->GetUint("seed", &seed)).ok() ||
       !(st = ApplyRuntimeFlags(*flags, c.mutable_runtime())).ok()) {
-    return Fail(st);
+    return ReportError(st);
   }
   c.set_updates(updates);
   c.set_eval_every(eval_every);
@@ -247,22 +242,22 @@ int TrainCommand(const std::vector<std::string>& args) {
   if (flags->Has("init")) c.set_init_model(flags->Get("init"));
   if (flags->Has("dump-groups")) {
     const std::string v = flags->Get("dump-groups");
-    if (v != "true" && v != "false") return Fail(InvalidArgument("flag --dump-groups must be true or false"));
+    if (v != "true" && v != "false") return ReportError(InvalidArgument("flag --dump-groups must be true or false"));
     c.set_dump_groups(v == "true");
   }
   auto options = ToTrainOptions(c);
-  if (!options.ok()) return Fail(options.status());
+  if (!options.ok()) return ReportError(options.status());
   options->stop_after = stop_after;
-  if (!(st = SnapshotRunConfig(options->out_dir, c)).ok()) return Fail(st);
+  if (!(st = SnapshotRunConfig(options->out_dir, c)).ok()) return ReportError(st);
   ConfigureThreads(c.runtime().threads());
   st = grpo::RunTrain(*options, Log);
-  return st.ok() ? 0 : Fail(st);
+  return st.ok() ? 0 : ReportError(st);
 }
 
 int BenchCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"model", "checkpoint", "device", "dtype", "threads", "batch", "sampling-steps",
                                    "guidance", "repeats", "sweep"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return ReportError(flags.status());
   SamplerBenchOptions o;
   o.model = flags->Get("model", o.model);
   o.checkpoint = flags->Get("checkpoint");
@@ -273,7 +268,7 @@ int BenchCommand(const std::vector<std::string>& args) {
   if (!(st = flags->GetInt("threads", &threads)).ok() || !(st = flags->GetInt("batch", &batch)).ok() ||
       !(st = flags->GetInt("sampling-steps", &steps)).ok() || !(st = flags->GetInt("repeats", &repeats)).ok() ||
       !(st = flags->GetDouble("guidance", &o.guidance)).ok()) {
-    return Fail(st);
+    return ReportError(st);
   }
   o.threads = static_cast<int>(threads);
   o.batch = static_cast<int>(batch);
@@ -288,12 +283,17 @@ int BenchCommand(const std::vector<std::string>& args) {
     char* rest = nullptr;
     const long batch_size = std::strtol(item.c_str(), &rest, 10);
     if (item.empty() || *rest != '\0' || batch_size <= 0 || batch_size > 65536) {
-      return Fail(InvalidArgument("--sweep must be a comma-separated list of batch sizes in 1..65536, got '" + item + "'"));
+      return ReportError(InvalidArgument("--sweep must be a comma-separated list of batch sizes in 1..65536, got '" + item + "'"));
     }
     o.sweep.push_back(static_cast<int>(batch_size));
   }
   st = RunSamplerBench(o);
-  return st.ok() ? 0 : Fail(st);
+  return st.ok() ? 0 : ReportError(st);
+}
+
+int ReportError(const Status& st) {
+  std::fprintf(stderr, "error: %s\n", st.ToString().c_str());
+  return st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kNotFound ? 2 : 1;
 }
 
 }  // namespace maskgrpo::app

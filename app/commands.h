@@ -5,7 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "core/status.h"
+
 namespace maskgrpo::app {
+
+// Prints "error: <status>" to stderr and returns the subcommand's exit code for it: 2 for bad
+// input (an invalid or missing argument, file or field), 1 for anything else.
+int ReportError(const Status& st);
 
 int PretrainCommand(const std::vector<std::string>& args);
 int EvalCommand(const std::vector<std::string>& args);

@@ -82,41 +82,42 @@ std::string ProgressLine(const v1::LearnerStatus& s, double elapsed, const v1::L
   return buf;
 }
 
-int Fail(const Status& st) {
-  std::fprintf(stderr, "\nerror: %s\n", st.ToString().c_str());
-  return st.code() == StatusCode::kInvalidArgument ? 2 : 1;
+// Ends the progress line first, so the error starts a line of its own.
+int FailAfterProgress(const Status& st) {
+  std::fputc('\n', stderr);
+  return ReportError(st);
 }
 
 }  // namespace
 
 int LaunchCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"config", "out", "workers", "reward-servers", "updates", "bin-dir"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return FailAfterProgress(flags.status());
   // Transparent huge pages for the children's heaps (core/runtime.h); a user's own setting wins.
   setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", /*overwrite=*/0);
   Launch L;
   L.c = DefaultLaunchConfig();
-  if (Status st = LoadTextConfig(flags->Get("config"), &L.c); !st.ok()) return Fail(st);
+  if (Status st = LoadTextConfig(flags->Get("config"), &L.c); !st.ok()) return FailAfterProgress(st);
   int64_t workers = L.c.workers(), rewards = L.c.reward_servers(), updates = L.c.updates();
-  if (Status st = flags->GetInt("workers", &workers); !st.ok()) return Fail(st);
-  if (Status st = flags->GetInt("reward-servers", &rewards); !st.ok()) return Fail(st);
-  if (Status st = flags->GetInt("updates", &updates); !st.ok()) return Fail(st);
+  if (Status st = flags->GetInt("workers", &workers); !st.ok()) return FailAfterProgress(st);
+  if (Status st = flags->GetInt("reward-servers", &rewards); !st.ok()) return FailAfterProgress(st);
+  if (Status st = flags->GetInt("updates", &updates); !st.ok()) return FailAfterProgress(st);
   if (flags->Has("out")) L.c.set_out_dir(flags->Get("out"));
   if (flags->Has("bin-dir")) L.c.set_bin_dir(flags->Get("bin-dir"));
-  if (workers < 1 || workers > 64) return Fail(InvalidArgument("workers must be in [1, 64]"));
-  if (rewards < 1 || rewards > 16) return Fail(InvalidArgument("reward_servers must be in [1, 16]"));
+  if (workers < 1 || workers > 64) return FailAfterProgress(InvalidArgument("workers must be in [1, 64]"));
+  if (rewards < 1 || rewards > 16) return FailAfterProgress(InvalidArgument("reward_servers must be in [1, 16]"));
   // The launcher polls the learner as a worker does: with the worker config's TLS and token.
   config::RolloutWorkerConfig worker_config;
-  if (Status st = LoadTextConfig(L.c.worker_config(), &worker_config); !st.ok()) return Fail(st);
+  if (Status st = LoadTextConfig(L.c.worker_config(), &worker_config); !st.ok()) return FailAfterProgress(st);
   auto learner_token = rpc::LoadToken(worker_config.learner_auth(), L.c.worker_config() + ": learner_auth");
-  if (!learner_token.ok()) return Fail(learner_token.status());
-  if (updates < 0) return Fail(InvalidArgument("updates must be >= 0"));
+  if (!learner_token.ok()) return FailAfterProgress(learner_token.status());
+  if (updates < 0) return FailAfterProgress(InvalidArgument("updates must be >= 0"));
   const std::string bin = L.c.bin_dir().empty() ? ExecutableDir() : L.c.bin_dir();
   L.out = L.c.out_dir();
   L.logs = L.out + "/logs";
   L.ports = L.out + "/ports";
   for (const auto& d : {L.out, L.logs, L.ports}) {
-    if (Status st = grpo::EnsureDir(d); !st.ok()) return Fail(st);
+    if (Status st = grpo::EnsureDir(d); !st.ok()) return FailAfterProgress(st);
   }
   for (const auto& e : fs::directory_iterator(L.ports)) fs::remove(e.path());
   rpc::BlockStopSignals();
@@ -130,7 +131,7 @@ int LaunchCommand(const std::vector<std::string>& args) {
   };
   auto abort_all = [&](const Status& st) {
     L.StopAll();
-    return Fail(st);
+    return FailAfterProgress(st);
   };
 
   std::printf("launch: %lld reward server(s), 1 learner, %lld rollout worker(s); run folder %s, logs in %s\n",
@@ -192,7 +193,7 @@ int LaunchCommand(const std::vector<std::string>& args) {
     if (ChildProcess* dead = L.Dead()) {
       const std::string what = dead->name() + " " + dead->ExitDescription() + "; its log: " + dead->log_path();
       L.StopAll();
-      return Fail(Internal(what));
+      return FailAfterProgress(Internal(what));
     }
     if (learner_done) break;
     grpc::ClientContext context;
@@ -216,7 +217,7 @@ int LaunchCommand(const std::vector<std::string>& args) {
   std::printf("\nlaunch: the learner finished; stopping the workers and reward servers\n");
   for (auto& w : L.workers) w.Stop(15000);
   for (auto& r : L.rewards) r.Stop(5000);
-  if (Status st = WriteRunReport(L.out, "maskgrpo run: " + L.out); !st.ok()) return Fail(st);
+  if (Status st = WriteRunReport(L.out, "maskgrpo run: " + L.out); !st.ok()) return FailAfterProgress(st);
   std::printf("launch: report %s/report.html\n", L.out.c_str());
   return 0;
 }

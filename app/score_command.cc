@@ -17,11 +17,6 @@
 namespace maskgrpo::app {
 namespace {
 
-int Fail(const Status& st) {
-  std::fprintf(stderr, "error: %s\n", st.ToString().c_str());
-  return st.code() == StatusCode::kInvalidArgument ? 2 : 1;
-}
-
 void Print(const std::string& file, double reward, const std::map<std::string, double>& components) {
   std::printf("%s  reward %.6f", file.c_str(), reward);
   for (const auto& [name, value] : components) std::printf("  %s %.4f", name.c_str(), value);
@@ -41,9 +36,9 @@ int ScoreCommand(const std::vector<std::string>& args) {
     }
   }
   auto flags = Flags::Parse(flag_args, {"prompt", "reward-config", "server"});
-  if (!flags.ok()) return Fail(flags.status());
+  if (!flags.ok()) return ReportError(flags.status());
   if (!flags->Has("prompt") || files.empty() || flags->Has("reward-config") == flags->Has("server")) {
-    return Fail(InvalidArgument(
+    return ReportError(InvalidArgument(
         "score needs --prompt TEXT, one of --reward-config FILE or --server HOST:PORT, and PNG files"));
   }
   Prompt prompt;
@@ -51,14 +46,14 @@ int ScoreCommand(const std::vector<std::string>& args) {
   std::vector<RgbImage> images;
   for (const auto& f : files) {
     auto img = ReadPng(f);
-    if (!img.ok()) return Fail(img.status());
+    if (!img.ok()) return ReportError(img.status());
     images.push_back(std::move(*img));
   }
   if (flags->Has("reward-config")) {
     auto judge = ScorerJudge::Load(flags->Get("reward-config"));
-    if (!judge.ok()) return Fail(judge.status());
+    if (!judge.ok()) return ReportError(judge.status());
     auto judged = (*judge)->AsJudge()(prompt, images);
-    if (!judged.ok()) return Fail(judged.status());
+    if (!judged.ok()) return ReportError(judged.status());
     for (size_t i = 0; i < files.size(); ++i) {
       auto components = (*judged)[i].rewards;
       const double reward = components.at("reward");
@@ -70,7 +65,7 @@ int ScoreCommand(const std::vector<std::string>& args) {
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxSendMessageSize(64 << 20);
   auto channel = rpc::MakeChannel(flags->Get("server"), config::ClientTlsConfig(), channel_args, "server");
-  if (!channel.ok()) return Fail(channel.status());
+  if (!channel.ok()) return ReportError(channel.status());
   auto stub = v1::Reward::NewStub(*channel);
   v1::ScoreRequest request;
   for (const auto& img : images) {
@@ -82,7 +77,7 @@ int ScoreCommand(const std::vector<std::string>& args) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   v1::ScoreReply reply;
   grpc::Status status = stub->Score(&context, request, &reply);
-  if (!status.ok()) return Fail(Status(StatusCode::kUnavailable, "reward server: " + status.error_message()));
+  if (!status.ok()) return ReportError(Status(StatusCode::kUnavailable, "reward server: " + status.error_message()));
   for (int i = 0; i < reply.scores_size(); ++i) {
     std::map<std::string, double> components(reply.scores(i).components().begin(), reply.scores(i).components().end());
     Print(files[static_cast<size_t>(i)], reply.scores(i).reward(), components);

@@ -15,6 +15,12 @@ namespace maskgrpo {
 struct TensorFile {
   std::map<std::string, at::Tensor> tensors;       // contiguous CPU tensors
   std::map<std::string, std::string> metadata;     // the "__metadata__" string map
+
+  // The named tensor, or nullptr when the file has none of that name.
+  const at::Tensor* Find(const std::string& name) const {
+    auto it = tensors.find(name);
+    return it == tensors.end() ? nullptr : &it->second;
+  }
 };
 
 // Serialises to bytes (tensors are copied to the CPU). Supported dtypes: F32, F64, BF16,

@@ -2,7 +2,6 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cstdio>
 #include <random>
 
@@ -16,11 +15,6 @@ namespace maskgrpo::learner {
 namespace {
 
 constexpr int64_t kRetryAfterMs = 200;
-
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string RandomHex() {
   std::random_device rd;
@@ -124,7 +118,7 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
   if (max_leases < 1) return InvalidArgument("max_leases must be >= 1");
   const auto& t = options_.train;
   sync::MutexLock lock(&mu_);
-  const int64_t now = NowUnixMs();
+  const int64_t now = rpc::NowUnixMs();
   ExpireLeases(now);
   LeaseBatch out;
   out.version = version_;
@@ -219,7 +213,7 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
   LeaseInfo lease;
   {
     sync::MutexLock lock(&mu_);
-    ExpireLeases(NowUnixMs());
+    ExpireLeases(rpc::NowUnixMs());
     if (auto rejected = RejectDuplicateOrUnknown(s.lease_id)) return *rejected;
     lease = outstanding_.at(s.lease_id);
     if (s.policy_version != lease.version) {

@@ -5,18 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
+#include "rpc/convert.h"
+
 namespace maskgrpo::learner {
 namespace {
-
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Status WriteAll(int fd, const std::string& bytes, const std::string& path) {
   size_t done = 0;
@@ -55,7 +51,7 @@ Ledger::~Ledger() {
 
 Status Ledger::Append(Json line) {
   line["inc"] = incarnation_;
-  line["t"] = NowUnixMs();
+  line["t"] = rpc::NowUnixMs();
   const std::string text = line.Dump() + "\n";
   sync::MutexLock lock(&mu_);
   return WriteAll(fd_, text, path_);

@@ -13,11 +13,6 @@
 namespace maskgrpo::worker {
 namespace {
 
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 uint64_t Mix(uint64_t a, uint64_t b) {
   uint64_t x = (a + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull ^ (b * 0x94D049BB133111EBull);
   return x ^ (x >> 31);
@@ -195,7 +190,7 @@ void RolloutWorker::ScoreAndSubmit(SampledBatch batch) {
       }
       const auto code = reply.status().code();
       const bool retry = (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) &&
-                         NowUnixMs() < lease.deadline_unix_ms() && !Stopping();
+                         rpc::NowUnixMs() < lease.deadline_unix_ms() && !Stopping();
       if (retry) {
         SleepBackoff(attempt, options_.backoff_initial, options_.backoff_max);
         continue;

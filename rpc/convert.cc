@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <iterator>
 
 namespace maskgrpo::rpc {
@@ -51,6 +52,11 @@ void CopyTensor(const at::Tensor& t, Dst* out) {
 }
 
 }  // namespace
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 void ToProto(const WeightProbe& probe, v1::WeightProbe* out) {
   out->Clear();

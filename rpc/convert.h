@@ -3,6 +3,7 @@
 // prefixed with `field` (e.g. "items[3].prompt.spec").
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/image/rgb_image.h"
@@ -14,6 +15,10 @@
 #include "maskgrpo/learner.pb.h"
 
 namespace maskgrpo::rpc {
+
+// Wall-clock milliseconds since the Unix epoch: the unit of lease deadlines on the wire and of
+// the learner's ledger times.
+int64_t NowUnixMs();
 
 // A prompt and its GenEval metadata, whatever the world: class names and colours are free
 // strings; the structure (counts, relations, references) is checked here, the vocabulary

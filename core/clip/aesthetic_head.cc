@@ -3,6 +3,7 @@
 
 #include "core/checkpoint/checkpoint_files.h"
 #include "core/clip/clip_model.h"
+#include "core/tensor_text.h"
 
 namespace maskgrpo::clip {
 namespace {
@@ -12,7 +13,6 @@ namespace {
 constexpr int kIndex[] = {0, 2, 4, 6, 7};
 constexpr int64_t kDims[] = {AestheticHead::kInputDim, 1024, 128, 64, 16, 1};
 
-std::string Describe(const at::Tensor& t) { return t.defined() ? c10::str(t.sizes()) : std::string("(undefined)"); }
 
 }  // namespace
 
@@ -72,7 +72,7 @@ StatusOr<std::unique_ptr<AestheticHead>> AestheticHead::Create(const TensorFile&
 
 StatusOr<at::Tensor> AestheticHead::Forward(const at::Tensor& x) const {
   if (!x.defined() || x.dim() != 2 || x.size(1) != kInputDim || !at::isFloatingType(x.scalar_type())) {
-    return InvalidArgument("aesthetic head input must be floating [B, 768], got " + Describe(x));
+    return InvalidArgument("aesthetic head input must be floating [B, 768], got " + DescribeTensor(x));
   }
   try {
     torch::NoGradGuard no_grad;
@@ -86,7 +86,7 @@ StatusOr<at::Tensor> AestheticHead::Forward(const at::Tensor& x) const {
 
 StatusOr<at::Tensor> AestheticHead::Score(const at::Tensor& image_embeddings) const {
   if (!image_embeddings.defined() || image_embeddings.dim() != 2 || !at::isFloatingType(image_embeddings.scalar_type())) {
-    return InvalidArgument("aesthetic head input must be floating [B, 768], got " + Describe(image_embeddings));
+    return InvalidArgument("aesthetic head input must be floating [B, 768], got " + DescribeTensor(image_embeddings));
   }
   try {
     torch::NoGradGuard no_grad;

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/clip/clip_layers.h"
+#include "core/tensor_text.h"
 
 namespace maskgrpo::clip {
 namespace {
@@ -126,7 +127,6 @@ std::optional<int64_t> CountBlocks(const TensorFile& file, const std::string& pr
   return count;
 }
 
-std::string Shape(at::IntArrayRef s) { return c10::str(s); }
 
 // One size: the file's value (with where it came from) against the config's.
 class Resolver {
@@ -155,7 +155,7 @@ std::optional<int64_t> Dim(const std::optional<at::Tensor>& t, int64_t rank, int
 }
 
 std::string From(const std::string& name, const std::optional<at::Tensor>& t) {
-  return t ? name + " " + Shape(t->sizes()) : name + " is missing";
+  return t ? name + " " + ShapeText(t->sizes()) : name + " is missing";
 }
 
 }  // namespace

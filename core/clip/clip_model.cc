@@ -9,6 +9,7 @@
 
 #include "core/checkpoint/checkpoint_files.h"
 #include "core/clip/clip_layers.h"
+#include "core/tensor_text.h"
 
 namespace maskgrpo::clip {
 
@@ -31,8 +32,6 @@ struct ClipModel::Impl {
 
 namespace {
 
-std::string Shape(at::IntArrayRef s) { return c10::str(s); }
-std::string Describe(const at::Tensor& t) { return t.defined() ? Shape(t.sizes()) : std::string("(undefined)"); }
 
 // float16 is accepted here (not in ParseDtype) because CLIP rewards run under fp16 autocast
 // upstream; on the CPU LibTorch 1.13 lacks half matmuls, so it is for CUDA.
@@ -156,7 +155,7 @@ StatusOr<at::Tensor> ClipModel::EncodeImage(const at::Tensor& pixels) const {
   if (!pixels.defined() || pixels.dim() != 4 || pixels.size(0) == 0 || pixels.size(1) != 3 || pixels.size(2) != size ||
       pixels.size(3) != size) {
     return InvalidArgument("CLIP pixels must be [B > 0, 3, " + std::to_string(size) + ", " + std::to_string(size) +
-                           "], got " + Describe(pixels));
+                           "], got " + DescribeTensor(pixels));
   }
   if (!at::isFloatingType(pixels.scalar_type())) return InvalidArgument("CLIP pixels must be a floating tensor");
   try {
@@ -178,7 +177,7 @@ StatusOr<at::Tensor> ClipModel::EncodeImage(const at::Tensor& pixels) const {
 StatusOr<at::Tensor> ClipModel::EncodeText(const at::Tensor& tokens) const {
   const int64_t ctx = config_.text_context_length;
   if (!tokens.defined() || tokens.dim() != 2 || tokens.size(0) == 0 || tokens.size(1) == 0 || tokens.size(1) > ctx) {
-    return InvalidArgument("CLIP tokens must be [B > 0, 1.." + std::to_string(ctx) + "], got " + Describe(tokens));
+    return InvalidArgument("CLIP tokens must be [B > 0, 1.." + std::to_string(ctx) + "], got " + DescribeTensor(tokens));
   }
   if (!at::isIntegralType(tokens.scalar_type(), /*includeBool=*/false)) {
     return InvalidArgument("CLIP tokens must be an integer tensor, got " + std::string(c10::toString(tokens.scalar_type())));
@@ -235,7 +234,7 @@ StatusOr<at::Tensor> ClipModel::Similarity(const at::Tensor& pixels, const at::T
 
 StatusOr<at::Tensor> PairCosine(const at::Tensor& a, const at::Tensor& b) {
   if (!a.defined() || !b.defined() || a.dim() != 2 || a.sizes() != b.sizes()) {
-    return InvalidArgument("PairCosine needs two [B, E] tensors of one shape, got " + Describe(a) + " and " + Describe(b));
+    return InvalidArgument("PairCosine needs two [B, E] tensors of one shape, got " + DescribeTensor(a) + " and " + DescribeTensor(b));
   }
   if (!at::isFloatingType(a.scalar_type()) || !at::isFloatingType(b.scalar_type())) {
     return InvalidArgument("PairCosine needs floating tensors");

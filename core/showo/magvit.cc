@@ -1,4 +1,5 @@
 #include "core/showo/magvit.h"
+#include "core/tensor_text.h"
 
 #include <torch/torch.h>
 
@@ -14,7 +15,6 @@ constexpr int64_t kGroups = 32;     // Normalize() = GroupNorm(32, C, eps=1e-6)
 constexpr double kNormEps = 1e-6;
 constexpr int64_t kMaxBits = 30;    // codes are int64 but the codebook has 2^bits rows
 
-std::string Shape(at::IntArrayRef s) { return c10::str(s); }
 
 // ---- The architecture, described once ----
 // BuildLayers walks the decoder in execution order and asks a Binder for each parameter by
@@ -173,16 +173,16 @@ void CheckQuantizer(const TensorFile& file, int64_t bits, std::vector<std::strin
     if (name == "quantize.embedding") {
       auto expected = LfqCodebook(bits);
       if (t.sizes() != expected.sizes()) {
-        problems.push_back("tensor 'quantize.embedding' has shape " + Shape(t.sizes()) + ", expected " +
-                           Shape(expected.sizes()) + " (2^z_channels x z_channels)");
+        problems.push_back("tensor 'quantize.embedding' has shape " + ShapeText(t.sizes()) + ", expected " +
+                           ShapeText(expected.sizes()) + " (2^z_channels x z_channels)");
       } else if (!at::isFloatingType(t.scalar_type()) || !at::equal(t.to(at::kCPU, at::kFloat), expected)) {
         problems.push_back("tensor 'quantize.embedding' differs from the LFQ codebook 2*bit-1 (MSB first)");
       }
     } else if (name == "quantize.power_vals") {
       auto expected = at::pow(2, at::arange(bits - 1, -1, -1, at::kLong));
       if (t.sizes() != expected.sizes()) {
-        problems.push_back("tensor 'quantize.power_vals' has shape " + Shape(t.sizes()) + ", expected " +
-                           Shape(expected.sizes()));
+        problems.push_back("tensor 'quantize.power_vals' has shape " + ShapeText(t.sizes()) + ", expected " +
+                           ShapeText(expected.sizes()));
       } else if (!at::equal(t.to(at::kCPU, at::kLong), expected)) {
         problems.push_back("tensor 'quantize.power_vals' is not 2^(" + std::to_string(bits - 1) + "..0)");
       }
@@ -200,14 +200,14 @@ std::vector<std::string> CheckCheckpoint(const TensorFile& file, const MagvitDec
     expected.insert(spec.name);
     auto it = file.tensors.find(spec.name);
     if (it == file.tensors.end()) {
-      problems.push_back("missing tensor '" + spec.name + "' " + Shape(spec.shape));
+      problems.push_back("missing tensor '" + spec.name + "' " + ShapeText(spec.shape));
       continue;
     }
     const at::Tensor& t = it->second;
     if (!t.defined()) {
       problems.push_back("tensor '" + spec.name + "' is undefined");
     } else if (t.sizes() != at::IntArrayRef(spec.shape)) {
-      problems.push_back("tensor '" + spec.name + "' has shape " + Shape(t.sizes()) + ", expected " + Shape(spec.shape));
+      problems.push_back("tensor '" + spec.name + "' has shape " + ShapeText(t.sizes()) + ", expected " + ShapeText(spec.shape));
     } else if (!at::isFloatingType(t.scalar_type())) {
       problems.push_back("tensor '" + spec.name + "' has non-floating dtype " + std::string(c10::toString(t.scalar_type())));
     } else if (!at::isfinite(t).all().item<bool>()) {
@@ -271,7 +271,7 @@ at::Tensor LfqCodebook(int64_t bits) {
 StatusOr<at::Tensor> LfqCodesToLatent(const at::Tensor& codes, int64_t bits) {
   if (bits < 1 || bits > kMaxBits) return InvalidArgument("LFQ bits must be in [1, 30], got " + std::to_string(bits));
   if (!codes.defined()) return InvalidArgument("LFQ codes: tensor is undefined");
-  if (codes.dim() != 2) return InvalidArgument("LFQ codes must be [B, N], got shape " + Shape(codes.sizes()));
+  if (codes.dim() != 2) return InvalidArgument("LFQ codes must be [B, N], got shape " + ShapeText(codes.sizes()));
   if (!at::isIntegralType(codes.scalar_type(), /*includeBool=*/false)) {
     return InvalidArgument("LFQ codes must be an integer tensor, got " + std::string(c10::toString(codes.scalar_type())));
   }
@@ -279,7 +279,7 @@ StatusOr<at::Tensor> LfqCodesToLatent(const at::Tensor& codes, int64_t bits) {
   const auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(N))));
   if (B == 0 || N == 0 || side * side != N) {
     return InvalidArgument("LFQ codes must be [B, h*w] with B > 0 and a square, non-empty grid; got shape " +
-                           Shape(codes.sizes()));
+                           ShapeText(codes.sizes()));
   }
   try {
     auto c = codes.to(at::kLong);
@@ -299,7 +299,7 @@ StatusOr<at::Tensor> LfqCodesToLatent(const at::Tensor& codes, int64_t bits) {
 StatusOr<at::Tensor> LatentToLfqCodes(const at::Tensor& latent) {
   if (!latent.defined() || latent.dim() != 4) {
     return InvalidArgument("LFQ latent must be [B, bits, h, w], got shape " +
-                           (latent.defined() ? Shape(latent.sizes()) : std::string("(undefined)")));
+                           DescribeTensor(latent));
   }
   const int64_t B = latent.size(0), bits = latent.size(1);
   if (bits < 1 || bits > kMaxBits) return InvalidArgument("LFQ latent has " + std::to_string(bits) + " channels, expected 1..30");
@@ -394,7 +394,7 @@ StatusOr<std::unique_ptr<MagvitDecoder>> MagvitDecoder::Create(const TensorFile&
 StatusOr<at::Tensor> MagvitDecoder::DecodeLatent(const at::Tensor& latent) const {
   if (!latent.defined() || latent.dim() != 4 || latent.size(1) != config_.z_channels || latent.size(0) == 0) {
     return InvalidArgument("MAGVIT latent must be [B > 0, " + std::to_string(config_.z_channels) + ", h, w], got " +
-                           (latent.defined() ? Shape(latent.sizes()) : std::string("(undefined)")));
+                           DescribeTensor(latent));
   }
   if (!at::isFloatingType(latent.scalar_type())) return InvalidArgument("MAGVIT latent must be a floating tensor");
   try {

@@ -32,11 +32,6 @@ StatusOr<Json> ReadJsonFile(const std::string& path) {
   return json;
 }
 
-const at::Tensor* Find(const TensorFile& state, const std::string& name) {
-  auto it = state.tensors.find(name);
-  return it == state.tensors.end() ? nullptr : &it->second;
-}
-
 }  // namespace
 
 StatusOr<TensorFile> ShowoStateFromCheckpoint(TensorFile checkpoint) {
@@ -64,9 +59,9 @@ StatusOr<TensorFile> ShowoStateFromCheckpoint(TensorFile checkpoint) {
 StatusOr<ModelConfig> ShowoModelConfig(const TensorFile& state, const Json& showo_config, const Json* phi_config,
                                        const ShowoLoadOptions& options) {
   const std::string cfg = "Show-o config.json";
-  const at::Tensor* embed = Find(state, "model.embed_tokens.weight");
-  const at::Tensor* fc1 = Find(state, "model.layers.0.mlp.fc1.weight");
-  const at::Tensor* q_norm = Find(state, "model.layers.0.self_attn.q_layernorm.weight");
+  const at::Tensor* embed = state.Find("model.embed_tokens.weight");
+  const at::Tensor* fc1 = state.Find("model.layers.0.mlp.fc1.weight");
+  const at::Tensor* q_norm = state.Find("model.layers.0.self_attn.q_layernorm.weight");
   if (!embed || embed->dim() != 2) return InvalidArgument("checkpoint: no 2-D model.embed_tokens.weight");
   if (!fc1 || fc1->dim() != 2) return InvalidArgument("checkpoint: no 2-D model.layers.0.mlp.fc1.weight");
   ModelConfig c;
@@ -74,7 +69,7 @@ StatusOr<ModelConfig> ShowoModelConfig(const TensorFile& state, const Json& show
   c.hidden_size = embed->size(1);
   c.intermediate_size = fc1->size(0);
   c.num_layers = 0;
-  while (Find(state, "model.layers." + std::to_string(c.num_layers) + ".input_layernorm.weight")) ++c.num_layers;
+  while (state.Find("model.layers." + std::to_string(c.num_layers) + ".input_layernorm.weight")) ++c.num_layers;
   c.qk_layernorm = q_norm != nullptr;
   if (q_norm) {
     if (q_norm->dim() != 1 || q_norm->size(0) <= 0 || c.hidden_size % q_norm->size(0) != 0) {

@@ -15,11 +15,6 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kDecodeChunk = 8;  // images per decoder call: bounds activation memory at 512 px
 
-const at::Tensor* Find(const TensorFile& state, const std::string& name) {
-  auto it = state.tensors.find(name);
-  return it == state.tensors.end() ? nullptr : &it->second;
-}
-
 StatusOr<TensorFile> ReadVqModel(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
@@ -32,8 +27,8 @@ StatusOr<TensorFile> ReadVqModel(const std::string& path) {
 }  // namespace
 
 StatusOr<MagvitDecoderConfig> MagvitConfigFromState(const TensorFile& state) {
-  const at::Tensor* conv_out = Find(state, "decoder.conv_out.weight");
-  const at::Tensor* conv_in = Find(state, "decoder.conv_in.weight");
+  const at::Tensor* conv_out = state.Find("decoder.conv_out.weight");
+  const at::Tensor* conv_in = state.Find("decoder.conv_in.weight");
   if (!conv_out || conv_out->dim() != 4) return InvalidArgument("MAGVIT checkpoint: no 4-D decoder.conv_out.weight");
   if (!conv_in || conv_in->dim() != 4) return InvalidArgument("MAGVIT checkpoint: no 4-D decoder.conv_in.weight");
   MagvitDecoderConfig c;
@@ -45,9 +40,9 @@ StatusOr<MagvitDecoderConfig> MagvitConfigFromState(const TensorFile& state) {
   for (int64_t level = 0;; ++level) {
     const std::string prefix = "decoder.up." + std::to_string(level) + ".block.";
     int64_t blocks = 0;
-    while (Find(state, prefix + std::to_string(blocks) + ".conv2.weight")) ++blocks;
+    while (state.Find(prefix + std::to_string(blocks) + ".conv2.weight")) ++blocks;
     if (blocks == 0) break;
-    const at::Tensor& conv2 = *Find(state, prefix + "0.conv2.weight");
+    const at::Tensor& conv2 = *state.Find(prefix + "0.conv2.weight");
     if (c.ch <= 0 || conv2.size(0) % c.ch != 0) {
       return InvalidArgument("MAGVIT checkpoint: " + prefix + "0.conv2.weight has " + std::to_string(conv2.size(0)) +
                              " channels, not a multiple of ch = " + std::to_string(c.ch));
