@@ -253,6 +253,7 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   lo.max_grad_norm = l.max_grad_norm();
   lo.micro_batch = l.micro_batch();
   lo.seed = c.seed();
+  lo.frozen_parameters.assign(l.frozen_parameters().begin(), l.frozen_parameters().end());
   const auto& f = c.filter();
   o.filter.enabled = f.enabled();
   o.filter.window = f.window();

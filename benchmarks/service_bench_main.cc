@@ -5,7 +5,7 @@
 //       Starts the real reward_server binary, then for each client count runs that many
 //       threads, each sending Score requests of N ShapeWorld images back to back for S
 //       seconds. Prints images/s and the p50 / p99 request latency per client count.
-//   maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T] [--dtype float32|bfloat16]
+//   maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T] [--dtype float32|bfloat16] [--frozen REGEX]
 //       Serves the weights of a Show-o-vocabulary model of H x L (default 768 x 12: ~130M
 //       parameters) through Learner.FetchWeights over loopback and fetches them with the
 //       rollout worker's client (1 MiB chunks, CRC-32C checked), then applies them to a model
@@ -31,6 +31,7 @@
 
 #include "app/child_process.h"
 #include "app/flags.h"
+#include "core/grpo/learner.h"
 #include "core/model_config.h"
 #include "core/runtime.h"
 #include "core/shapeworld/prompts.h"
@@ -55,7 +56,7 @@ const char kUsage[] =
     "usage: maskgrpo_service_bench reward  [--bin-dir DIR] [--config F] [--clients 1,4,16] [--items N] [--seconds S]\n"
     "                                      [--image-size PX]  (not 64: random PX x PX images with text-only prompts,\n"
     "                                      for a server configured with a scorer that takes them, e.g. torchscript)\n"
-    "       maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T] [--dtype float32|bfloat16]\n";
+    "       maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T] [--dtype float32|bfloat16] [--frozen REGEX]\n";
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
@@ -205,7 +206,7 @@ class WeightsOnlyLearner final : public v1::Learner::Service {
                             grpc::ServerWriter<v1::WeightsChunk>* writer) override {
     if (request->version() != snapshot_->version) return {grpc::StatusCode::FAILED_PRECONDITION, "version not held"};
     int64_t sent = 0;
-    if (!rpc::WriteWeightsStream(*snapshot_, context, writer, &sent)) return {grpc::StatusCode::CANCELLED, "interrupted"};
+    if (!rpc::WriteWeightsStream(*snapshot_, request->frozen_fingerprint(), context, writer, &sent)) return {grpc::StatusCode::CANCELLED, "interrupted"};
     return grpc::Status::OK;
   }
 
@@ -235,7 +236,15 @@ int RunWeights(const app::Flags& flags) {
   auto source = MaskedTransformer::Create(config, cpu, /*init_seed=*/1);
   if (!source.ok()) return std::fprintf(stderr, "%s\n", source.status().ToString().c_str()), 1;
   const auto t_snap = Clock::now();
-  auto snapshot = rpc::SnapshotWeights(**source, /*version=*/1);
+  // --frozen REGEX: the learner.frozen_parameters of a run; fetches after the first then
+  // carry only the trained parameters.
+  std::vector<std::string> frozen;
+  if (const std::string pattern = flags.Get("frozen", ""); !pattern.empty()) {
+    auto names = grpo::FrozenParameterNames(**source, {pattern});
+    if (!names.ok()) return std::fprintf(stderr, "--frozen: %s\n", names.status().message().c_str()), 2;
+    frozen = *names;
+  }
+  auto snapshot = rpc::SnapshotWeights(**source, /*version=*/1, /*with_probe=*/true, frozen);
   if (!snapshot.ok()) return std::fprintf(stderr, "%s\n", snapshot.status().ToString().c_str()), 1;
   const double snapshot_seconds = Seconds(t_snap);
   std::printf("model: hidden %lld, %lld layers, %.1fM parameters, %.1f MB of %s; snapshot %.2f s; CRC-32C %s\n",
@@ -253,25 +262,36 @@ int RunWeights(const app::Flags& flags) {
   auto target = MaskedTransformer::Create(config, cpu, /*init_seed=*/2);
   if (!target.ok()) return std::fprintf(stderr, "%s\n", target.status().ToString().c_str()), 1;
 
-  std::printf("%6s %12s %12s %12s %10s\n", "run", "MB", "fetch s", "MB/s", "apply s");
+  if (!frozen.empty()) {
+    int64_t frozen_bytes = 0;
+    for (const auto& t : (*snapshot)->tensors) frozen_bytes += t.frozen ? static_cast<int64_t>(t.bytes.size()) : 0;
+    std::printf("frozen: %zu tensors, %.1f MB (sent on the first fetch only)\n", frozen.size(),
+                static_cast<double>(frozen_bytes) / 1e6);
+  }
+  std::printf("%6s %12s %12s %12s %10s %8s\n", "run", "MB", "fetch s", "MB/s", "apply s", "stream");
   int failures = 0;
+  uint64_t held = 0;  // the frozen parameters' fingerprint the target holds
   for (int r = 1; r <= repeats; ++r) {
-    auto fetched = client.FetchWeights(1);
+    auto fetched = client.FetchWeights(1, held);
     if (!fetched.ok()) {
       std::fprintf(stderr, "fetch: %s\n", fetched.status().ToString().c_str());
       ++failures;
       continue;
     }
     const auto t_apply = Clock::now();
-    Status applied = (*target)->LoadState(fetched->tensors);
+    Status applied = (*target)->LoadState(fetched->tensors, fetched->trained_only
+                                                               ? MaskedTransformer::Coverage::kSubset
+                                                               : MaskedTransformer::Coverage::kAll);
     const double apply_seconds = Seconds(t_apply);
     if (!applied.ok()) {
       std::fprintf(stderr, "apply: %s\n", applied.ToString().c_str());
       ++failures;
       continue;
     }
+    held = fetched->frozen_fingerprint;
     const double mb = static_cast<double>(fetched->bytes) / 1e6;
-    std::printf("%6d %12.1f %12.2f %12.1f %10.2f\n", r, mb, fetched->seconds, mb / fetched->seconds, apply_seconds);
+    std::printf("%6d %12.1f %12.2f %12.1f %10.2f %8s\n", r, mb, fetched->seconds, mb / fetched->seconds, apply_seconds,
+                fetched->trained_only ? "trained" : "whole");
   }
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return failures == 0 ? 0 : 1;
@@ -285,7 +305,7 @@ int Main(const std::vector<std::string>& args) {
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   auto flags = args[0] == "reward"
                    ? app::Flags::Parse(rest, {"bin-dir", "config", "clients", "items", "seconds", "image-size"})
-                   : app::Flags::Parse(rest, {"hidden", "layers", "repeats", "threads", "dtype"});
+                   : app::Flags::Parse(rest, {"hidden", "layers", "repeats", "threads", "dtype", "frozen"});
   if (!flags.ok()) {
     std::fprintf(stderr, "%s\n%s", flags.status().message().c_str(), kUsage);
     return 2;

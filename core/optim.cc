@@ -11,14 +11,18 @@ namespace maskgrpo {
 
 std::unique_ptr<torch::optim::AdamW> MakeAdamW(const MaskedTransformer& model, const AdamWSettings& s) {
   std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& [name, p] : model.NamedParameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  for (const auto& [name, p] : model.NamedParameters()) {
+    if (!p.requires_grad()) continue;  // frozen (LearnerOptions::frozen_parameters)
+    (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  }
   auto options = [&](double wd) {
     return std::make_unique<torch::optim::AdamWOptions>(
         torch::optim::AdamWOptions(s.learning_rate).betas({s.beta1, s.beta2}).weight_decay(wd));
   };
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, options(s.weight_decay));
-  groups.emplace_back(no_decay, options(0.0));
+  // A group that freezing emptied is left out (an optimiser group needs parameters).
+  if (!decay.empty()) groups.emplace_back(decay, options(s.weight_decay));
+  if (!no_decay.empty()) groups.emplace_back(no_decay, options(0.0));
   return std::make_unique<torch::optim::AdamW>(groups);
 }
 

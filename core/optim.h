@@ -22,6 +22,7 @@ struct AdamWSettings {
   double weight_decay = 0.01;  // applied to matrices only
 };
 
+// Over the parameters that require gradients (frozen ones are left out).
 std::unique_ptr<torch::optim::AdamW> MakeAdamW(const MaskedTransformer& model, const AdamWSettings& settings);
 void SetLearningRate(torch::optim::AdamW& optimizer, double lr);
 

@@ -375,11 +375,16 @@ int64_t MaskedTransformer::NumParameters() const {
   return n;
 }
 
-Status MaskedTransformer::LoadState(const std::map<std::string, at::Tensor>& state) {
+Status MaskedTransformer::LoadState(const std::map<std::string, at::Tensor>& state, Coverage coverage) {
   auto params = NamedParameters();
+  size_t matched = 0;
   for (const auto& [name, p] : params) {
     auto it = state.find(name);
-    if (it == state.end()) return InvalidArgument("missing tensor '" + name + "'");
+    if (it == state.end()) {
+      if (coverage == Coverage::kSubset) continue;
+      return InvalidArgument("missing tensor '" + name + "'");
+    }
+    ++matched;
     if (it->second.sizes() != p.sizes()) {
       return InvalidArgument("tensor '" + name + "' has shape " + c10::str(it->second.sizes()) + ", expected " +
                              c10::str(p.sizes()));
@@ -389,7 +394,7 @@ Status MaskedTransformer::LoadState(const std::map<std::string, at::Tensor>& sta
     }
     if (!torch::isfinite(it->second).all().item<bool>()) return InvalidArgument("tensor '" + name + "' has NaN or Inf values");
   }
-  if (state.size() != params.size()) {
+  if (state.size() != matched) {
     for (const auto& [name, t] : state) {
       bool known = false;
       for (const auto& [pname, p] : params) known = known || pname == name;
@@ -397,7 +402,9 @@ Status MaskedTransformer::LoadState(const std::map<std::string, at::Tensor>& sta
     }
   }
   torch::NoGradGuard no_grad;
-  for (auto& [name, p] : params) p.copy_(state.at(name));
+  for (auto& [name, p] : params) {
+    if (auto it = state.find(name); it != state.end()) p.copy_(it->second);
+  }
   return Status::Ok();
 }
 

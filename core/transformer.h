@@ -76,8 +76,10 @@ class MaskedTransformer {
   int64_t NumParameters() const;
 
   // Replaces every parameter with the given tensors. Validates all names, shapes and
-  // finiteness first; on error nothing is changed.
-  Status LoadState(const std::map<std::string, at::Tensor>& state);
+  // finiteness first; on error nothing is changed. With `subset`, `state` may name only some
+  // parameters (a weights stream of the trained ones); the others keep their values.
+  enum class Coverage { kAll, kSubset };
+  Status LoadState(const std::map<std::string, at::Tensor>& state, Coverage coverage = Coverage::kAll);
 
   const ModelConfig& config() const { return config_; }
   at::Device device() const;

@@ -256,5 +256,40 @@ TEST(TransformerLoadStateTest, RejectsBadStateAndChangesNothing) {
   EXPECT_FALSE(torch::equal(model->NamedParameters()[0].second, before));
 }
 
+TEST(TransformerLoadStateTest, SubsetReplacesOnlyTheNamedTensors) {
+  auto model = std::move(MaskedTransformer::Create(TinyConfig(), {}, 1)).value();
+  const auto params = model->NamedParameters();
+  const std::string head = "lm_head.bias";
+  std::map<std::string, at::Tensor> subset;
+  for (const auto& [name, p] : params) {
+    if (name == head) subset[name] = p.detach().clone() + 2.0;
+  }
+  ASSERT_EQ(subset.size(), 1u);
+  // A subset is refused without kSubset (a full stream that lost a tensor).
+  auto st = model->LoadState(subset);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("missing tensor"), std::string::npos);
+  std::map<std::string, at::Tensor> before;
+  for (const auto& [name, p] : params) before[name] = p.detach().clone();
+  ASSERT_TRUE(model->LoadState(subset, MaskedTransformer::Coverage::kSubset).ok());
+  for (const auto& [name, p] : model->NamedParameters()) {
+    if (name == head) {
+      EXPECT_TRUE(torch::equal(p, before[name] + 2.0)) << name;
+    } else {
+      EXPECT_TRUE(torch::equal(p, before[name])) << name;
+    }
+  }
+  // Unknown names and bad values are still refused, and change nothing.
+  auto bad = subset;
+  bad["extra.weight"] = torch::zeros({1});
+  EXPECT_FALSE(model->LoadState(bad, MaskedTransformer::Coverage::kSubset).ok());
+  bad = subset;
+  bad[head] = torch::full_like(bad[head], NAN);
+  EXPECT_FALSE(model->LoadState(bad, MaskedTransformer::Coverage::kSubset).ok());
+  for (const auto& [name, p] : model->NamedParameters()) {
+    EXPECT_TRUE(torch::equal(p, name == head ? before[name] + 2.0 : before[name])) << name;
+  }
+}
+
 }  // namespace
 }  // namespace maskgrpo

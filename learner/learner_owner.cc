@@ -22,7 +22,8 @@ double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 }  // namespace
 
 Status LearnerCore::Publish() {
-  ASSIGN_OR_RETURN(auto snapshot, rpc::SnapshotWeights(learner_->policy(), learner_->version()));
+  ASSIGN_OR_RETURN(auto snapshot, rpc::SnapshotWeights(learner_->policy(), learner_->version(), /*with_probe=*/true,
+                                                          learner_->frozen_names()));
   sync::MutexLock lock(&mu_);
   weights_[snapshot->version] = snapshot;
   version_ = snapshot->version;

@@ -122,7 +122,7 @@ grpc::Status LearnerService::FetchWeights(grpc::ServerContext* context, const v1
     std::this_thread::sleep_for(std::chrono::milliseconds(pause));
   }
   int64_t sent = 0;
-  const bool complete = rpc::WriteWeightsStream(*snapshot, context, writer, &sent);
+  const bool complete = rpc::WriteWeightsStream(*snapshot, request->frozen_fingerprint(), context, writer, &sent);
   if (!complete) {
     if (metrics_) metrics_->Rpc("FetchWeights", "CANCELLED");
     return {grpc::StatusCode::CANCELLED, "weights stream interrupted"};

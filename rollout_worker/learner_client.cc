@@ -53,12 +53,13 @@ StatusOr<v1::LearnerStatus> LearnerClient::GetStatus() {
   return reply;
 }
 
-StatusOr<FetchedWeights> LearnerClient::FetchWeights(int64_t version) {
+StatusOr<FetchedWeights> LearnerClient::FetchWeights(int64_t version, uint64_t held_frozen_fingerprint) {
   const auto start = std::chrono::steady_clock::now();
   grpc::ClientContext context;
   Prepare(&context, weights_deadline_);
   v1::FetchWeightsRequest request;
   request.set_version(version);
+  request.set_frozen_fingerprint(held_frozen_fingerprint);
   auto reader = stub_->FetchWeights(&context, request);
   rpc::WeightsAssembler assembler(version);
   v1::WeightsChunk chunk;
@@ -76,6 +77,12 @@ StatusOr<FetchedWeights> LearnerClient::FetchWeights(int64_t version) {
   out.version = version;
   out.model_config_json = assembler.model_config_json();
   out.probe = assembler.probe();
+  out.frozen_fingerprint = assembler.frozen_fingerprint();
+  out.trained_only = assembler.trained_only();
+  if (out.trained_only && out.frozen_fingerprint != held_frozen_fingerprint) {
+    return DataLoss("weights stream of version " + std::to_string(version) +
+                    ": trained parameters only, for frozen parameters this worker does not hold");
+  }
   out.tensors = std::move(tensors);
   out.bytes = assembler.bytes_received();
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -23,6 +23,8 @@ struct FetchedWeights {
   std::string model_config_json;
   std::map<std::string, at::Tensor> tensors;  // CPU
   v1::WeightProbe probe;                      // empty from a learner that sends none
+  uint64_t frozen_fingerprint = 0;            // of the frozen parameters (0: none frozen)
+  bool trained_only = false;                  // `tensors` holds the trained parameters only
   int64_t bytes = 0;
   double seconds = 0;
 };
@@ -35,7 +37,9 @@ class LearnerClient {
   ~LearnerClient();
   StatusOr<v1::LeaseReply> Lease(const std::string& worker_id, int max_leases);
   StatusOr<v1::SubmitReply> Submit(const v1::SubmitRequest& request);
-  StatusOr<FetchedWeights> FetchWeights(int64_t version);
+  // `held_frozen_fingerprint`: that of the frozen parameters this worker holds (0: none);
+  // when the learner's matches, the stream holds the trained parameters only.
+  StatusOr<FetchedWeights> FetchWeights(int64_t version, uint64_t held_frozen_fingerprint = 0);
   StatusOr<v1::LearnerStatus> GetStatus();
 
  private:

@@ -69,7 +69,7 @@ void RolloutWorker::Stop() {
 
 Status RolloutWorker::SyncWeights(int64_t version) {
   if (model_ && model_version_ == version) return Status::Ok();
-  ASSIGN_OR_RETURN(FetchedWeights w, learner_->FetchWeights(version));
+  ASSIGN_OR_RETURN(FetchedWeights w, learner_->FetchWeights(version, model_ ? held_frozen_fingerprint_ : 0));
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Json config_json, Json::Parse(w.model_config_json));
   auto config = ModelConfig::FromJson(config_json);
@@ -80,13 +80,24 @@ Status RolloutWorker::SyncWeights(int64_t version) {
                               "': " + fits.message());
   }
   if (!model_ || !(model_->config().ToJson().Dump() == config->ToJson().Dump())) {
+    if (w.trained_only) {
+      // The frozen parameters were for the model this worker held (the client checked the
+      // fingerprint), not for a new shape: fetch the whole model next time.
+      held_frozen_fingerprint_ = 0;
+      return DataLoss("weights of version " + std::to_string(version) +
+                      ": trained parameters only, but the model's shape changed");
+    }
     ASSIGN_OR_RETURN(model_, MaskedTransformer::Create(*config, options_.device, /*init_seed=*/0));
     model_version_ = -1;
   }
   if (SwapWeightsFailpoint()) SwapTwoSameShapedTensors(&w.tensors);
   // LoadState checks every tensor before changing any: the model is never half-updated.
+  // Until the probe passes, the frozen parameters count as not held (a failed apply or
+  // probe makes the next fetch a whole one).
   model_version_ = -1;
-  Status loaded = model_->LoadState(w.tensors);
+  held_frozen_fingerprint_ = 0;
+  Status loaded = model_->LoadState(
+      w.tensors, w.trained_only ? MaskedTransformer::Coverage::kSubset : MaskedTransformer::Coverage::kAll);
   if (!loaded.ok()) return DataLoss("weights of version " + std::to_string(version) + ": " + loaded.message());
   // Verified weight sync: recompute the learner's probe with the weights as applied.
   if (w.probe.positions_size() > 0) {
@@ -102,11 +113,12 @@ Status RolloutWorker::SyncWeights(int64_t version) {
     log_("the learner sends no weight probe: weights are applied unverified");
   }
   model_version_ = version;
+  held_frozen_fingerprint_ = w.frozen_fingerprint;
   const double seconds = w.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (metrics_) metrics_->WeightSync(w.bytes, seconds, version);
   char buf[160];
-  std::snprintf(buf, sizeof(buf), "weights of version %lld applied (%.2f MB in %.2fs)", static_cast<long long>(version),
-                static_cast<double>(w.bytes) / 1e6, seconds);
+  std::snprintf(buf, sizeof(buf), "weights of version %lld applied (%.2f MB in %.2fs%s)", static_cast<long long>(version),
+                static_cast<double>(w.bytes) / 1e6, seconds, w.trained_only ? ", trained parameters only" : "");
   log_(buf);
   return Status::Ok();
 }

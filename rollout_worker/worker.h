@@ -71,6 +71,9 @@ class RolloutWorker {
   const World* world_;
   std::unique_ptr<MaskedTransformer> model_;
   int64_t model_version_ = -1;  // -1 until a version is applied and its probe passed
+  // The frozen parameters' fingerprint of the last stream applied whose probe passed (0:
+  // none): sent with each fetch so that the learner leaves those parameters out.
+  uint64_t held_frozen_fingerprint_ = 0;
   bool warned_no_probe_ = false;
   uint64_t sample_calls_ = 0;
   std::atomic<bool> stop_{false};

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/weight_probe.h"
@@ -26,10 +27,38 @@ const DtypeInfo* FindDtype(const std::string& name) {
   return nullptr;
 }
 
+// FNV-1a, 64 bits: an identity check of values already covered by CRC-32C (a mismatch the
+// fingerprint missed would still fail the weight probe), not a security measure.
+void Fnv1a(uint64_t* h, const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) *h = (*h ^ p[i]) * 0x100000001B3ull;
+}
+
+uint64_t FrozenFingerprint(const WeightsSnapshot& s) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  bool any = false;
+  Fnv1a(&h, s.model_config_json.data(), s.model_config_json.size());
+  for (const auto& t : s.tensors) {
+    if (!t.frozen) continue;
+    any = true;
+    for (const std::string* text : {&t.name, &t.dtype}) Fnv1a(&h, text->data(), text->size() + 1);  // with the NUL
+    for (int64_t d : t.shape) Fnv1a(&h, &d, sizeof(d));
+    Fnv1a(&h, &t.crc32c, sizeof(t.crc32c));
+  }
+  if (!any) return 0;
+  return h == 0 ? 1 : h;
+}
+
 }  // namespace
 
 StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTransformer& model, int64_t version,
-                                                                 bool with_probe) {
+                                                                 bool with_probe, const std::vector<std::string>& frozen) {
+  const auto params = model.NamedParameters();
+  for (const auto& name : frozen) {
+    bool known = false;
+    for (const auto& [pname, p] : params) known = known || pname == name;
+    if (!known) return InvalidArgument("weights snapshot: frozen parameter '" + name + "' is not in the model");
+  }
   auto snapshot = std::make_shared<WeightsSnapshot>();
   snapshot->version = version;
   snapshot->model_config_json = model.config().ToJson().Dump();
@@ -38,7 +67,7 @@ StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTra
     ToProto(probe, &snapshot->probe);
   }
   try {
-    for (const auto& [name, p] : model.NamedParameters()) {
+    for (const auto& [name, p] : params) {
       auto cpu = p.detach().to(torch::kCPU).contiguous();
       const DtypeInfo* dtype = nullptr;
       for (const auto& d : kDtypes) {
@@ -51,27 +80,43 @@ StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTra
       t.shape = cpu.sizes().vec();
       t.bytes.assign(static_cast<const char*>(cpu.data_ptr()), cpu.numel() * dtype->size);
       t.crc32c = Crc32c(t.bytes.data(), t.bytes.size());
+      t.frozen = std::find(frozen.begin(), frozen.end(), name) != frozen.end();
       snapshot->total_bytes += static_cast<int64_t>(t.bytes.size());
       snapshot->tensors.push_back(std::move(t));
     }
   } catch (const c10::Error& e) {
     return Internal(std::string("weights snapshot: ") + e.what_without_backtrace());
   }
+  snapshot->frozen_fingerprint = FrozenFingerprint(*snapshot);
   return std::shared_ptr<const WeightsSnapshot>(std::move(snapshot));
 }
 
+bool SendTrainedOnly(const WeightsSnapshot& snapshot, uint64_t held_frozen_fingerprint) {
+  if (snapshot.frozen_fingerprint == 0 || held_frozen_fingerprint != snapshot.frozen_fingerprint) return false;
+  for (const auto& t : snapshot.tensors) {
+    if (!t.frozen) return true;
+  }
+  return false;  // everything frozen: a stream needs at least one tensor
+}
+
 bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_bytes,
-                         const std::function<bool(const v1::WeightsChunk&)>& emit) {
+                         const std::function<bool(const v1::WeightsChunk&)>& emit, bool trained_only) {
+  trained_only = trained_only && SendTrainedOnly(snapshot, snapshot.frozen_fingerprint);
+  int32_t count = 0;
+  for (const auto& t : snapshot.tensors) count += (trained_only && t.frozen) ? 0 : 1;
   bool first_of_stream = true;
   for (const auto& t : snapshot.tensors) {
+    if (trained_only && t.frozen) continue;
     int64_t offset = 0;
     const int64_t size = static_cast<int64_t>(t.bytes.size());
     do {
       v1::WeightsChunk chunk;
       chunk.set_version(snapshot.version);
       if (first_of_stream) {
-        chunk.set_tensor_count(static_cast<int32_t>(snapshot.tensors.size()));
+        chunk.set_tensor_count(count);
         chunk.set_model_config(snapshot.model_config_json);
+        chunk.set_frozen_fingerprint(snapshot.frozen_fingerprint);
+        chunk.set_trained_only(trained_only);
         if (!snapshot.probe.positions().empty()) *chunk.mutable_probe() = snapshot.probe;
         first_of_stream = false;
       }
@@ -92,14 +137,18 @@ bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_byte
   return true;
 }
 
-bool WriteWeightsStream(const WeightsSnapshot& snapshot, grpc::ServerContext* context,
-                        grpc::ServerWriter<v1::WeightsChunk>* writer, int64_t* bytes_sent) {
+bool WriteWeightsStream(const WeightsSnapshot& snapshot, uint64_t held_frozen_fingerprint,
+                        grpc::ServerContext* context, grpc::ServerWriter<v1::WeightsChunk>* writer,
+                        int64_t* bytes_sent) {
   *bytes_sent = 0;
-  return ForEachWeightsChunk(snapshot, kMaxWeightsChunkBytes, [&](const v1::WeightsChunk& c) {
-    if (context->IsCancelled()) return false;
-    *bytes_sent += static_cast<int64_t>(c.data().size());
-    return writer->Write(c);
-  });
+  return ForEachWeightsChunk(
+      snapshot, kMaxWeightsChunkBytes,
+      [&](const v1::WeightsChunk& c) {
+        if (context->IsCancelled()) return false;
+        *bytes_sent += static_cast<int64_t>(c.data().size());
+        return writer->Write(c);
+      },
+      SendTrainedOnly(snapshot, held_frozen_fingerprint));
 }
 
 Status WeightsAssembler::Add(const v1::WeightsChunk& c) {
@@ -117,6 +166,9 @@ Status WeightsAssembler::Add(const v1::WeightsChunk& c) {
     tensor_count_ = c.tensor_count();
     model_config_json_ = c.model_config();
     probe_ = c.probe();
+    frozen_fingerprint_ = c.frozen_fingerprint();
+    trained_only_ = c.trained_only();
+    if (trained_only_ && frozen_fingerprint_ == 0) return fail("a trained-only stream without a frozen_fingerprint");
   }
   if (!c.tensor_name().empty()) {
     RETURN_IF_ERROR(CloseTensor());

@@ -30,6 +30,7 @@ struct TensorBytes {
   std::vector<int64_t> shape;
   std::string bytes;
   uint32_t crc32c = 0;
+  bool frozen = false;  // never changes during the run (learner.frozen_parameters)
 };
 
 // Immutable once made; shared by the RPC threads that stream it.
@@ -39,21 +40,34 @@ struct WeightsSnapshot {
   v1::WeightProbe probe;  // empty when made without one
   std::vector<TensorBytes> tensors;
   int64_t total_bytes = 0;
+  // Identifies the frozen tensors' values (names, dtypes, shapes, checksums and the model
+  // config): equal in every version of a run, 0 when nothing is frozen.
+  uint64_t frozen_fingerprint = 0;
 };
 
 // Copies the model's parameters to the CPU (call from the thread that owns the model) and,
 // with `with_probe`, records a weight probe (core/weight_probe.h) seeded by the version.
+// `frozen` names the parameters that never change (GrpoLearner::frozen_names()); unknown
+// names are an error.
 StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTransformer& model, int64_t version,
-                                                                 bool with_probe = true);
+                                                                 bool with_probe = true,
+                                                                 const std::vector<std::string>& frozen = {});
+
+// Whether a stream for a client holding `held_frozen_fingerprint` may leave the frozen
+// tensors out: something is frozen, something is trained, and the fingerprints match.
+bool SendTrainedOnly(const WeightsSnapshot& snapshot, uint64_t held_frozen_fingerprint);
 
 // Calls `emit` for each chunk in stream order; stops early (returning false) when emit does.
+// With `trained_only` (see SendTrainedOnly) the frozen tensors are left out.
 bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_bytes,
-                         const std::function<bool(const v1::WeightsChunk&)>& emit);
+                         const std::function<bool(const v1::WeightsChunk&)>& emit, bool trained_only = false);
 
 // The server side of Learner.FetchWeights: writes the snapshot's chunks to `writer` until
 // done (true) or the client cancels or goes away (false); `bytes_sent` counts tensor bytes.
-bool WriteWeightsStream(const WeightsSnapshot& snapshot, grpc::ServerContext* context,
-                        grpc::ServerWriter<v1::WeightsChunk>* writer, int64_t* bytes_sent);
+// The trained tensors only when the client holds the frozen ones (SendTrainedOnly).
+bool WriteWeightsStream(const WeightsSnapshot& snapshot, uint64_t held_frozen_fingerprint,
+                        grpc::ServerContext* context, grpc::ServerWriter<v1::WeightsChunk>* writer,
+                        int64_t* bytes_sent);
 
 // Rebuilds the tensors from a stream, checking order, sizes, offsets and checksums.
 class WeightsAssembler {
@@ -64,6 +78,8 @@ class WeightsAssembler {
   StatusOr<std::map<std::string, at::Tensor>> Finish();
   const std::string& model_config_json() const { return model_config_json_; }
   const v1::WeightProbe& probe() const { return probe_; }
+  uint64_t frozen_fingerprint() const { return frozen_fingerprint_; }
+  bool trained_only() const { return trained_only_; }
   int64_t bytes_received() const { return bytes_; }
 
  private:
@@ -80,6 +96,8 @@ class WeightsAssembler {
   int32_t tensor_count_ = -1;
   std::string model_config_json_;
   v1::WeightProbe probe_;
+  uint64_t frozen_fingerprint_ = 0;
+  bool trained_only_ = false;
   std::vector<std::pair<std::string, at::Tensor>> done_;
   std::unique_ptr<Incoming> current_;
   int64_t expected_bytes_ = 0;

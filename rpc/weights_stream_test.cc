@@ -18,13 +18,21 @@ std::unique_ptr<MaskedTransformer> TinyModel(uint64_t seed) {
   return std::move(*m);
 }
 
-std::vector<v1::WeightsChunk> Stream(const WeightsSnapshot& s, int64_t chunk) {
+std::vector<v1::WeightsChunk> Stream(const WeightsSnapshot& s, int64_t chunk, bool trained_only = false) {
   std::vector<v1::WeightsChunk> out;
-  ForEachWeightsChunk(s, chunk, [&](const v1::WeightsChunk& c) {
-    out.push_back(c);
-    return true;
-  });
+  ForEachWeightsChunk(
+      s, chunk,
+      [&](const v1::WeightsChunk& c) {
+        out.push_back(c);
+        return true;
+      },
+      trained_only);
   return out;
+}
+
+StatusOr<std::map<std::string, at::Tensor>> Assemble(const std::vector<v1::WeightsChunk>& chunks, WeightsAssembler* a) {
+  for (const auto& c : chunks) RETURN_IF_ERROR(a->Add(c));
+  return a->Finish();
 }
 
 TEST(Crc32c, MatchesTheStandardCheckValue) {
@@ -126,6 +134,103 @@ TEST(WeightsStream, CorruptionTruncationAndWrongVersionAreErrors) {
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.message().find("bad shape"), std::string::npos) << st.message();
   }
+}
+
+TEST(WeightsStream, AWorkerHoldingTheFrozenParametersReceivesOnlyTheTrainedOnes) {
+  const std::string frozen = "model.embed_tokens.weight";
+  auto source = TinyModel(1);
+  auto target = TinyModel(2);
+  auto v7 = SnapshotWeights(*source, 7, /*with_probe=*/true, {frozen});
+  ASSERT_TRUE(v7.ok()) << v7.status().ToString();
+  const uint64_t fp = (*v7)->frozen_fingerprint;
+  ASSERT_NE(fp, 0u);
+  EXPECT_FALSE(SendTrainedOnly(**v7, 0));       // a new worker
+  EXPECT_FALSE(SendTrainedOnly(**v7, fp + 1));  // frozen values of another run
+  EXPECT_TRUE(SendTrainedOnly(**v7, fp));
+
+  // The first stream is whole and carries the fingerprint.
+  WeightsAssembler full(7);
+  auto tensors = Assemble(Stream(**v7, 4096), &full);
+  ASSERT_TRUE(tensors.ok()) << tensors.status().ToString();
+  EXPECT_FALSE(full.trained_only());
+  EXPECT_EQ(full.frozen_fingerprint(), fp);
+  EXPECT_EQ(tensors->size(), source->NamedParameters().size());
+  ASSERT_TRUE(target->LoadState(*tensors).ok());
+
+  // The next version: trained tensors move, the frozen one does not; its fingerprint is the same.
+  {
+    torch::NoGradGuard g;
+    for (auto& [name, p] : source->NamedParameters()) {
+      if (name != frozen) p.add_(0.25);
+    }
+  }
+  auto v8 = SnapshotWeights(*source, 8, /*with_probe=*/true, {frozen});
+  ASSERT_TRUE(v8.ok());
+  EXPECT_EQ((*v8)->frozen_fingerprint, fp);
+  WeightsAssembler partial(8);
+  auto trained = Assemble(Stream(**v8, 4096, /*trained_only=*/true), &partial);
+  ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+  EXPECT_TRUE(partial.trained_only());
+  EXPECT_EQ(partial.frozen_fingerprint(), fp);
+  EXPECT_EQ(trained->count(frozen), 0u);
+  EXPECT_EQ(trained->size(), source->NamedParameters().size() - 1);
+  int64_t frozen_bytes = 0;
+  for (const auto& t : (*v8)->tensors) frozen_bytes += t.frozen ? static_cast<int64_t>(t.bytes.size()) : 0;
+  EXPECT_EQ(partial.bytes_received(), (*v8)->total_bytes - frozen_bytes);
+  // A whole-model load refuses the subset; a subset load over the held frozen tensor gives
+  // the source exactly, and the probe (computed on the whole model) passes.
+  EXPECT_FALSE(target->LoadState(*trained).ok());
+  ASSERT_TRUE(target->LoadState(*trained, MaskedTransformer::Coverage::kSubset).ok());
+  for (size_t i = 0; i < source->Parameters().size(); ++i) {
+    EXPECT_TRUE(torch::equal(source->Parameters()[i], target->Parameters()[i])) << i;
+  }
+  EXPECT_TRUE(CheckWeightProbe(*target, FromProto(partial.probe())).ok());
+  // Applied over other frozen values (a worker of another run), the probe catches it.
+  auto stranger = TinyModel(3);
+  ASSERT_TRUE(stranger->LoadState(*trained, MaskedTransformer::Coverage::kSubset).ok());
+  EXPECT_EQ(CheckWeightProbe(*stranger, FromProto(partial.probe())).code(), StatusCode::kDataLoss);
+
+  // Changing the frozen values changes the fingerprint, so such a worker gets a whole stream.
+  {
+    torch::NoGradGuard g;
+    for (auto& [name, p] : source->NamedParameters()) {
+      if (name == frozen) p.add_(1.0);
+    }
+  }
+  auto v9 = SnapshotWeights(*source, 9, /*with_probe=*/false, {frozen});
+  ASSERT_TRUE(v9.ok());
+  EXPECT_NE((*v9)->frozen_fingerprint, fp);
+  EXPECT_FALSE(SendTrainedOnly(**v9, fp));
+}
+
+TEST(WeightsStream, FrozenNamesAndTrainedOnlyHeadersAreChecked) {
+  auto model = TinyModel(1);
+  auto bad = SnapshotWeights(*model, 1, /*with_probe=*/false, {"no.such.weight"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("no.such.weight"), std::string::npos);
+  // Nothing frozen: fingerprint 0, never trained-only (a worker's 0 means "holds nothing").
+  auto none = SnapshotWeights(*model, 1, /*with_probe=*/false);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ((*none)->frozen_fingerprint, 0u);
+  EXPECT_FALSE(SendTrainedOnly(**none, 0));
+  EXPECT_EQ(Stream(**none, 1 << 20, /*trained_only=*/true)[0].tensor_count(),
+            static_cast<int32_t>(model->NamedParameters().size()));
+  // Everything frozen: a trained-only stream would be empty, so the stream stays whole.
+  std::vector<std::string> all;
+  for (const auto& [name, p] : model->NamedParameters()) all.push_back(name);
+  auto everything = SnapshotWeights(*model, 1, /*with_probe=*/false, all);
+  ASSERT_TRUE(everything.ok());
+  EXPECT_FALSE(SendTrainedOnly(**everything, (*everything)->frozen_fingerprint));
+  // A trained-only stream must name the frozen values it builds on.
+  auto frozen = SnapshotWeights(*model, 1, /*with_probe=*/false, {"lm_head.bias"});
+  ASSERT_TRUE(frozen.ok());
+  auto chunks = Stream(**frozen, 1 << 20, /*trained_only=*/true);
+  ASSERT_TRUE(chunks[0].trained_only());
+  chunks[0].set_frozen_fingerprint(0);
+  WeightsAssembler a(1);
+  auto st = a.Add(chunks[0]);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("frozen_fingerprint"), std::string::npos) << st.message();
 }
 
 }  // namespace

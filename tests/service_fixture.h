@@ -88,14 +88,16 @@ class ServiceFixture : public ::testing::Test {
   }
 
   // A tiny learner run: `updates` updates of 2 groups x 4 images, 4 unmasking steps.
-  // `extra` adds server fields, `train_extra` fields of its `train` block.
-  std::string LearnerConfig(int updates, const std::string& extra = "", const std::string& train_extra = "") {
+  // `extra` adds server fields, `train_extra` fields of its `train` block, `learner_extra`
+  // fields of its `train.learner` block.
+  std::string LearnerConfig(int updates, const std::string& extra = "", const std::string& train_extra = "",
+                            const std::string& learner_extra = "") {
     return WriteConfig("learner.textproto", R"(
       train {
         init_model: ")" + std::string(MASKGRPO_SOURCE_DIR) + R"(/models/shapeworld_base.safetensors"
         group_size: 4 groups_per_update: 2 updates: )" + std::to_string(updates) + R"(
         rollout { steps: 4 }
-        learner { minibatches: 1 }
+        learner { minibatches: 1 )" + learner_extra + R"( }
         eval { prompts_per_task: 1 images_per_prompt: 2 grid_images: 0 sampling { steps: 4 } }
         eval_every: 0 checkpoint_every: 1
         runtime { threads: 1 }

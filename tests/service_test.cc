@@ -213,6 +213,49 @@ TEST_F(ServiceTest, AWorkerTrainsTheLearnerToTheEnd) {
   EXPECT_TRUE(Proc("worker").exited_cleanly()) << Proc("worker").ExitDescription();
 }
 
+// learner.frozen_parameters: the worker's first fetch is whole, every later one holds only
+// the trained parameters (applied over the frozen ones it holds, and verified by the probe).
+TEST_F(ServiceTest, WithFrozenEmbeddingsAWorkerFetchesOnlyTheTrainedParametersAfterItsFirstVersion) {
+  const int reward_port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
+  const int learner_port =
+      Start("learner", "learner",
+            {"--config", LearnerConfig(2, "", "", R"(frozen_parameters: "^model[.]embed_tokens[.]")"), "--out",
+             (dir_ / "run").string()})
+          .grpc;
+  Start("worker", "rollout_worker",
+        {"--learner", "127.0.0.1:" + std::to_string(learner_port), "--reward-servers",
+         "127.0.0.1:" + std::to_string(reward_port), "--worker-id", "w0", "--threads", "1"});
+  auto stub = LearnerStub(learner_port);
+  auto s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.finished(); }, 300);
+  ASSERT_TRUE(s.finished()) << "version " << s.policy_version();
+  for (int i = 0; i < 200 && !Proc("worker").Poll(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::ifstream in(Log("worker"));
+  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // "weights of version V applied (X MB in Ys[, trained parameters only])"
+  auto megabytes = [&](int version, bool* trained_only) {
+    const std::string head = "weights of version " + std::to_string(version) + " applied (";
+    const size_t at = log.find(head);
+    if (at == std::string::npos) return -1.0;
+    const size_t end = log.find('\n', at);
+    *trained_only = log.substr(at, end - at).find("trained parameters only") != std::string::npos;
+    return std::stod(log.substr(at + head.size()));
+  };
+  bool first_partial = true, second_partial = false;
+  const double first = megabytes(0, &first_partial), second = megabytes(1, &second_partial);
+  ASSERT_GT(first, 0) << log;
+  ASSERT_GT(second, 0) << log;
+  EXPECT_FALSE(first_partial) << log;
+  EXPECT_TRUE(second_partial) << log;
+  // The later fetch is smaller by the embedding table's bytes (the log prints MB to 0.01).
+  auto base = ReadSafetensors(std::string(MASKGRPO_SOURCE_DIR) + "/models/shapeworld_base.safetensors");
+  ASSERT_TRUE(base.ok()) << base.status().ToString();
+  const at::Tensor* embedding = base->Find("model.embed_tokens.weight");
+  ASSERT_NE(embedding, nullptr);
+  const double embedding_mb = static_cast<double>(embedding->numel() * embedding->element_size()) / 1e6;
+  EXPECT_NEAR(first - second, embedding_mb, 0.011) << log;
+  EXPECT_EQ(log.find("refused"), std::string::npos) << log;
+}
+
 // Verified weight sync: a worker whose applied weights compute other log-probabilities than
 // the learner's (two same-shaped tensors swapped after the checksums passed, by the test-only
 // failpoint) refuses the version, counts it, and never samples; a sound worker then trains

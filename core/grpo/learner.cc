@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <filesystem>
+#include <regex>
 
 #include "core/json.h"
 #include "core/model_io.h"
@@ -88,6 +90,37 @@ Status ValidateLearnerOptions(const LearnerOptions& o) {
   return Status::Ok();
 }
 
+StatusOr<std::vector<std::string>> FrozenParameterNames(const MaskedTransformer& model,
+                                                        const std::vector<std::string>& patterns) {
+  const auto params = model.NamedParameters();
+  std::vector<bool> frozen(params.size(), false);
+  for (const auto& pattern : patterns) {
+    std::regex re;
+    try {
+      re = std::regex(pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return InvalidArgument("learner.frozen_parameters: '" + pattern + "' is not a valid regular expression: " +
+                             e.what());
+    }
+    bool any = false;
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (std::regex_search(params[i].first, re)) frozen[i] = any = true;
+    }
+    if (!any) {
+      return InvalidArgument("learner.frozen_parameters: '" + pattern + "' matches no parameter of the model (names " +
+                             "are Hugging Face Phi style, e.g. '" + params.front().first + "')");
+    }
+  }
+  std::vector<std::string> names;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (frozen[i]) names.push_back(params[i].first);
+  }
+  if (!params.empty() && names.size() == params.size()) {
+    return InvalidArgument("learner.frozen_parameters freezes every parameter: nothing would be trained");
+  }
+  return names;
+}
+
 GrpoLearner::~GrpoLearner() = default;
 
 StatusOr<std::unique_ptr<GrpoLearner>> GrpoLearner::Create(std::unique_ptr<MaskedTransformer> policy,
@@ -104,6 +137,13 @@ StatusOr<std::unique_ptr<GrpoLearner>> GrpoLearner::Create(std::unique_ptr<Maske
   l->reference_ = std::move(reference);
   if (l->reference_) {
     for (const auto& p : l->reference_->Parameters()) p.requires_grad_(false);
+  }
+  ASSIGN_OR_RETURN(l->frozen_names_, FrozenParameterNames(*l->policy_, options.frozen_parameters));
+  // MakeAdamW leaves out parameters that do not require gradients.
+  for (const auto& [name, p] : l->policy_->NamedParameters()) {
+    if (std::find(l->frozen_names_.begin(), l->frozen_names_.end(), name) != l->frozen_names_.end()) {
+      p.requires_grad_(false);
+    }
   }
   l->uncond_ = std::move(uncond);
   l->options_ = options;

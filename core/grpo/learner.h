@@ -53,8 +53,19 @@ struct LearnerOptions {
   int64_t total_updates = 100;  // length of the cosine schedule
   double max_grad_norm = 1.0;   // 0 = no clipping
   uint64_t seed = 1;            // minibatch order and random step subsets
+  // Parameters to keep fixed: ECMAScript regular expressions searched in each parameter's
+  // name (e.g. "^model[.]embed_tokens[.]"). A frozen parameter gets no gradient, no optimiser
+  // state and no weight decay, and never travels in a weights stream after a worker's first.
+  // Each pattern must match a parameter, and at least one parameter must stay trainable.
+  std::vector<std::string> frozen_parameters;
 };
 Status ValidateLearnerOptions(const LearnerOptions& o);
+
+// The model's parameters that `patterns` (LearnerOptions::frozen_parameters) freeze, in
+// model order; an error names a pattern that is invalid or matches nothing, or says that
+// every parameter would be frozen.
+StatusOr<std::vector<std::string>> FrozenParameterNames(const MaskedTransformer& model,
+                                                        const std::vector<std::string>& patterns);
 
 // The rows of each minibatch of one pass over an update's `samples` rows (groups of
 // `group_size` consecutive rows): a random permutation of the samples dealt into
@@ -106,6 +117,8 @@ class GrpoLearner {
   StatusOr<UpdateStats> Update(const std::vector<ScoredGroup>& groups);
 
   int64_t version() const { return version_; }
+  // The names of the frozen parameters (LearnerOptions::frozen_parameters), in model order.
+  const std::vector<std::string>& frozen_names() const { return frozen_names_; }
   const MaskedTransformer& policy() const { return *policy_; }
   const LearnerOptions& options() const { return options_; }
 
@@ -120,6 +133,7 @@ class GrpoLearner {
   PromptBatch uncond_;
   LearnerOptions options_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::vector<std::string> frozen_names_;
   int64_t version_ = 0;
 };
 

@@ -416,5 +416,60 @@ TEST_F(LearnerTest, CheckpointRestoresWeightsOptimizerAndVersion) {
   EXPECT_TRUE(torch::equal(before, b->policy().Parameters()[0]));
 }
 
+TEST_F(LearnerTest, FrozenParametersStayWhileTheOthersTrain) {
+  auto model = Model("float32");
+  auto groups = Groups(*model, 2.0);
+  LearnerOptions o;
+  o.guidance = 2.0;
+  o.frozen_parameters = {"^model[.]embed_tokens[.]", "^lm_head[.]bias$"};
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& [name, p] : model->NamedParameters()) before[name] = p.detach().clone();
+  auto learner = std::move(GrpoLearner::Create(std::move(model), nullptr, uncond_, o)).value();
+  EXPECT_EQ(learner->frozen_names(), (std::vector<std::string>{"model.embed_tokens.weight", "lm_head.bias"}));
+  auto stats = learner->Update(groups);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  int changed = 0;
+  for (const auto& [name, p] : learner->policy().NamedParameters()) {
+    const bool frozen = name == "model.embed_tokens.weight" || name == "lm_head.bias";
+    if (frozen) {
+      EXPECT_TRUE(torch::equal(p, before[name])) << name << " is frozen but moved";
+    } else {
+      changed += torch::equal(p, before[name]) ? 0 : 1;
+    }
+  }
+  EXPECT_GT(changed, 10) << "the trainable parameters did not move";
+
+  // A checkpoint of a run with frozen parameters does not load into a learner that freezes
+  // others (its optimiser state covers other parameters), and the learner stays as it was.
+  const std::string dir = ::testing::TempDir() + "/learner_frozen_ckpt";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(learner->SaveCheckpoint(dir).ok());
+  LearnerOptions other = o;
+  other.frozen_parameters = {"^model[.]embed_tokens[.]"};
+  auto b = std::move(GrpoLearner::Create(Model("float32", 99), nullptr, uncond_, other)).value();
+  auto b_before = b->policy().Parameters()[3].detach().clone();
+  EXPECT_FALSE(b->LoadCheckpoint(dir).ok());
+  EXPECT_EQ(b->version(), 0);
+  EXPECT_TRUE(torch::equal(b_before, b->policy().Parameters()[3]));
+  // The same frozen set resumes.
+  auto c = std::move(GrpoLearner::Create(Model("float32", 99), nullptr, uncond_, o)).value();
+  EXPECT_TRUE(c->LoadCheckpoint(dir).ok());
+  EXPECT_EQ(c->version(), 1);
+}
+
+TEST_F(LearnerTest, FrozenParameterPatternsAreChecked) {
+  auto expect_error = [&](std::vector<std::string> patterns, const std::string& needle) {
+    LearnerOptions o;
+    o.frozen_parameters = std::move(patterns);
+    auto l = GrpoLearner::Create(Model("float32"), nullptr, uncond_, o);
+    ASSERT_FALSE(l.ok()) << needle;
+    EXPECT_EQ(l.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(l.status().message().find(needle), std::string::npos) << l.status().message();
+  };
+  expect_error({"(unclosed"}, "'(unclosed' is not a valid regular expression");
+  expect_error({"^embed_tokens"}, "'^embed_tokens' matches no parameter");
+  expect_error({"."}, "freezes every parameter");
+}
+
 }  // namespace
 }  // namespace maskgrpo::grpo
