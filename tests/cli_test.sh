@@ -114,7 +114,7 @@ expect_error "train more group minibatches than groups" 2 "minibatch_split group
   "$BIN" train --config "$WORK/bad_groups.textproto" --out "$WORK/t_bad"
 echo 'learner { frozen_parameters: "^embed" }' > "$WORK/bad_frozen.textproto"
 expect_error "train frozen pattern matching nothing" 2 "learner.frozen_parameters: '^embed' matches no parameter" -- \
-  "$BIN" train --config "$WORK/bad_frozen.textproto" --out "$WORK/t_bad"
+  "$BIN" train --config "$WORK/bad_frozen.textproto" --init "$BASE" --out "$WORK/t_bad"
 echo 'filter { percentile: 101 }' > "$WORK/bad_filter.textproto"
 expect_error "train bad filter percentile" 2 "percentile" -- "$BIN" train --config "$WORK/bad_filter.textproto" --out "$WORK/t_bad"
 expect_error "train bad dump flag" 2 "dump-groups must be true or false" -- "$BIN" train --out "$WORK/t_bad" --dump-groups yes
