@@ -264,7 +264,7 @@ int RunWeights(const app::Flags& flags) {
 
   if (!frozen.empty()) {
     int64_t frozen_bytes = 0;
-    for (const auto& t : (*snapshot)->tensors) frozen_bytes += t.frozen ? static_cast<int64_t>(t.bytes.size()) : 0;
+    for (const auto& t : (*snapshot)->tensors) frozen_bytes += t.frozen ? t.size() : 0;
     std::printf("frozen: %zu tensors, %.1f MB (sent on the first fetch only)\n", frozen.size(),
                 static_cast<double>(frozen_bytes) / 1e6);
   }

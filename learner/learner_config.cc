@@ -18,6 +18,7 @@ config::LearnerServerConfig DefaultLearnerServerConfig() {
   c.set_max_leases_per_request(8);
   c.set_weights_versions_kept(2);
   c.set_linger_ms(3000);
+  c.set_weights_relay_wait_ms(30000);
   return c;
 }
 
@@ -33,6 +34,8 @@ StatusOr<LearnerCoreOptions> ToLearnerCoreOptions(const config::LearnerServerCon
   o.max_policy_lag = c.max_policy_lag();
   o.max_leases_per_request = c.max_leases_per_request();
   o.weights_versions_kept = c.weights_versions_kept();
+  o.weights_fanout = c.weights_fanout();
+  o.weights_relay_wait_ms = c.weights_relay_wait_ms();
   if (c.linger_ms() < 0) return InvalidArgument("linger_ms must be >= 0");
   RETURN_IF_ERROR(ValidateLearnerCoreOptions(o));
   return o;

@@ -42,6 +42,8 @@ Status ValidateLearnerCoreOptions(const LearnerCoreOptions& o) {
   if (o.max_policy_lag < 0) return InvalidArgument("max_policy_lag must be >= 0");
   if (o.max_leases_per_request < 1) return InvalidArgument("max_leases_per_request must be >= 1");
   if (o.weights_versions_kept < 1) return InvalidArgument("weights_versions_kept must be >= 1");
+  if (o.weights_fanout < 0 || o.weights_fanout > 64) return InvalidArgument("weights_fanout must be in [0, 64]");
+  if (o.weights_relay_wait_ms < 0) return InvalidArgument("weights_relay_wait_ms must be >= 0");
   return Status::Ok();
 }
 

@@ -37,6 +37,8 @@ struct LearnerCoreOptions {
   int64_t max_policy_lag = 1;        // versions between sampling and the update that uses it
   int32_t max_leases_per_request = 8;
   int64_t weights_versions_kept = 2;
+  int32_t weights_fanout = 0;  // weight fan-out (learner/weights_relay_planner.h); 0 = off
+  int64_t weights_relay_wait_ms = 30000;
 };
 Status ValidateLearnerCoreOptions(const LearnerCoreOptions& o);
 

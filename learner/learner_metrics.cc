@@ -23,6 +23,10 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& r)
       leases_issued_(BuildCounter().Name("maskgrpo_learner_leases_issued_total").Help("Prompt leases handed out").Register(r).Add({})),
       leases_expired_(BuildCounter().Name("maskgrpo_learner_leases_expired_total").Help("Leases that expired and were re-issued").Register(r).Add({})),
       weights_bytes_(BuildCounter().Name("maskgrpo_learner_weights_sent_bytes_total").Help("Weight bytes streamed to workers").Register(r).Add({})),
+      weights_sources_(BuildCounter()
+                           .Name("maskgrpo_learner_weights_sources_total")
+                           .Help("Weight fetches assigned, by source: learner, relay (a worker that holds the version), fallback")
+                           .Register(r)),
       weights_seconds_(BuildHistogram()
                            .Name("maskgrpo_learner_weights_send_seconds")
                            .Help("Seconds to stream one weights version to a worker")
@@ -76,6 +80,8 @@ void LearnerMetrics::WeightsServed(int64_t bytes, double seconds) {
   weights_bytes_.Increment(static_cast<double>(bytes));
   weights_seconds_.Observe(seconds);
 }
+
+void LearnerMetrics::WeightsSourceChosen(const std::string& source) { weights_sources_.Add({{"source", source}}).Increment(); }
 
 void LearnerMetrics::Update(const grpo::UpdateStats& s, double staleness_mean) {
   staleness_.Observe(staleness_mean);

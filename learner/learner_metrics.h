@@ -25,6 +25,9 @@ class LearnerMetrics {
 
   void Rpc(const std::string& method, const std::string& code);
   void WeightsServed(int64_t bytes, double seconds);
+  // Weight fan-out: a worker was sent to `source` ("learner", "relay" or "fallback", the
+  // learner after a failed relay or a long wait).
+  void WeightsSourceChosen(const std::string& source);
   void Update(const grpo::UpdateStats& s, double staleness_mean);
   void Eval(const Json& eval_line);
   // Reward components (scorers and "stat/..." image statistics): this update's means and
@@ -41,6 +44,7 @@ class LearnerMetrics {
   prometheus::Counter& leases_issued_;
   prometheus::Counter& leases_expired_;
   prometheus::Counter& weights_bytes_;
+  prometheus::Family<prometheus::Counter>& weights_sources_;
   prometheus::Histogram& weights_seconds_;
   prometheus::Gauge& version_;
   prometheus::Gauge& queued_;

@@ -163,4 +163,87 @@ grpc::Status LearnerService::GetStatus(grpc::ServerContext* context, const v1::S
   return grpc::Status::OK;
 }
 
+RelayPlannerOptions LearnerService::PlannerOptions(const LearnerCoreOptions& o) {
+  RelayPlannerOptions p;
+  p.fanout = o.weights_fanout;
+  p.wait_ms = o.weights_relay_wait_ms;
+  // A fetch that takes longer than a lease would have outlived its lease anyway.
+  p.assignment_timeout_ms = o.lease_timeout_ms;
+  return p;
+}
+
+namespace {
+
+// Checks the fields the two fan-out calls share; an address is host:port, not a URL.
+Status CheckRelayFields(const std::string& worker_id, int64_t version, const std::string& address,
+                        const std::string& address_field) {
+  if (worker_id.empty() || worker_id.size() > 256) return InvalidArgument("worker_id must have 1 to 256 characters");
+  if (version < 0) return InvalidArgument("version must be >= 0");
+  if (address.size() > 256) return InvalidArgument(address_field + " is longer than 256 characters");
+  for (char c : address) {
+    if (c <= ' ' || c > '~') return InvalidArgument(address_field + " holds a space or a non-ASCII character");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+grpc::Status LearnerService::WeightsSource(grpc::ServerContext* context, const v1::WeightsSourceRequest* request,
+                                           v1::WeightsSourceReply* reply) {
+  if (grpc::Status denied = auth_.Check(*context); !denied.ok()) {
+    if (metrics_) metrics_->Rpc("WeightsSource", "UNAUTHENTICATED");
+    return denied;
+  }
+  if (Status bad = CheckRelayFields(request->worker_id(), request->version(), request->failed_source(), "failed_source");
+      !bad.ok()) {
+    if (metrics_) metrics_->Rpc("WeightsSource", "INVALID_ARGUMENT");
+    return rpc::ToGrpc(bad);
+  }
+  const int64_t current = core_->GetStatus().version;
+  planner_.Forget(current - core_->options().weights_versions_kept + 1);
+  const auto counts_before = planner_.Counts();
+  const auto choice = planner_.Choose(request->worker_id(), request->version(), request->failed_source(), rpc::NowUnixMs());
+  reply->set_source(choice.source);
+  reply->set_retry_after_ms(choice.retry_after_ms);
+  if (metrics_) {
+    metrics_->Rpc("WeightsSource", "OK");
+    const auto counts = planner_.Counts();
+    if (counts.fallbacks > counts_before.fallbacks) {
+      metrics_->WeightsSourceChosen("fallback");
+    } else if (counts.from_relays > counts_before.from_relays) {
+      metrics_->WeightsSourceChosen("relay");
+    } else if (counts.from_learner > counts_before.from_learner) {
+      metrics_->WeightsSourceChosen("learner");
+    }
+  }
+  if (!request->failed_source().empty()) {
+    log::Info("worker " + request->worker_id() + " could not fetch version " + std::to_string(request->version()) +
+              " from relay " + request->failed_source() + "; it fetches from the learner, and no one is sent there");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status LearnerService::WeightsHeld(grpc::ServerContext* context, const v1::WeightsHeldRequest* request,
+                                         v1::WeightsHeldReply*) {
+  if (grpc::Status denied = auth_.Check(*context); !denied.ok()) {
+    if (metrics_) metrics_->Rpc("WeightsHeld", "UNAUTHENTICATED");
+    return denied;
+  }
+  if (Status bad = CheckRelayFields(request->worker_id(), request->version(), request->relay_address(), "relay_address");
+      !bad.ok()) {
+    if (metrics_) metrics_->Rpc("WeightsHeld", "INVALID_ARGUMENT");
+    return rpc::ToGrpc(bad);
+  }
+  // Only a version the learner published can be held; anything else is a confused worker.
+  if (!core_->Weights(request->version()) && request->version() > core_->GetStatus().version) {
+    if (metrics_) metrics_->Rpc("WeightsHeld", "INVALID_ARGUMENT");
+    return {grpc::StatusCode::INVALID_ARGUMENT, "version: " + std::to_string(request->version()) +
+                                                    " was never published (the learner is at " +
+                                                    std::to_string(core_->GetStatus().version) + ")"};
+  }
+  planner_.Held(request->worker_id(), request->version(), request->relay_address(), rpc::NowUnixMs());
+  if (metrics_) metrics_->Rpc("WeightsHeld", "OK");
+  return grpc::Status::OK;
+}
+
 }  // namespace maskgrpo::learner

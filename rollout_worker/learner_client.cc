@@ -2,6 +2,8 @@
 
 #include <ATen/core/Tensor.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 
 #include "rpc/security.h"
 #include "rpc/status_grpc.h"
@@ -54,13 +56,70 @@ StatusOr<v1::LearnerStatus> LearnerClient::GetStatus() {
 }
 
 StatusOr<FetchedWeights> LearnerClient::FetchWeights(int64_t version, uint64_t held_frozen_fingerprint) {
+  return ReadWeights(
+      [this](grpc::ClientContext* context, const v1::FetchWeightsRequest& request) {
+        return stub_->FetchWeights(context, request);
+      },
+      version, held_frozen_fingerprint);
+}
+
+StatusOr<FetchedWeights> LearnerClient::FetchWeightsFromRelay(const std::string& address, int64_t version,
+                                                              uint64_t held_frozen_fingerprint) {
+  v1::WeightsRelay::Stub* stub = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(relay_mu_);
+    auto& slot = relay_stubs_[address];
+    if (!slot) {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(4 << 20);
+      slot = v1::WeightsRelay::NewStub(
+          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    }
+    stub = slot.get();
+  }
+  return ReadWeights(
+      [stub](grpc::ClientContext* context, const v1::FetchWeightsRequest& request) {
+        return stub->FetchWeights(context, request);
+      },
+      version, held_frozen_fingerprint);
+}
+
+StatusOr<v1::WeightsSourceReply> LearnerClient::WeightsSource(const std::string& worker_id, int64_t version,
+                                                              const std::string& failed_source) {
+  grpc::ClientContext context;
+  Prepare(&context, rpc_deadline_);
+  v1::WeightsSourceRequest request;
+  request.set_worker_id(worker_id);
+  request.set_version(version);
+  request.set_failed_source(failed_source);
+  v1::WeightsSourceReply reply;
+  grpc::Status s = stub_->WeightsSource(&context, request, &reply);
+  if (!s.ok()) return rpc::FromGrpc(s);
+  return reply;
+}
+
+Status LearnerClient::WeightsHeld(const std::string& worker_id, int64_t version, const std::string& relay_address) {
+  grpc::ClientContext context;
+  Prepare(&context, rpc_deadline_);
+  v1::WeightsHeldRequest request;
+  request.set_worker_id(worker_id);
+  request.set_version(version);
+  request.set_relay_address(relay_address);
+  v1::WeightsHeldReply reply;
+  grpc::Status s = stub_->WeightsHeld(&context, request, &reply);
+  if (!s.ok()) return rpc::FromGrpc(s);
+  return Status::Ok();
+}
+
+StatusOr<FetchedWeights> LearnerClient::ReadWeights(const OpenStream& open, int64_t version,
+                                                    uint64_t held_frozen_fingerprint) {
   const auto start = std::chrono::steady_clock::now();
   grpc::ClientContext context;
   Prepare(&context, weights_deadline_);
   v1::FetchWeightsRequest request;
   request.set_version(version);
   request.set_frozen_fingerprint(held_frozen_fingerprint);
-  auto reader = stub_->FetchWeights(&context, request);
+  auto reader = open(&context, request);
   rpc::WeightsAssembler assembler(version);
   v1::WeightsChunk chunk;
   Status failed;
@@ -72,7 +131,7 @@ StatusOr<FetchedWeights> LearnerClient::FetchWeights(int64_t version, uint64_t h
   grpc::Status s = reader->Finish();
   if (!failed.ok()) return failed;
   if (!s.ok()) return rpc::FromGrpc(s);
-  ASSIGN_OR_RETURN(auto tensors, assembler.Finish());
+  ASSIGN_OR_RETURN(auto received, assembler.FinishSnapshot());
   FetchedWeights out;
   out.version = version;
   out.model_config_json = assembler.model_config_json();
@@ -83,7 +142,8 @@ StatusOr<FetchedWeights> LearnerClient::FetchWeights(int64_t version, uint64_t h
     return DataLoss("weights stream of version " + std::to_string(version) +
                     ": trained parameters only, for frozen parameters this worker does not hold");
   }
-  out.tensors = std::move(tensors);
+  for (const auto& t : received->tensors) out.tensors.emplace(t.name, t.storage);
+  out.received = std::move(received);
   out.bytes = assembler.bytes_received();
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;

@@ -5,6 +5,8 @@
 #include <grpcpp/channel.h>
 
 #include <chrono>
+#include <functional>
+#include <mutex>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,10 +18,17 @@ namespace at {
 class Tensor;
 }
 
+namespace maskgrpo::rpc {
+struct WeightsSnapshot;
+}
+
 namespace maskgrpo::worker {
 
 struct FetchedWeights {
   int64_t version = 0;
+  // The stream as it arrived (tensors, the learner's checksums and frozen flags): what this
+  // worker serves as a weights relay once the version is applied. `tensors` share its bytes.
+  std::shared_ptr<const rpc::WeightsSnapshot> received;
   std::string model_config_json;
   std::map<std::string, at::Tensor> tensors;  // CPU
   v1::WeightProbe probe;                      // empty from a learner that sends none
@@ -40,10 +49,24 @@ class LearnerClient {
   // `held_frozen_fingerprint`: that of the frozen parameters this worker holds (0: none);
   // when the learner's matches, the stream holds the trained parameters only.
   StatusOr<FetchedWeights> FetchWeights(int64_t version, uint64_t held_frozen_fingerprint = 0);
+  // The same stream from a worker that serves it (WeightsRelay at `address`, plaintext, with
+  // this client's token). Channels are kept per address.
+  StatusOr<FetchedWeights> FetchWeightsFromRelay(const std::string& address, int64_t version,
+                                                 uint64_t held_frozen_fingerprint = 0);
+  // Weight fan-out: where to fetch `version` from (Learner.WeightsSource), and that it is
+  // held (Learner.WeightsHeld).
+  StatusOr<v1::WeightsSourceReply> WeightsSource(const std::string& worker_id, int64_t version,
+                                                 const std::string& failed_source);
+  Status WeightsHeld(const std::string& worker_id, int64_t version, const std::string& relay_address);
   StatusOr<v1::LearnerStatus> GetStatus();
 
  private:
+  using OpenStream = std::function<std::unique_ptr<grpc::ClientReader<v1::WeightsChunk>>(
+      grpc::ClientContext*, const v1::FetchWeightsRequest&)>;
+  StatusOr<FetchedWeights> ReadWeights(const OpenStream& open, int64_t version, uint64_t held_frozen_fingerprint);
   std::unique_ptr<v1::Learner::Stub> stub_;
+  std::mutex relay_mu_;
+  std::map<std::string, std::unique_ptr<v1::WeightsRelay::Stub>> relay_stubs_;  // by address
   std::chrono::milliseconds rpc_deadline_, weights_deadline_;
   std::string token_;
   void Prepare(grpc::ClientContext* context, std::chrono::milliseconds deadline) const;

@@ -36,6 +36,7 @@ namespace {
 const char kUsage[] =
     "usage: rollout_worker --learner HOST:PORT --reward-servers A[,B...] [--config F] [--worker-id ID]\n"
     "                      [--metrics-listen HOST:PORT] [--port-file F] [--threads N] [--device D]\n"
+    "                      [--relay-listen HOST:PORT]  (serve held weights to other workers: learner weights_fanout)\n"
     "  config: maskgrpo.config.RolloutWorkerConfig in protobuf text format (configs/rollout_worker.textproto)\n";
 
 int Fail(const Status& s) {
@@ -49,7 +50,7 @@ int Run(const std::vector<std::string>& args) {
     return 0;
   }
   auto flags = app::Flags::Parse(args, {"config", "learner", "reward-servers", "worker-id", "metrics-listen",
-                                        "port-file", "threads", "device", "dtype"});
+                                        "port-file", "threads", "device", "dtype", "relay-listen"});
   if (!flags.ok()) {
     std::fprintf(stderr, "%s\n%s", flags.status().message().c_str(), kUsage);
     return 2;
@@ -64,6 +65,7 @@ int Run(const std::vector<std::string>& args) {
   }
   if (flags->Has("worker-id")) config.set_worker_id(flags->Get("worker-id"));
   if (flags->Has("metrics-listen")) config.set_metrics_listen(flags->Get("metrics-listen"));
+  if (flags->Has("relay-listen")) config.set_relay_listen(flags->Get("relay-listen"));
   if (Status st = app::ApplyRuntimeFlags(*flags, config.mutable_runtime()); !st.ok()) return Fail(st);
   if (config.worker_id().empty()) {
     char host[256] = {0};
@@ -107,6 +109,23 @@ int Run(const std::vector<std::string>& args) {
             std::to_string(config.reward_servers_size()) + " reward server address(es)" +
             (metrics_http ? "; /metrics on port " + std::to_string(metrics_http->port()) : ""));
 
+  // Weight fan-out: serve the version this worker holds to others (learner weights_fanout).
+  std::unique_ptr<WeightsRelayService> relay;
+  std::unique_ptr<grpc::Server> relay_server;
+  if (!config.relay_listen().empty()) {
+    relay = std::make_unique<WeightsRelayService>(*learner_token);
+    rpc::GrpcServerOptions server_options;
+    server_options.listen = config.relay_listen();
+    server_options.max_receive_bytes = 1 << 20;  // requests are small; the replies are the stream
+    auto started = rpc::StartGrpcServer(server_options, {relay.get()});
+    if (!started.ok()) return Fail(Status(started.status().code(), "relay_listen: " + started.status().message()));
+    relay_server = std::move(started->server);
+    auto address = RelayAdvertiseAddress(config.relay_listen(), started->port, config.relay_advertise());
+    if (!address.ok()) return Fail(address.status());
+    options->relay = relay.get();
+    options->relay_address = *address;
+    log::Info("weights relay on " + *address + " (serves the version this worker holds to other workers)");
+  }
   RolloutWorker worker(*options, world->get(), &learner, rewards->get(), &metrics,
                        [](const std::string& line) { log::Info(line); });
   std::atomic<bool> done{false};
@@ -123,6 +142,7 @@ int Run(const std::vector<std::string>& args) {
   if (sig != 0) log::Info("signal " + std::to_string(sig) + ": stopping");
   worker.Stop();
   loop.join();
+  if (relay_server) relay_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (metrics_http) metrics_http->Stop();
   if (!run_status.ok()) return Fail(run_status);
   log::Info("submitted " + std::to_string(worker.groups_submitted()) + " groups; exiting");

@@ -22,6 +22,7 @@
 #include "maskgrpo/learner.pb.h"
 #include "rollout_worker/learner_client.h"
 #include "rollout_worker/reward_client.h"
+#include "rollout_worker/weights_relay.h"
 #include "rollout_worker/worker_metrics.h"
 
 namespace maskgrpo::worker {
@@ -34,6 +35,13 @@ struct WorkerOptions {
   std::chrono::milliseconds backoff_max{5000};
   uint64_t seed = 0;  // sampler seeds derive from (seed, call number)
   WorldOptions world;  // must be the learner's: prompts are encoded and images decoded by it
+  // Weight fan-out: this worker's relay (null = it serves nothing) and the address other
+  // workers reach it at. Fetching from other workers' relays needs neither.
+  WeightsRelayService* relay = nullptr;
+  std::string relay_address;
+  // The longest this worker waits for the learner to name a free source before it fetches
+  // from the learner itself (the learner bounds the wait too: weights_relay_wait_ms).
+  std::chrono::milliseconds relay_wait_max{120000};
 };
 
 class RolloutWorker {
@@ -58,6 +66,11 @@ class RolloutWorker {
     std::vector<std::vector<v1::ScoreItem>> items;  // per group: the images to score
   };
   Status SyncWeights(int64_t version);
+  // Fetches `version` from where the learner says (a relay or the learner), falling back to
+  // the learner when a relay fails; `*relay` is the relay's address ("" = the learner).
+  StatusOr<FetchedWeights> FetchVersion(int64_t version, std::string* relay);
+  // After a version is applied: serve it (with a relay) and tell the learner it is held.
+  void AnnounceHeld(const FetchedWeights& w);
   StatusOr<SampledBatch> Sample(const v1::LeaseReply& reply);
   void ScoreAndSubmitLoop();
   void ScoreAndSubmit(SampledBatch batch);
@@ -75,6 +88,10 @@ class RolloutWorker {
   // none): sent with each fetch so that the learner leaves those parameters out.
   uint64_t held_frozen_fingerprint_ = 0;
   bool warned_no_probe_ = false;
+  // A relay whose weights failed to apply or failed the probe: reported with the next
+  // WeightsSource call, so the learner sends no one there.
+  std::string bad_relay_;
+  bool warned_no_fanout_ = false;
   uint64_t sample_calls_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> submitted_{0};

@@ -46,6 +46,13 @@ StatusOr<WorkerOptions> ToWorkerOptions(const config::RolloutWorkerConfig& c) {
   o.backoff_max = std::chrono::milliseconds(c.backoff_max_ms());
   o.seed = std::hash<std::string>()(c.worker_id());
   ASSIGN_OR_RETURN(o.world, app::ToWorldOptions(c.world(), o.device));
+  if (!c.relay_listen().empty() && c.learner_tls().enabled()) {
+    return InvalidArgument("relay_listen: the weights relay is plaintext only; it cannot be used with learner_tls");
+  }
+  if (c.relay_listen().empty() && !c.relay_advertise().empty()) {
+    return InvalidArgument("relay_advertise is set but relay_listen is not");
+  }
+  o.relay_wait_max = std::chrono::milliseconds(c.weights_deadline_ms());
   return o;
 }
 

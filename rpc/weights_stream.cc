@@ -51,6 +51,9 @@ uint64_t FrozenFingerprint(const WeightsSnapshot& s) {
 
 }  // namespace
 
+const char* TensorBytes::data() const { return static_cast<const char*>(storage.data_ptr()); }
+int64_t TensorBytes::size() const { return storage.defined() ? static_cast<int64_t>(storage.nbytes()) : 0; }
+
 StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTransformer& model, int64_t version,
                                                                  bool with_probe, const std::vector<std::string>& frozen) {
   const auto params = model.NamedParameters();
@@ -68,7 +71,8 @@ StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTra
   }
   try {
     for (const auto& [name, p] : params) {
-      auto cpu = p.detach().to(torch::kCPU).contiguous();
+      // Always a copy: on the CPU the parameter itself would change with the next update.
+      auto cpu = p.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true).contiguous();
       const DtypeInfo* dtype = nullptr;
       for (const auto& d : kDtypes) {
         if (d.type == cpu.scalar_type()) dtype = &d;
@@ -78,10 +82,10 @@ StatusOr<std::shared_ptr<const WeightsSnapshot>> SnapshotWeights(const MaskedTra
       t.name = name;
       t.dtype = dtype->name;
       t.shape = cpu.sizes().vec();
-      t.bytes.assign(static_cast<const char*>(cpu.data_ptr()), cpu.numel() * dtype->size);
-      t.crc32c = Crc32c(t.bytes.data(), t.bytes.size());
+      t.storage = cpu;
+      t.crc32c = Crc32c(t.data(), static_cast<size_t>(t.size()));
       t.frozen = std::find(frozen.begin(), frozen.end(), name) != frozen.end();
-      snapshot->total_bytes += static_cast<int64_t>(t.bytes.size());
+      snapshot->total_bytes += t.size();
       snapshot->tensors.push_back(std::move(t));
     }
   } catch (const c10::Error& e) {
@@ -108,7 +112,7 @@ bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_byte
   for (const auto& t : snapshot.tensors) {
     if (trained_only && t.frozen) continue;
     int64_t offset = 0;
-    const int64_t size = static_cast<int64_t>(t.bytes.size());
+    const int64_t size = t.size();
     do {
       v1::WeightsChunk chunk;
       chunk.set_version(snapshot.version);
@@ -126,10 +130,11 @@ bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_byte
         for (int64_t d : t.shape) chunk.add_shape(d);
         chunk.set_tensor_bytes(size);
         chunk.set_crc32c(t.crc32c);
+        chunk.set_frozen(t.frozen);
       }
       const int64_t n = std::min(max_chunk_bytes, size - offset);
       chunk.set_offset(offset);
-      chunk.set_data(t.bytes.data() + offset, static_cast<size_t>(n));
+      chunk.set_data(t.data() + offset, static_cast<size_t>(n));
       offset += n;
       if (!emit(chunk)) return false;
     } while (offset < size);
@@ -185,6 +190,8 @@ Status WeightsAssembler::Add(const v1::WeightsChunk& c) {
     current_ = std::make_unique<Incoming>();
     current_->name = c.tensor_name();
     current_->expected_crc = c.crc32c();
+    current_->dtype = c.dtype();
+    current_->frozen = c.frozen();
     try {
       current_->tensor = torch::empty(std::vector<int64_t>(c.shape().begin(), c.shape().end()),
                                       torch::TensorOptions().dtype(dtype->type));
@@ -218,7 +225,14 @@ Status WeightsAssembler::CloseTensor() {
     failed_ = true;
     return DataLoss("weights stream: tensor " + current_->name + " fails its CRC-32C check");
   }
-  done_.emplace_back(std::move(current_->name), std::move(current_->tensor));
+  TensorBytes t;
+  t.name = std::move(current_->name);
+  t.dtype = std::move(current_->dtype);
+  t.shape = current_->tensor.sizes().vec();
+  t.storage = std::move(current_->tensor);
+  t.crc32c = current_->crc;
+  t.frozen = current_->frozen;
+  done_.push_back(std::move(t));
   current_.reset();
   return Status::Ok();
 }
@@ -231,10 +245,46 @@ StatusOr<std::map<std::string, at::Tensor>> WeightsAssembler::Finish() {
                     std::to_string(std::max(tensor_count_, 0)) + " tensors");
   }
   std::map<std::string, at::Tensor> out;
-  for (auto& [name, tensor] : done_) {
-    if (!out.emplace(name, tensor).second) return DataLoss("weights stream: tensor " + name + " sent twice");
+  for (const auto& t : done_) {
+    if (!out.emplace(t.name, t.storage).second) return DataLoss("weights stream: tensor " + t.name + " sent twice");
   }
   return out;
+}
+
+StatusOr<std::shared_ptr<const WeightsSnapshot>> WeightsAssembler::FinishSnapshot() {
+  RETURN_IF_ERROR(Finish().status());  // completeness, checksums, no duplicates
+  auto snapshot = std::make_shared<WeightsSnapshot>();
+  snapshot->version = version_;
+  snapshot->model_config_json = model_config_json_;
+  snapshot->probe = probe_;
+  for (const auto& t : done_) snapshot->total_bytes += t.size();
+  snapshot->tensors = std::move(done_);
+  done_.clear();
+  snapshot->frozen_fingerprint = frozen_fingerprint_;
+  // A trained-only stream lacks the frozen tensors the fingerprint covers: only the relay
+  // that completes it (CompleteWithFrozen) can check it.
+  if (!trained_only_ && FrozenFingerprint(*snapshot) != frozen_fingerprint_) {
+    failed_ = true;
+    return DataLoss("weights stream: the frozen fingerprint does not match the frozen tensors sent");
+  }
+  return std::shared_ptr<const WeightsSnapshot>(std::move(snapshot));
+}
+
+StatusOr<std::shared_ptr<const WeightsSnapshot>> CompleteWithFrozen(const WeightsSnapshot& received,
+                                                                    const WeightsSnapshot& held) {
+  if (held.frozen_fingerprint == 0 || held.frozen_fingerprint != received.frozen_fingerprint) {
+    return FailedPrecondition("weights relay: a trained-only stream for frozen parameters this relay does not hold");
+  }
+  auto whole = std::make_shared<WeightsSnapshot>(received);
+  for (const auto& t : held.tensors) {
+    if (!t.frozen) continue;
+    whole->tensors.push_back(t);  // shares the bytes
+    whole->total_bytes += t.size();
+  }
+  if (FrozenFingerprint(*whole) != received.frozen_fingerprint) {
+    return DataLoss("weights relay: the frozen tensors held do not match the stream's frozen fingerprint");
+  }
+  return std::shared_ptr<const WeightsSnapshot>(std::move(whole));
 }
 
 }  // namespace maskgrpo::rpc

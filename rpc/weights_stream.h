@@ -28,9 +28,13 @@ struct TensorBytes {
   std::string name;
   std::string dtype;  // safetensors name: F32, BF16, F16, F64
   std::vector<int64_t> shape;
-  std::string bytes;
+  // The bytes: a contiguous CPU tensor that nothing writes to any more (a copy of the
+  // model's parameter, or a tensor as it arrived), so copies of a TensorBytes share it.
+  at::Tensor storage;
   uint32_t crc32c = 0;
   bool frozen = false;  // never changes during the run (learner.frozen_parameters)
+  const char* data() const;
+  int64_t size() const;  // bytes
 };
 
 // Immutable once made; shared by the RPC threads that stream it.
@@ -69,6 +73,12 @@ bool WriteWeightsStream(const WeightsSnapshot& snapshot, uint64_t held_frozen_fi
                         grpc::ServerContext* context, grpc::ServerWriter<v1::WeightsChunk>* writer,
                         int64_t* bytes_sent);
 
+// For a weights relay: `received`, a trained-only stream's snapshot (WeightsAssembler::
+// FinishSnapshot), completed with the frozen tensors of `held`, the whole snapshot the relay
+// served before; the frozen fingerprint must come out as the stream announced.
+StatusOr<std::shared_ptr<const WeightsSnapshot>> CompleteWithFrozen(const WeightsSnapshot& received,
+                                                                    const WeightsSnapshot& held);
+
 // Rebuilds the tensors from a stream, checking order, sizes, offsets and checksums.
 class WeightsAssembler {
  public:
@@ -76,6 +86,11 @@ class WeightsAssembler {
   Status Add(const v1::WeightsChunk& chunk);
   // The tensors (CPU, by name) once the stream was complete and every checksum matched.
   StatusOr<std::map<std::string, at::Tensor>> Finish();
+  // The same as a snapshot that streams exactly what arrived (tensors, the sender's
+  // checksums, frozen flags, probe, model config, frozen fingerprint): what a relay serves.
+  // A whole stream's frozen fingerprint is checked against its tensors. Call instead of
+  // Finish, once.
+  StatusOr<std::shared_ptr<const WeightsSnapshot>> FinishSnapshot();
   const std::string& model_config_json() const { return model_config_json_; }
   const v1::WeightProbe& probe() const { return probe_; }
   uint64_t frozen_fingerprint() const { return frozen_fingerprint_; }
@@ -90,6 +105,8 @@ class WeightsAssembler {
     at::Tensor tensor;
     int64_t filled = 0;
     uint32_t expected_crc = 0, crc = 0;
+    std::string dtype;
+    bool frozen = false;
   };
   Status CloseTensor();
   int64_t version_;
@@ -98,7 +115,7 @@ class WeightsAssembler {
   v1::WeightProbe probe_;
   uint64_t frozen_fingerprint_ = 0;
   bool trained_only_ = false;
-  std::vector<std::pair<std::string, at::Tensor>> done_;
+  std::vector<TensorBytes> done_;
   std::unique_ptr<Incoming> current_;
   int64_t expected_bytes_ = 0;
   int64_t bytes_ = 0;

@@ -175,7 +175,7 @@ TEST(WeightsStream, AWorkerHoldingTheFrozenParametersReceivesOnlyTheTrainedOnes)
   EXPECT_EQ(trained->count(frozen), 0u);
   EXPECT_EQ(trained->size(), source->NamedParameters().size() - 1);
   int64_t frozen_bytes = 0;
-  for (const auto& t : (*v8)->tensors) frozen_bytes += t.frozen ? static_cast<int64_t>(t.bytes.size()) : 0;
+  for (const auto& t : (*v8)->tensors) frozen_bytes += t.frozen ? t.size() : 0;
   EXPECT_EQ(partial.bytes_received(), (*v8)->total_bytes - frozen_bytes);
   // A whole-model load refuses the subset; a subset load over the held frozen tensor gives
   // the source exactly, and the probe (computed on the whole model) passes.

@@ -256,6 +256,83 @@ TEST_F(ServiceTest, WithFrozenEmbeddingsAWorkerFetchesOnlyTheTrainedParametersAf
   EXPECT_EQ(log.find("refused"), std::string::npos) << log;
 }
 
+// Weight fan-out (learner weights_fanout 1, workers with --relay-listen): a worker that
+// holds a version serves it to the next. The learner stays at version 0 (an update needs
+// 256 groups), so the order is fixed: a relay registered by the test at an address where
+// nothing listens is tried first; the worker sent there falls back to the learner, which
+// sends no one there again; the next two workers fetch from workers. The learner streams
+// the model once for three workers, and every copy passes the weight probe.
+TEST_F(ServiceTest, WithFanOutWorkersFetchFromEachOtherAndAFailedRelayFallsBackToTheLearner) {
+  const int reward_port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
+  const std::string config = WriteConfig("learner.textproto", R"(
+      train {
+        init_model: ")" + std::string(MASKGRPO_SOURCE_DIR) + R"(/models/shapeworld_base.safetensors"
+        group_size: 4 groups_per_update: 256 updates: 1
+        rollout { steps: 2 }
+        eval { prompts_per_task: 1 images_per_prompt: 2 grid_images: 0 sampling { steps: 2 } }
+        eval_every: 0 checkpoint_every: 1
+        runtime { threads: 1 }
+      }
+      weights_fanout: 1
+      )");
+  const testing::Ports learner = Start("learner", "learner", {"--config", config, "--out", (dir_ / "run").string()});
+  auto stub = LearnerStub(learner.grpc);
+  const std::string dead_address = "127.0.0.1:" + std::to_string(FreePort());
+  grpc::Status registered = Call([&](grpc::ClientContext* c) {
+    v1::WeightsHeldRequest request;
+    request.set_worker_id("ghost");
+    request.set_version(0);
+    request.set_relay_address(dead_address);
+    v1::WeightsHeldReply reply;
+    return stub->WeightsHeld(c, request, &reply);
+  });
+  ASSERT_TRUE(registered.ok()) << registered.error_message();
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  auto start_worker = [&](const std::string& id, bool relay) {
+    std::vector<std::string> args = {"--learner", "127.0.0.1:" + std::to_string(learner.grpc), "--reward-servers",
+                                     "127.0.0.1:" + std::to_string(reward_port), "--worker-id", id, "--threads", "1"};
+    if (relay) args.insert(args.end(), {"--relay-listen", "127.0.0.1:0"});
+    Start(id, "rollout_worker", args);
+    for (int i = 0; i < 1200; ++i) {
+      if (read(Log(id)).find("weights of version 0 applied") != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  ASSERT_TRUE(start_worker("w1", true)) << read(Log("w1"));
+  ASSERT_TRUE(start_worker("w2", true)) << read(Log("w2"));
+  ASSERT_TRUE(start_worker("w3", false)) << read(Log("w3"));
+  EXPECT_EQ(GetStatus(stub.get()).policy_version(), 0);
+
+  const std::string w1 = read(Log("w1")), w2 = read(Log("w2")), w3 = read(Log("w3"));
+  // w1 was sent to the dead address, failed, and fetched from the learner.
+  EXPECT_NE(w1.find("weights of version 0 from relay " + dead_address + " failed"), std::string::npos) << w1;
+  EXPECT_EQ(w1.find("weights of version 0 applied (3.50 MB in 0.00s), from relay"), std::string::npos) << w1;
+  // w2 fetched from w1; w3 from w1 or w2; no one else was sent to the dead address.
+  auto relay_of = [](const std::string& log) {
+    const size_t at = log.find("weights relay on ");
+    return at == std::string::npos ? std::string("?") : log.substr(at + 17, log.find(' ', at + 17) - at - 17);
+  };
+  EXPECT_NE(w2.find("from relay " + relay_of(w1) + "\n"), std::string::npos) << "w1 relays at " << relay_of(w1) << "\n" << w2;
+  EXPECT_TRUE(w3.find("from relay " + relay_of(w1) + "\n") != std::string::npos ||
+              w3.find("from relay " + relay_of(w2) + "\n") != std::string::npos)
+      << w3;
+  for (const std::string* log : {&w2, &w3}) EXPECT_EQ(log->find(dead_address), std::string::npos) << *log;
+  for (const std::string* log : {&w1, &w2, &w3}) EXPECT_EQ(log->find(" refused: "), std::string::npos) << *log;
+  // The learner's egress: one copy of the model (3.50 MB) for three workers.
+  const std::string metrics = Scrape(learner.metrics);
+  auto base = ReadSafetensors(std::string(MASKGRPO_SOURCE_DIR) + "/models/shapeworld_base.safetensors");
+  ASSERT_TRUE(base.ok()) << base.status().ToString();
+  double model_bytes = 0;
+  for (const auto& [name, t] : base->tensors) model_bytes += static_cast<double>(t.numel() * t.element_size());
+  EXPECT_EQ(MetricValue(metrics, "maskgrpo_learner_weights_sent_bytes_total"), model_bytes) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "maskgrpo_learner_weights_sources_total{source=\"fallback\"}"), 1) << metrics;
+  EXPECT_EQ(MetricValue(metrics, "maskgrpo_learner_weights_sources_total{source=\"relay\"}"), 3) << metrics;
+}
+
 // Verified weight sync: a worker whose applied weights compute other log-probabilities than
 // the learner's (two same-shaped tensors swapped after the checksums passed, by the test-only
 // failpoint) refuses the version, counts it, and never samples; a sound worker then trains
