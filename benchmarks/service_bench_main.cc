@@ -10,6 +10,12 @@
 //       parameters) through Learner.FetchWeights over loopback and fetches them with the
 //       rollout worker's client (1 MiB chunks, CRC-32C checked), then applies them to a model
 //       as the worker does. Prints bytes/s of the stream and the apply time.
+//   maskgrpo_service_bench fanout [--hidden H] [--layers L] [--workers 1,4,8] [--fanout 0,1,2] [--threads T]
+//       Weight fan-out: one learner and N workers in this process, each worker with its own
+//       relay server, all fetching one version at once by the workers' own code
+//       (WeightsFetcher: Learner.WeightsSource, a relay or the learner, WeightsHeld). Prints,
+//       per fan-out and worker count, the seconds until every worker holds the version and
+//       the bytes the learner sent. Fan-out 0 is every worker pulling from the learner.
 //
 // Server and clients share this machine's cores, so the figures are a lower bound on what
 // separate machines would see.
@@ -39,7 +45,9 @@
 #include "core/shapeworld/world.h"
 #include "core/transformer.h"
 #include "maskgrpo/reward.grpc.pb.h"
+#include "learner/weights_relay_planner.h"
 #include "rollout_worker/learner_client.h"
+#include "rollout_worker/weights_relay.h"
 #include "rpc/convert.h"
 #include "rpc/server_util.h"
 #include "rpc/status_grpc.h"
@@ -56,7 +64,8 @@ const char kUsage[] =
     "usage: maskgrpo_service_bench reward  [--bin-dir DIR] [--config F] [--clients 1,4,16] [--items N] [--seconds S]\n"
     "                                      [--image-size PX]  (not 64: random PX x PX images with text-only prompts,\n"
     "                                      for a server configured with a scorer that takes them, e.g. torchscript)\n"
-    "       maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T] [--dtype float32|bfloat16] [--frozen REGEX]\n";
+    "       maskgrpo_service_bench weights [--hidden H] [--layers L] [--repeats R] [--threads T] [--dtype float32|bfloat16] [--frozen REGEX]\n"
+    "       maskgrpo_service_bench fanout  [--hidden H] [--layers L] [--workers 1,4,8] [--fanout 0,1,2] [--threads T]\n";
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
@@ -198,21 +207,179 @@ int RunReward(const app::Flags& flags) {
   return failures == 0 ? 0 : 1;
 }
 
-// Serves one weights snapshot; the rest of the Learner service is not needed here.
+// Serves one weights snapshot and plans fan-out as the learner does (the same planner); the
+// rest of the Learner service is not needed here.
 class WeightsOnlyLearner final : public v1::Learner::Service {
  public:
-  explicit WeightsOnlyLearner(std::shared_ptr<const rpc::WeightsSnapshot> snapshot) : snapshot_(std::move(snapshot)) {}
+  WeightsOnlyLearner(std::shared_ptr<const rpc::WeightsSnapshot> snapshot, int fanout = 0)
+      : snapshot_(std::move(snapshot)), planner_(PlannerOptions(fanout)) {}
   grpc::Status FetchWeights(grpc::ServerContext* context, const v1::FetchWeightsRequest* request,
                             grpc::ServerWriter<v1::WeightsChunk>* writer) override {
     if (request->version() != snapshot_->version) return {grpc::StatusCode::FAILED_PRECONDITION, "version not held"};
     int64_t sent = 0;
-    if (!rpc::WriteWeightsStream(*snapshot_, request->frozen_fingerprint(), context, writer, &sent)) return {grpc::StatusCode::CANCELLED, "interrupted"};
+    const bool complete = rpc::WriteWeightsStream(*snapshot_, request->frozen_fingerprint(), context, writer, &sent);
+    bytes_sent_ += sent;
+    if (!complete) return {grpc::StatusCode::CANCELLED, "interrupted"};
     return grpc::Status::OK;
   }
+  grpc::Status WeightsSource(grpc::ServerContext*, const v1::WeightsSourceRequest* request,
+                             v1::WeightsSourceReply* reply) override {
+    auto choice = planner_.Choose(request->worker_id(), request->version(), request->failed_source(), rpc::NowUnixMs());
+    reply->set_source(choice.source);
+    reply->set_retry_after_ms(choice.retry_after_ms);
+    return grpc::Status::OK;
+  }
+  grpc::Status WeightsHeld(grpc::ServerContext*, const v1::WeightsHeldRequest* request, v1::WeightsHeldReply*) override {
+    planner_.Held(request->worker_id(), request->version(), request->relay_address(), rpc::NowUnixMs());
+    return grpc::Status::OK;
+  }
+  int64_t bytes_sent() const { return bytes_sent_.load(); }
+  learner::RelayPlannerCounts counts() const { return planner_.Counts(); }
 
  private:
+  static learner::RelayPlannerOptions PlannerOptions(int fanout) {
+    learner::RelayPlannerOptions o;
+    o.fanout = fanout;
+    return o;
+  }
   std::shared_ptr<const rpc::WeightsSnapshot> snapshot_;
+  learner::WeightsRelayPlanner planner_;
+  std::atomic<int64_t> bytes_sent_{0};
 };
+
+// Show-o's vocabulary and sequence layout at a smaller width and depth.
+ModelConfig ShowOShaped(int64_t hidden, int64_t layers) {
+  ModelConfig config = ModelConfig::ShowO512();
+  config.hidden_size = hidden;
+  config.num_layers = layers;
+  config.num_heads = hidden / 64;
+  config.intermediate_size = 4 * hidden;
+  return config;
+}
+
+StatusOr<std::vector<int64_t>> IntList(const app::Flags& flags, const std::string& name, const std::string& fallback,
+                                       int64_t min) {
+  std::vector<int64_t> out;
+  std::stringstream list(flags.Get(name, fallback));
+  for (std::string item; std::getline(list, item, ',');) {
+    char* end = nullptr;
+    const long long v = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < min) {
+      return InvalidArgument("--" + name + ": '" + item + "' is not an integer >= " + std::to_string(min));
+    }
+    out.push_back(v);
+  }
+  if (out.empty()) return InvalidArgument("--" + name + " is empty");
+  return out;
+}
+
+// One fan-out round: `workers` workers fetch version 1 at once; returns the seconds until
+// all hold it, and fills the learner's bytes and the planner's counts.
+struct FanoutRound {
+  double seconds = 0;
+  int64_t learner_bytes = 0;
+  learner::RelayPlannerCounts counts;
+  int failures = 0;
+};
+
+FanoutRound RunFanoutRound(const std::shared_ptr<const rpc::WeightsSnapshot>& snapshot, int fanout, int workers) {
+  FanoutRound round;
+  WeightsOnlyLearner service(snapshot, fanout);
+  auto server = rpc::StartGrpcServer(rpc::GrpcServerOptions(), {&service});
+  if (!server.ok()) {
+    std::fprintf(stderr, "learner: %s\n", server.status().ToString().c_str());
+    round.failures = workers;
+    return round;
+  }
+  struct Worker {
+    std::unique_ptr<worker::LearnerClient> client;
+    std::unique_ptr<worker::WeightsRelayService> relay;
+    std::unique_ptr<grpc::Server> relay_server;
+    std::unique_ptr<worker::WeightsFetcher> fetcher;
+  };
+  std::vector<Worker> pool(static_cast<size_t>(workers));
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(4 << 20);
+  for (int i = 0; i < workers; ++i) {
+    auto& w = pool[static_cast<size_t>(i)];
+    w.client = std::make_unique<worker::LearnerClient>(
+        grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server->port), grpc::InsecureChannelCredentials(), args),
+        std::chrono::seconds(10), std::chrono::seconds(600));
+    w.relay = std::make_unique<worker::WeightsRelayService>("");
+    auto relay_server = rpc::StartGrpcServer(rpc::GrpcServerOptions(), {w.relay.get()});
+    if (!relay_server.ok()) {
+      std::fprintf(stderr, "relay: %s\n", relay_server.status().ToString().c_str());
+      round.failures = workers;
+      return round;
+    }
+    w.relay_server = std::move(relay_server->server);
+    w.fetcher = std::make_unique<worker::WeightsFetcher>(
+        w.client.get(), "w" + std::to_string(i), w.relay.get(), "127.0.0.1:" + std::to_string(relay_server->port),
+        std::chrono::milliseconds(600000), [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+  }
+  std::atomic<int> failures{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (auto& w : pool) {
+    threads.emplace_back([&w, &failures] {
+      std::string relay;
+      auto fetched = w.fetcher->Fetch(1, 0, &relay, [] { return false; });
+      if (!fetched.ok()) {
+        std::fprintf(stderr, "fetch: %s\n", fetched.status().ToString().c_str());
+        failures++;
+        return;
+      }
+      w.fetcher->Held(*fetched);
+    });
+  }
+  for (auto& t : threads) t.join();
+  round.seconds = Seconds(start);
+  round.learner_bytes = service.bytes_sent();
+  round.counts = service.counts();
+  round.failures = failures.load();
+  for (auto& w : pool) w.relay_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return round;
+}
+
+int RunFanout(const app::Flags& flags) {
+  int64_t hidden = 768, layers = 12, threads = 0;
+  for (auto [name, out] : {std::pair<const char*, int64_t*>{"hidden", &hidden}, {"layers", &layers}, {"threads", &threads}}) {
+    if (Status st = flags.GetInt(name, out); !st.ok()) return std::fprintf(stderr, "%s\n", st.message().c_str()), 2;
+  }
+  if (hidden < 64 || hidden % 64 != 0 || layers < 1) {
+    std::fprintf(stderr, "--hidden must be a multiple of 64, --layers >= 1\n");
+    return 2;
+  }
+  auto worker_counts = IntList(flags, "workers", "1,4,8", 1);
+  auto fanouts = IntList(flags, "fanout", "0,1,2", 0);
+  for (const auto* list : {&worker_counts, &fanouts}) {
+    if (!list->ok()) return std::fprintf(stderr, "%s\n", list->status().message().c_str()), 2;
+  }
+  ConfigureThreads(static_cast<int>(threads));
+  auto source = MaskedTransformer::Create(ShowOShaped(hidden, layers), DeviceOptions{"cpu", "float32"}, /*init_seed=*/1);
+  if (!source.ok()) return std::fprintf(stderr, "%s\n", source.status().ToString().c_str()), 1;
+  auto snapshot = rpc::SnapshotWeights(**source, /*version=*/1, /*with_probe=*/true);
+  if (!snapshot.ok()) return std::fprintf(stderr, "%s\n", snapshot.status().ToString().c_str()), 1;
+  const double model_mb = static_cast<double>((*snapshot)->total_bytes) / 1e6;
+  std::printf("model: hidden %lld, %lld layers, %.1fM parameters, %.1f MB of float32\n", static_cast<long long>(hidden),
+              static_cast<long long>(layers), static_cast<double>((*source)->NumParameters()) / 1e6, model_mb);
+  std::printf("%7s %8s %14s %16s %12s %10s %10s\n", "fanout", "workers", "all hold (s)", "learner sent MB",
+              "copies sent", "from relay", "fallbacks");
+  int failures = 0;
+  for (int64_t fanout : *fanouts) {
+    for (int64_t workers : *worker_counts) {
+      const FanoutRound r = RunFanoutRound(*snapshot, static_cast<int>(fanout), static_cast<int>(workers));
+      failures += r.failures;
+      const double sent_mb = static_cast<double>(r.learner_bytes) / 1e6;
+      std::printf("%7lld %8lld %14.2f %16.1f %12.2f %10lld %10lld\n", static_cast<long long>(fanout),
+                  static_cast<long long>(workers), r.seconds, sent_mb, sent_mb / model_mb,
+                  static_cast<long long>(r.counts.from_relays), static_cast<long long>(r.counts.fallbacks));
+      std::fflush(stdout);
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
 
 int RunWeights(const app::Flags& flags) {
   int64_t hidden = 768, layers = 12, repeats = 3, threads = 0;
@@ -227,12 +394,7 @@ int RunWeights(const app::Flags& flags) {
   DeviceOptions cpu;
   cpu.dtype = flags.Get("dtype", "float32");  // the model's dtype is the wire's: F32 or BF16
   ConfigureThreads(static_cast<int>(threads));
-  // Show-o's vocabulary and sequence layout at a smaller width and depth.
-  ModelConfig config = ModelConfig::ShowO512();
-  config.hidden_size = hidden;
-  config.num_layers = layers;
-  config.num_heads = hidden / 64;
-  config.intermediate_size = 4 * hidden;
+  const ModelConfig config = ShowOShaped(hidden, layers);
   auto source = MaskedTransformer::Create(config, cpu, /*init_seed=*/1);
   if (!source.ok()) return std::fprintf(stderr, "%s\n", source.status().ToString().c_str()), 1;
   const auto t_snap = Clock::now();
@@ -298,19 +460,20 @@ int RunWeights(const app::Flags& flags) {
 }
 
 int Main(const std::vector<std::string>& args) {
-  if (args.empty() || (args[0] != "reward" && args[0] != "weights")) {
+  if (args.empty() || (args[0] != "reward" && args[0] != "weights" && args[0] != "fanout")) {
     std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
-  auto flags = args[0] == "reward"
-                   ? app::Flags::Parse(rest, {"bin-dir", "config", "clients", "items", "seconds", "image-size"})
-                   : app::Flags::Parse(rest, {"hidden", "layers", "repeats", "threads", "dtype", "frozen"});
+  auto flags = args[0] == "reward"    ? app::Flags::Parse(rest, {"bin-dir", "config", "clients", "items", "seconds", "image-size"})
+               : args[0] == "weights" ? app::Flags::Parse(rest, {"hidden", "layers", "repeats", "threads", "dtype", "frozen"})
+                                      : app::Flags::Parse(rest, {"hidden", "layers", "workers", "fanout", "threads"});
   if (!flags.ok()) {
     std::fprintf(stderr, "%s\n%s", flags.status().message().c_str(), kUsage);
     return 2;
   }
-  return args[0] == "reward" ? RunReward(*flags) : RunWeights(*flags);
+  if (args[0] == "reward") return RunReward(*flags);
+  return args[0] == "weights" ? RunWeights(*flags) : RunFanout(*flags);
 }
 
 }  // namespace

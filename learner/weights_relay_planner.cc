@@ -43,6 +43,7 @@ WeightsSourceChoice WeightsRelayPlanner::Choose(const std::string& worker, int64
       it = it->second.address == failed_source ? relays_.erase(it) : std::next(it);
     }
     counts_.fallbacks++;
+    learner_copies_[version]++;
     return Assign(worker, version, "", now_ms);
   }
   // The relay of this version with the fewest children, if one has room.
@@ -57,11 +58,20 @@ WeightsSourceChoice WeightsRelayPlanner::Choose(const std::string& worker, int64
     }
   }
   if (best) return Assign(worker, version, *best, now_ms);
-  if (Children("", version) < options_.fanout) return Assign(worker, version, "", now_ms);
+  // The learner streams each version `fanout` times (its egress does not grow with the
+  // workers), and again only when no one holds the version or is about to.
+  bool held_or_coming = false;
+  for (const auto& [relay_worker, relay] : relays_) held_or_coming = held_or_coming || relay.version == version;
+  for (const auto& [w, a] : assignments_) held_or_coming = held_or_coming || a.version == version;
+  if (learner_copies_[version] < options_.fanout || !held_or_coming) {
+    learner_copies_[version]++;
+    return Assign(worker, version, "", now_ms);
+  }
   auto [it, inserted] = waiting_.try_emplace(worker, version, now_ms);
   if (!inserted && it->second.first != version) it->second = {version, now_ms};
   if (now_ms - it->second.second >= options_.wait_ms) {
     counts_.fallbacks++;
+    learner_copies_[version]++;
     return Assign(worker, version, "", now_ms);
   }
   WeightsSourceChoice wait;
@@ -90,6 +100,7 @@ void WeightsRelayPlanner::Forget(int64_t oldest_served) {
   for (auto it = relays_.begin(); it != relays_.end();) {
     it = it->second.version < oldest_served ? relays_.erase(it) : std::next(it);
   }
+  learner_copies_.erase(learner_copies_.begin(), learner_copies_.lower_bound(oldest_served));
 }
 
 RelayPlannerCounts WeightsRelayPlanner::Counts() const {

@@ -1,7 +1,7 @@
 // Weight fan-out, the learner's side: decides where each worker fetches a version from, so
-// that the learner streams it to at most `fanout` workers at once and every worker that
-// holds it (and serves it, rollout_worker relay_listen) streams it to at most `fanout`
-// others: a tree that grows as versions arrive, instead of N pulls from the learner.
+// that the learner streams each version `fanout` times and every worker that holds it (and
+// serves it, rollout_worker relay_listen) streams it to at most `fanout` others at once: a
+// tree whose holders multiply every round, instead of N pulls from the learner.
 //
 // Robustness over optimality: a worker whose relay failed, or that waited `wait_ms` for a
 // free source, is sent to the learner (the pull path is kept for late joiners, restarts and
@@ -76,6 +76,7 @@ class WeightsRelayPlanner {
   // By worker id: the version it waits for and since when (for wait_ms).
   std::map<std::string, std::pair<int64_t, int64_t>> waiting_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int64_t> failed_until_ms_ ABSL_GUARDED_BY(mu_);  // by relay address
+  std::map<int64_t, int64_t> learner_copies_ ABSL_GUARDED_BY(mu_);       // streams of each version from the learner
   RelayPlannerCounts counts_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -1,5 +1,8 @@
 #include "rollout_worker/weights_relay.h"
 
+#include <algorithm>
+#include <thread>
+
 namespace maskgrpo::worker {
 
 Status WeightsRelayService::Hold(std::shared_ptr<const rpc::WeightsSnapshot> received, bool trained_only) {
@@ -47,6 +50,67 @@ grpc::Status WeightsRelayService::FetchWeights(grpc::ServerContext* context, con
   bytes_served_ += sent;
   streams_served_++;
   return grpc::Status::OK;
+}
+
+WeightsFetcher::WeightsFetcher(LearnerClient* learner, std::string worker_id, WeightsRelayService* relay,
+                               std::string relay_address, std::chrono::milliseconds wait_max,
+                               std::function<void(const std::string&)> log)
+    : learner_(learner),
+      worker_id_(std::move(worker_id)),
+      relay_(relay),
+      relay_address_(std::move(relay_address)),
+      wait_max_(wait_max),
+      log_(std::move(log)) {}
+
+StatusOr<FetchedWeights> WeightsFetcher::Fetch(int64_t version, uint64_t held, std::string* relay_used,
+                                               const std::function<bool()>& stopping) {
+  relay_used->clear();
+  const auto give_up_waiting = std::chrono::steady_clock::now() + wait_max_;
+  std::string failed = std::move(bad_relay_);
+  bad_relay_.clear();
+  while (!stopping()) {
+    auto source = learner_->WeightsSource(worker_id_, version, failed);
+    if (!source.ok()) {
+      // A learner without fan-out, or unreachable (then the fetch fails and says so).
+      if (!warned_) {
+        warned_ = true;
+        log_("weight fan-out unavailable (" + source.status().ToString() + "): fetching from the learner");
+      }
+      return learner_->FetchWeights(version, held);
+    }
+    const bool wait = source->retry_after_ms() > 0;
+    if (wait && std::chrono::steady_clock::now() < give_up_waiting) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(source->retry_after_ms(), 1000)));
+      continue;
+    }
+    if (wait || source->source().empty()) return learner_->FetchWeights(version, held);
+    auto w = learner_->FetchWeightsFromRelay(source->source(), version, held);
+    if (w.ok()) {
+      *relay_used = source->source();
+      return w;
+    }
+    log_("weights of version " + std::to_string(version) + " from relay " + source->source() + " failed (" +
+         w.status().ToString() + "); asking the learner");
+    failed = source->source();
+  }
+  return Status(StatusCode::kUnavailable, "stopping");
+}
+
+void WeightsFetcher::Held(const FetchedWeights& w) {
+  std::string served;
+  if (relay_) {
+    Status held = relay_->Hold(w.received, w.trained_only);
+    if (held.ok()) {
+      served = relay_address_;
+    } else {
+      log_("weights relay: not serving version " + std::to_string(w.version) + ": " + held.message());
+    }
+  }
+  Status told = learner_->WeightsHeld(worker_id_, w.version, served);
+  if (!told.ok() && !warned_) {
+    warned_ = true;
+    log_("could not tell the learner that version " + std::to_string(w.version) + " is held: " + told.ToString());
+  }
 }
 
 StatusOr<std::string> RelayAdvertiseAddress(const std::string& listen, int port, const std::string& advertise) {

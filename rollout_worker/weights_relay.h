@@ -6,10 +6,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "maskgrpo/learner.grpc.pb.h"
+#include "rollout_worker/learner_client.h"
 #include "rpc/security.h"
 #include "rpc/sync.h"
 #include "rpc/weights_stream.h"
@@ -38,6 +41,35 @@ class WeightsRelayService final : public v1::WeightsRelay::Service {
   mutable sync::Mutex mu_;
   std::shared_ptr<const rpc::WeightsSnapshot> held_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> bytes_served_{0}, streams_served_{0};
+};
+
+// Brings a worker's weights to a version by way of the learner's plan: asks the learner
+// where to fetch from (Learner.WeightsSource), fetches from that relay or the learner, falls
+// back to the learner when a relay fails, and once the version is applied serves it with the
+// worker's relay (if any) and tells the learner (Learner.WeightsHeld). Used by one thread.
+class WeightsFetcher {
+ public:
+  // `learner` must outlive the fetcher; `relay` may be null (this worker serves nothing).
+  WeightsFetcher(LearnerClient* learner, std::string worker_id, WeightsRelayService* relay, std::string relay_address,
+                 std::chrono::milliseconds wait_max, std::function<void(const std::string&)> log);
+  // `*relay_used`: the relay it came from ("" = the learner). Gives up waiting for a free
+  // source after wait_max (then fetches from the learner); returns UNAVAILABLE if `stopping`.
+  StatusOr<FetchedWeights> Fetch(int64_t version, uint64_t held_frozen_fingerprint, std::string* relay_used,
+                                 const std::function<bool()>& stopping);
+  // Weights from `relay` did not apply or failed the probe: reported with the next Fetch.
+  void ReportBadRelay(const std::string& relay) { bad_relay_ = relay; }
+  // The version is applied and its probe passed.
+  void Held(const FetchedWeights& weights);
+
+ private:
+  LearnerClient* learner_;
+  std::string worker_id_;
+  WeightsRelayService* relay_;
+  std::string relay_address_;
+  std::chrono::milliseconds wait_max_;
+  std::function<void(const std::string&)> log_;
+  std::string bad_relay_;
+  bool warned_ = false;
 };
 
 // "host:port" for other workers to reach a relay that listens on `listen` and bound `port`:

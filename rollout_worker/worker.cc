@@ -51,7 +51,13 @@ const char* OutcomeName(v1::SubmitReply::Outcome o) {
 
 RolloutWorker::RolloutWorker(const WorkerOptions& options, const World* world, LearnerClient* learner,
                              RewardClient* rewards, WorkerMetrics* metrics, std::function<void(const std::string&)> log)
-    : options_(options), learner_(learner), rewards_(rewards), metrics_(metrics), log_(std::move(log)), world_(world) {
+    : options_(options),
+      learner_(learner),
+      rewards_(rewards),
+      metrics_(metrics),
+      log_(std::move(log)),
+      world_(world),
+      fetcher_(learner, options.worker_id, options.relay, options.relay_address, options.relay_wait_max, log_) {
   if (SwapWeightsFailpoint()) log_("WARNING: failpoint swap_weights_after_crc is set (tests only): weights will be corrupted");
   scorer_ = std::thread([this] { ScoreAndSubmitLoop(); });
 }
@@ -67,69 +73,20 @@ void RolloutWorker::Stop() {
   cv_.notify_all();
 }
 
-StatusOr<FetchedWeights> RolloutWorker::FetchVersion(int64_t version, std::string* relay) {
-  relay->clear();
-  const uint64_t held = model_ ? held_frozen_fingerprint_ : 0;
-  const auto give_up_waiting = std::chrono::steady_clock::now() + options_.relay_wait_max;
-  std::string failed = std::move(bad_relay_);
-  bad_relay_.clear();
-  while (!Stopping()) {
-    auto source = learner_->WeightsSource(options_.worker_id, version, failed);
-    if (!source.ok()) {
-      // A learner without fan-out, or unreachable (then the fetch fails and says so).
-      if (!warned_no_fanout_) {
-        warned_no_fanout_ = true;
-        log_("weight fan-out unavailable (" + source.status().ToString() + "): fetching from the learner");
-      }
-      return learner_->FetchWeights(version, held);
-    }
-    if (source->retry_after_ms() > 0 && std::chrono::steady_clock::now() < give_up_waiting) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(source->retry_after_ms(), 1000)));
-      continue;
-    }
-    if (source->source().empty() || source->retry_after_ms() > 0) return learner_->FetchWeights(version, held);
-    auto w = learner_->FetchWeightsFromRelay(source->source(), version, held);
-    if (w.ok()) {
-      *relay = source->source();
-      return w;
-    }
-    log_("weights of version " + std::to_string(version) + " from relay " + source->source() +
-         " failed (" + w.status().ToString() + "); asking the learner");
-    failed = source->source();
-  }
-  return Status(StatusCode::kUnavailable, "stopping");
-}
-
-void RolloutWorker::AnnounceHeld(const FetchedWeights& w) {
-  std::string served;
-  if (options_.relay) {
-    Status held = options_.relay->Hold(w.received, w.trained_only);
-    if (held.ok()) {
-      served = options_.relay_address;
-    } else {
-      log_("weights relay: not serving version " + std::to_string(w.version) + ": " + held.message());
-    }
-  }
-  Status told = learner_->WeightsHeld(options_.worker_id, w.version, served);
-  if (!told.ok() && !warned_no_fanout_) {
-    warned_no_fanout_ = true;
-    log_("could not tell the learner that version " + std::to_string(w.version) + " is held: " + told.ToString());
-  }
-}
-
 Status RolloutWorker::SyncWeights(int64_t version) {
   if (model_ && model_version_ == version) return Status::Ok();
   std::string relay;
-  ASSIGN_OR_RETURN(FetchedWeights w, FetchVersion(version, &relay));
+  ASSIGN_OR_RETURN(FetchedWeights w, fetcher_.Fetch(version, model_ ? held_frozen_fingerprint_ : 0, &relay,
+                                                    [this] { return Stopping(); }));
   // Weights from a relay that do not apply or fail the probe: report that relay next time.
   struct BadRelayOnError {
-    std::string* slot;
+    WeightsFetcher* fetcher;
     const std::string& relay;
     bool ok = false;
     ~BadRelayOnError() {
-      if (!ok && !relay.empty()) *slot = relay;
+      if (!ok && !relay.empty()) fetcher->ReportBadRelay(relay);
     }
-  } mark_bad{&bad_relay_, relay};
+  } mark_bad{&fetcher_, relay};
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(Json config_json, Json::Parse(w.model_config_json));
   auto config = ModelConfig::FromJson(config_json);
@@ -181,7 +138,7 @@ Status RolloutWorker::SyncWeights(int64_t version) {
   std::snprintf(buf, sizeof(buf), "weights of version %lld applied (%.2f MB in %.2fs%s)", static_cast<long long>(version),
                 static_cast<double>(w.bytes) / 1e6, seconds, w.trained_only ? ", trained parameters only" : "");
   log_(std::string(buf) + (relay.empty() ? "" : ", from relay " + relay));
-  AnnounceHeld(w);
+  fetcher_.Held(w);
   return Status::Ok();
 }
 

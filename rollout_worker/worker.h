@@ -66,11 +66,6 @@ class RolloutWorker {
     std::vector<std::vector<v1::ScoreItem>> items;  // per group: the images to score
   };
   Status SyncWeights(int64_t version);
-  // Fetches `version` from where the learner says (a relay or the learner), falling back to
-  // the learner when a relay fails; `*relay` is the relay's address ("" = the learner).
-  StatusOr<FetchedWeights> FetchVersion(int64_t version, std::string* relay);
-  // After a version is applied: serve it (with a relay) and tell the learner it is held.
-  void AnnounceHeld(const FetchedWeights& w);
   StatusOr<SampledBatch> Sample(const v1::LeaseReply& reply);
   void ScoreAndSubmitLoop();
   void ScoreAndSubmit(SampledBatch batch);
@@ -82,16 +77,13 @@ class RolloutWorker {
   WorkerMetrics* metrics_;
   std::function<void(const std::string&)> log_;
   const World* world_;
+  WeightsFetcher fetcher_;  // where each version comes from (weight fan-out)
   std::unique_ptr<MaskedTransformer> model_;
   int64_t model_version_ = -1;  // -1 until a version is applied and its probe passed
   // The frozen parameters' fingerprint of the last stream applied whose probe passed (0:
   // none): sent with each fetch so that the learner leaves those parameters out.
   uint64_t held_frozen_fingerprint_ = 0;
   bool warned_no_probe_ = false;
-  // A relay whose weights failed to apply or failed the probe: reported with the next
-  // WeightsSource call, so the learner sends no one there.
-  std::string bad_relay_;
-  bool warned_no_fanout_ = false;
   uint64_t sample_calls_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> submitted_{0};

@@ -233,5 +233,67 @@ TEST(WeightsStream, FrozenNamesAndTrainedOnlyHeadersAreChecked) {
   EXPECT_NE(st.message().find("frozen_fingerprint"), std::string::npos) << st.message();
 }
 
+// A weights relay serves what it received: chunk for chunk the learner's stream (the same
+// checksums, probe and frozen flags), and after a trained-only stream the version completed
+// with the frozen tensors it held, so a worker that holds nothing gets a whole, exact model.
+TEST(WeightsStream, ARelayReservesTheLearnersStreamAndCompletesTrainedOnlyOnes) {
+  auto source = TinyModel(1);
+  const std::string frozen = "model.embed_tokens.weight";
+  auto v1 = SnapshotWeights(*source, 1, /*with_probe=*/true, {frozen});
+  ASSERT_TRUE(v1.ok());
+  WeightsAssembler first(1);
+  for (const auto& c : Stream(**v1, 4096)) ASSERT_TRUE(first.Add(c).ok());
+  auto held = first.FinishSnapshot();
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_EQ((*held)->frozen_fingerprint, (*v1)->frozen_fingerprint);
+  // Re-streamed, every chunk is the learner's.
+  const auto learner_chunks = Stream(**v1, 4096), relay_chunks = Stream(**held, 4096);
+  ASSERT_EQ(learner_chunks.size(), relay_chunks.size());
+  for (size_t i = 0; i < learner_chunks.size(); ++i) {
+    EXPECT_EQ(learner_chunks[i].SerializeAsString(), relay_chunks[i].SerializeAsString()) << "chunk " << i;
+  }
+
+  // Version 2 arrives trained-only; the relay completes it with the frozen tensor it holds.
+  {
+    torch::NoGradGuard g;
+    for (auto& [name, p] : source->NamedParameters()) {
+      if (name != frozen) p.mul_(0.5);
+    }
+  }
+  auto v2 = SnapshotWeights(*source, 2, /*with_probe=*/true, {frozen});
+  ASSERT_TRUE(v2.ok());
+  WeightsAssembler second(2);
+  for (const auto& c : Stream(**v2, 4096, /*trained_only=*/true)) ASSERT_TRUE(second.Add(c).ok());
+  auto received = second.FinishSnapshot();
+  ASSERT_TRUE(received.ok()) << received.status().ToString();
+  EXPECT_EQ((*received)->tensors.size(), (*v2)->tensors.size() - 1);
+  auto whole = CompleteWithFrozen(**received, **held);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ((*whole)->total_bytes, (*v2)->total_bytes);
+  // A worker that holds nothing gets the whole version from the relay: exact, and the probe passes.
+  WeightsAssembler fresh(2);
+  auto tensors = Assemble(Stream(**whole, 4096), &fresh);
+  ASSERT_TRUE(tensors.ok()) << tensors.status().ToString();
+  auto target = TinyModel(9);
+  ASSERT_TRUE(target->LoadState(*tensors).ok());
+  for (size_t i = 0; i < source->Parameters().size(); ++i) {
+    EXPECT_TRUE(torch::equal(source->Parameters()[i], target->Parameters()[i])) << i;
+  }
+  EXPECT_TRUE(CheckWeightProbe(*target, FromProto(fresh.probe())).ok());
+
+  // Frozen tensors of another run (another fingerprint) cannot complete the stream.
+  auto other = SnapshotWeights(*TinyModel(5), 1, /*with_probe=*/false, {frozen});
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(CompleteWithFrozen(**received, **other).status().code(), StatusCode::kFailedPrecondition);
+  // A whole stream whose fingerprint does not match its frozen tensors is refused.
+  auto chunks = Stream(**v1, 4096);
+  chunks[0].set_frozen_fingerprint(chunks[0].frozen_fingerprint() ^ 1);
+  WeightsAssembler lied(1);
+  for (const auto& c : chunks) ASSERT_TRUE(lied.Add(c).ok());
+  auto refused = lied.FinishSnapshot();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("frozen fingerprint"), std::string::npos) << refused.status().message();
+}
+
 }  // namespace
 }  // namespace maskgrpo::rpc
