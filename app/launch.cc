@@ -162,9 +162,15 @@ int LaunchCommand(const std::vector<std::string>& args) {
   const std::string learner_address = "127.0.0.1:" + std::to_string((*learner_ports)["grpc"]);
   for (int i = 0; i < workers; ++i) {
     const std::string name = "rollout_worker" + std::to_string(i);
-    auto child = start_child(name, {bin + "/rollout_worker", "--config", L.c.worker_config(), "--learner", learner_address,
-                                    "--reward-servers", reward_addresses, "--worker-id", name, "--threads",
-                                    std::to_string(L.c.worker_threads())});
+    std::vector<std::string> argv = {bin + "/rollout_worker", "--config", L.c.worker_config(), "--learner",
+                                     learner_address, "--reward-servers", reward_addresses, "--worker-id", name,
+                                     "--threads", std::to_string(L.c.worker_threads())};
+    // Each worker can serve the weights it holds to the others; the learner's weights_fanout
+    // decides whether they are asked to (the relay is plaintext: not with learner TLS).
+    if (!worker_config.learner_tls().enabled() && worker_config.relay_listen().empty()) {
+      argv.insert(argv.end(), {"--relay-listen", "127.0.0.1:0"});
+    }
+    auto child = start_child(name, argv);
     if (!child.ok()) return abort_all(child.status());
     L.workers.push_back(std::move(*child));
   }

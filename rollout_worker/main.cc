@@ -36,7 +36,8 @@ namespace {
 const char kUsage[] =
     "usage: rollout_worker --learner HOST:PORT --reward-servers A[,B...] [--config F] [--worker-id ID]\n"
     "                      [--metrics-listen HOST:PORT] [--port-file F] [--threads N] [--device D]\n"
-    "                      [--relay-listen HOST:PORT]  (serve held weights to other workers: learner weights_fanout)\n"
+    "                      [--relay-listen HOST:PORT] [--relay-advertise HOST:PORT]\n"
+    "                      (serve the weights held to other workers: the learner's weights_fanout)\n"
     "  config: maskgrpo.config.RolloutWorkerConfig in protobuf text format (configs/rollout_worker.textproto)\n";
 
 int Fail(const Status& s) {
@@ -50,7 +51,7 @@ int Run(const std::vector<std::string>& args) {
     return 0;
   }
   auto flags = app::Flags::Parse(args, {"config", "learner", "reward-servers", "worker-id", "metrics-listen",
-                                        "port-file", "threads", "device", "dtype", "relay-listen"});
+                                        "port-file", "threads", "device", "dtype", "relay-listen", "relay-advertise"});
   if (!flags.ok()) {
     std::fprintf(stderr, "%s\n%s", flags.status().message().c_str(), kUsage);
     return 2;
@@ -66,6 +67,7 @@ int Run(const std::vector<std::string>& args) {
   if (flags->Has("worker-id")) config.set_worker_id(flags->Get("worker-id"));
   if (flags->Has("metrics-listen")) config.set_metrics_listen(flags->Get("metrics-listen"));
   if (flags->Has("relay-listen")) config.set_relay_listen(flags->Get("relay-listen"));
+  if (flags->Has("relay-advertise")) config.set_relay_advertise(flags->Get("relay-advertise"));
   if (Status st = app::ApplyRuntimeFlags(*flags, config.mutable_runtime()); !st.ok()) return Fail(st);
   if (config.worker_id().empty()) {
     char host[256] = {0};

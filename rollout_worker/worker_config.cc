@@ -52,6 +52,7 @@ StatusOr<WorkerOptions> ToWorkerOptions(const config::RolloutWorkerConfig& c) {
   if (c.relay_listen().empty() && !c.relay_advertise().empty()) {
     return InvalidArgument("relay_advertise is set but relay_listen is not");
   }
+  if (!c.relay_listen().empty()) RETURN_IF_ERROR(RelayAdvertiseAddress(c.relay_listen(), 0, c.relay_advertise()).status());
   o.relay_wait_max = std::chrono::milliseconds(c.weights_deadline_ms());
   return o;
 }

@@ -54,6 +54,12 @@ out=$("$(dirname "$BIN")/rollout_worker" --worker-id -h --bogus 1 2>&1)
 [ $? -eq 2 ] && grep -q "unknown flag --bogus" <<<"$out" && pass "-h as a flag value is not --help" ||
   fail "rollout_worker --worker-id -h: $out"
 [ ! -e "$WORK/e/eval.json" ] && pass "no output written on errors" || fail "eval.json written despite errors"
+# Weight fan-out settings are checked before anything starts.
+printf 'weights_fanout: -1\n' > "$WORK/bad_fanout.textproto"
+expect_error "learner fan-out out of range" 1 "weights_fanout must be in \[0, 64\]" -- \
+  "$(dirname "$BIN")/learner" --config "$WORK/bad_fanout.textproto"
+expect_error "worker relay on every interface with no address to advertise" 1 "set relay_advertise" -- \
+  "$(dirname "$BIN")/rollout_worker" --learner 127.0.0.1:1 --reward-servers 127.0.0.1:1 --relay-listen 0.0.0.0:0
 
 # --- pretraining writes checkpoints and resumes ---
 out=$("$BIN" pretrain --out "$WORK/p" --steps 4 --batch-size 8 2>&1)
