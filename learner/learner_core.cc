@@ -92,6 +92,7 @@ void LearnerCore::ExpireLeases(int64_t now_ms) {
     counters_.set_leases_expired(counters_.leases_expired() + 1);
     hooks_.log("lease " + it->first + " of worker " + it->second.worker_id + " expired; its prompt is re-issued");
     it = outstanding_.erase(it);
+    lease_cv_.SignalAll();
   }
 }
 
@@ -115,11 +116,26 @@ int LearnerCore::ActiveWorkers(const std::string& worker_id, int64_t now_ms) {
   return static_cast<int>(worker_last_seen_ms_.size());
 }
 
-StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_leases) {
+StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_leases, int64_t wait_ms) {
   if (worker_id.empty()) return InvalidArgument("worker_id is empty");
   if (max_leases < 1) return InvalidArgument("max_leases must be >= 1");
-  const auto& t = options_.train;
+  if (wait_ms < 0) return InvalidArgument("wait_ms must be >= 0");
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(std::min(wait_ms, kMaxLeaseWaitMs));
   sync::MutexLock lock(&mu_);
+  while (true) {
+    LeaseBatch out = TryLease(worker_id, max_leases);
+    if (!out.leases.empty() || out.finished || stop_ || wait_ms == 0) return out;
+    if (lease_cv_.WaitWithDeadline(&mu_, deadline)) {
+      out = TryLease(worker_id, max_leases);
+      // The whole wait is spent: the caller may ask again at once.
+      if (out.leases.empty() && !out.finished && !stop_) out.retry_after_ms = 1;
+      return out;
+    }
+  }
+}
+
+LeaseBatch LearnerCore::TryLease(const std::string& worker_id, int max_leases) {
+  const auto& t = options_.train;
   const int64_t now = rpc::NowUnixMs();
   ExpireLeases(now);
   LeaseBatch out;
@@ -245,6 +261,7 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
     p.set_resamples(lease.resamples);
     pending_.push_front(p);
     outstanding_.erase(s.lease_id);
+    lease_cv_.SignalAll();
     return FailedPrecondition("policy_version: version " + std::to_string(lease.version) + " is " +
                               std::to_string(version_ - lease.version) + " versions behind the learner's " +
                               std::to_string(version_) + ", beyond max_policy_lag " +
@@ -294,6 +311,7 @@ StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
       outcome = SubmitOutcome::kDropped;
   }
   RememberCompleted(s.lease_id, outcome);
+  lease_cv_.SignalAll();  // a lease is freed, and a resampled prompt may be pending
   return outcome;
 }
 
@@ -346,6 +364,7 @@ void LearnerCore::Stop() {
   sync::MutexLock lock(&mu_);
   stop_ = true;
   queue_cv_.SignalAll();
+  lease_cv_.SignalAll();
 }
 
 }  // namespace maskgrpo::learner

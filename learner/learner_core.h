@@ -71,6 +71,11 @@ struct LeaseGrant {
   int64_t deadline_unix_ms = 0;
 };
 
+// The longest a Lease call waits for room (LeaseRequest.wait_ms is capped to it): long enough
+// to span an update of a small model, short enough that a held call keeps neither a server
+// thread nor a shutdown for long.
+inline constexpr int64_t kMaxLeaseWaitMs = 5000;
+
 struct LeaseBatch {
   int64_t version = 0;
   std::vector<LeaseGrant> leases;
@@ -121,7 +126,10 @@ class LearnerCore {
   ~LearnerCore();
 
   // RPC side (thread-safe).
-  StatusOr<LeaseBatch> Lease(const std::string& worker_id, int max_leases);
+  // With `wait_ms` > 0 and nothing to hand out, the call waits (up to kMaxLeaseWaitMs) for
+  // room: a published version, a resampled or expired prompt, a freed lease. A worker then
+  // starts sampling as soon as it can, instead of up to a retry_after_ms late.
+  StatusOr<LeaseBatch> Lease(const std::string& worker_id, int max_leases, int64_t wait_ms = 0);
   // Errors: INVALID_ARGUMENT (malformed group, the field named), FAILED_PRECONDITION
   // (unknown or expired lease, version beyond the staleness bound). State is unchanged on
   // error except for the error's counter.
@@ -173,6 +181,8 @@ class LearnerCore {
   Status Evaluate(const std::string& label);
   Status Publish() ABSL_LOCKS_EXCLUDED(mu_);
   void ExpireLeases(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One attempt of Lease; `out.leases` is empty when there is no room now.
+  LeaseBatch TryLease(const std::string& worker_id, int max_leases) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Notes that `worker_id` asks now; returns the workers that asked within one lease timeout
   // (longer than any sampling round of a live worker, which holds its leases meanwhile).
   int ActiveWorkers(const std::string& worker_id, int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -201,6 +211,8 @@ class LearnerCore {
 
   mutable sync::Mutex mu_;
   sync::CondVar queue_cv_;
+  // Signalled whenever room for leases may have opened (see Lease's wait_ms).
+  sync::CondVar lease_cv_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool updating_ ABSL_GUARDED_BY(mu_) = false;  // a batch is taken, its update not yet published

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -78,6 +79,56 @@ TEST_F(LearnerCoreTest, LeasesStayWithinTheStalenessWindow) {
   EXPECT_GT(more->retry_after_ms, 0);
   EXPECT_FALSE(core->Lease("", 1).ok());
   EXPECT_FALSE(core->Lease("w", 0).ok());
+}
+
+TEST_F(LearnerCoreTest, ALongPollLeaseAnswersWhenRoomOpensAndNotBefore) {
+  using Clock = std::chrono::steady_clock;
+  auto core = Make();
+  auto first = core->Lease("w1", 8);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->leases.size(), 2u);  // the whole window
+  EXPECT_EQ(core->Lease("w2", 1, -1).status().code(), StatusCode::kInvalidArgument);
+
+  // Nothing happens: the call waits its whole wait_ms, then says "ask again now".
+  const auto t0 = Clock::now();
+  auto idle = core->Lease("w2", 1, 150);
+  ASSERT_TRUE(idle.ok());
+  EXPECT_TRUE(idle->leases.empty());
+  EXPECT_EQ(idle->retry_after_ms, 1);
+  EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(150));
+
+  // A zero-spread group is resampled: the waiting call gets its prompt at once.
+  std::atomic<bool> answered{false};
+  StatusOr<LeaseBatch> waited = InvalidArgument("not answered");
+  Clock::time_point answered_at;
+  std::thread waiter([&] {
+    waited = core->Lease("w2", 1, 4000);
+    answered_at = Clock::now();
+    answered = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(answered.load()) << "a long poll answered with nothing to hand out";
+  const auto submitted_at = Clock::now();
+  auto flat = core->Submit(Group(first->leases[1], 0, {0.5, 0.5, 0.5, 0.5}));
+  ASSERT_TRUE(flat.ok());
+  ASSERT_EQ(*flat, SubmitOutcome::kResample);
+  waiter.join();
+  ASSERT_TRUE(waited.ok()) << waited.status().ToString();
+  ASSERT_EQ(waited->leases.size(), 1u);
+  EXPECT_EQ(waited->leases[0].prompt, first->leases[1].prompt);
+  EXPECT_LT(answered_at - submitted_at, std::chrono::milliseconds(2000));
+
+  // Stop wakes a waiting call, which answers empty.
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    core->Stop();
+  });
+  const auto t1 = Clock::now();
+  auto stopped = core->Lease("w3", 1, 4000);
+  stopper.join();
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_TRUE(stopped->leases.empty());
+  EXPECT_LT(Clock::now() - t1, std::chrono::milliseconds(2000));
 }
 
 TEST_F(LearnerCoreTest, SubmissionsAreCheckedFilteredAndCountedOnce) {

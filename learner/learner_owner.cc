@@ -28,6 +28,7 @@ Status LearnerCore::Publish() {
   weights_[snapshot->version] = snapshot;
   version_ = snapshot->version;
   updating_ = false;
+  lease_cv_.SignalAll();
   while (static_cast<int64_t>(weights_.size()) > options_.weights_versions_kept) weights_.erase(weights_.begin());
   return Status::Ok();
 }
@@ -58,6 +59,7 @@ bool LearnerCore::TakeBatch(std::vector<QueuedGroup>* batch, double* staleness_m
         Record(std::move(line));
       }
       it = queue_.erase(it);
+      lease_cv_.SignalAll();
     }
     if (static_cast<int64_t>(queue_.size()) >= t.groups_per_update) {
       double lag = 0;
@@ -378,6 +380,7 @@ Status LearnerCore::Run() {
     {
       sync::MutexLock lock(&mu_);
       finished_ = true;
+      lease_cv_.SignalAll();
       Json line;
       line["event"] = "finished";
       line["version"] = learner_->version();

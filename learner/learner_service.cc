@@ -53,7 +53,7 @@ grpc::Status LearnerService::Lease(grpc::ServerContext* context, const v1::Lease
     if (metrics_) metrics_->Rpc("Lease", "UNAUTHENTICATED");
     return denied;
   }
-  auto batch = core_->Lease(request->worker_id(), request->max_leases());
+  auto batch = core_->Lease(request->worker_id(), request->max_leases(), request->wait_ms());
   if (!batch.ok()) {
     if (metrics_) metrics_->Rpc("Lease", "INVALID_ARGUMENT");
     return rpc::ToGrpc(batch.status());
@@ -201,19 +201,14 @@ grpc::Status LearnerService::WeightsSource(grpc::ServerContext* context, const v
   }
   const int64_t current = core_->GetStatus().version;
   planner_.Forget(current - core_->options().weights_versions_kept + 1);
-  const auto counts_before = planner_.Counts();
   const auto choice = planner_.Choose(request->worker_id(), request->version(), request->failed_source(), rpc::NowUnixMs());
   reply->set_source(choice.source);
   reply->set_retry_after_ms(choice.retry_after_ms);
   if (metrics_) {
     metrics_->Rpc("WeightsSource", "OK");
-    const auto counts = planner_.Counts();
-    if (counts.fallbacks > counts_before.fallbacks) {
-      metrics_->WeightsSourceChosen("fallback");
-    } else if (counts.from_relays > counts_before.from_relays) {
-      metrics_->WeightsSourceChosen("relay");
-    } else if (counts.from_learner > counts_before.from_learner) {
-      metrics_->WeightsSourceChosen("learner");
+    if (choice.kind == WeightsSourceKind::kLearner || choice.kind == WeightsSourceKind::kRelay ||
+        choice.kind == WeightsSourceKind::kFallback) {
+      metrics_->WeightsSourceChosen(WeightsSourceKindName(choice.kind));
     }
   }
   if (!request->failed_source().empty()) {

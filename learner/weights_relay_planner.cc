@@ -4,6 +4,17 @@
 
 namespace maskgrpo::learner {
 
+const char* WeightsSourceKindName(WeightsSourceKind kind) {
+  switch (kind) {
+    case WeightsSourceKind::kNone: return "none";
+    case WeightsSourceKind::kWait: return "wait";
+    case WeightsSourceKind::kLearner: return "learner";
+    case WeightsSourceKind::kRelay: return "relay";
+    case WeightsSourceKind::kFallback: return "fallback";
+  }
+  return "?";
+}
+
 void WeightsRelayPlanner::ExpireAssignments(int64_t now_ms) {
   for (auto it = assignments_.begin(); it != assignments_.end();) {
     it = now_ms - it->second.since_ms >= options_.assignment_timeout_ms ? assignments_.erase(it) : std::next(it);
@@ -17,11 +28,15 @@ int WeightsRelayPlanner::Children(const std::string& relay_worker, int64_t versi
 }
 
 WeightsSourceChoice WeightsRelayPlanner::Assign(const std::string& worker, int64_t version,
-                                                const std::string& relay_worker, int64_t now_ms) {
+                                                const std::string& relay_worker, WeightsSourceKind kind,
+                                                int64_t now_ms) {
   assignments_[worker] = Assignment{version, relay_worker, now_ms};
   waiting_.erase(worker);
   WeightsSourceChoice choice;
-  if (relay_worker.empty()) {
+  choice.kind = kind;
+  if (kind == WeightsSourceKind::kFallback) {
+    counts_.fallbacks++;
+  } else if (relay_worker.empty()) {
     counts_.from_learner++;
   } else {
     counts_.from_relays++;
@@ -42,9 +57,8 @@ WeightsSourceChoice WeightsRelayPlanner::Choose(const std::string& worker, int64
     for (auto it = relays_.begin(); it != relays_.end();) {
       it = it->second.address == failed_source ? relays_.erase(it) : std::next(it);
     }
-    counts_.fallbacks++;
     learner_copies_[version]++;
-    return Assign(worker, version, "", now_ms);
+    return Assign(worker, version, "", WeightsSourceKind::kFallback, now_ms);
   }
   // The relay of this version with the fewest children, if one has room.
   const std::string* best = nullptr;
@@ -57,7 +71,7 @@ WeightsSourceChoice WeightsRelayPlanner::Choose(const std::string& worker, int64
       best_children = children;
     }
   }
-  if (best) return Assign(worker, version, *best, now_ms);
+  if (best) return Assign(worker, version, *best, WeightsSourceKind::kRelay, now_ms);
   // The learner streams each version `fanout` times (its egress does not grow with the
   // workers), and again only when no one holds the version or is about to.
   bool held_or_coming = false;
@@ -65,17 +79,17 @@ WeightsSourceChoice WeightsRelayPlanner::Choose(const std::string& worker, int64
   for (const auto& [w, a] : assignments_) held_or_coming = held_or_coming || a.version == version;
   if (learner_copies_[version] < options_.fanout || !held_or_coming) {
     learner_copies_[version]++;
-    return Assign(worker, version, "", now_ms);
+    return Assign(worker, version, "", WeightsSourceKind::kLearner, now_ms);
   }
   auto [it, inserted] = waiting_.try_emplace(worker, version, now_ms);
   if (!inserted && it->second.first != version) it->second = {version, now_ms};
   if (now_ms - it->second.second >= options_.wait_ms) {
-    counts_.fallbacks++;
     learner_copies_[version]++;
-    return Assign(worker, version, "", now_ms);
+    return Assign(worker, version, "", WeightsSourceKind::kFallback, now_ms);
   }
   WeightsSourceChoice wait;
   wait.retry_after_ms = options_.retry_after_ms;
+  wait.kind = WeightsSourceKind::kWait;
   return wait;
 }
 

@@ -25,9 +25,20 @@ struct RelayPlannerOptions {
   int64_t retry_after_ms = 25;  // how soon a waiting worker asks again
 };
 
+// How a choice was made, for the learner's metric (maskgrpo_learner_weights_sources_total).
+enum class WeightsSourceKind {
+  kNone,      // fan-out off: the worker fetches from the learner as without a planner
+  kWait,      // no source free yet: ask again after retry_after_ms
+  kLearner,   // one of the learner's `fanout` streams, or no one holds the version yet
+  kRelay,     // a worker that holds the version
+  kFallback,  // the learner, after a failed relay or a wait of wait_ms
+};
+const char* WeightsSourceKindName(WeightsSourceKind kind);
+
 struct WeightsSourceChoice {
   std::string source;          // a relay address; "" = the learner
   int64_t retry_after_ms = 0;  // > 0: no source free yet
+  WeightsSourceKind kind = WeightsSourceKind::kNone;
 };
 
 struct RelayPlannerCounts {
@@ -67,7 +78,7 @@ class WeightsRelayPlanner {
   void ExpireAssignments(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int Children(const std::string& relay_worker, int64_t version) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   WeightsSourceChoice Assign(const std::string& worker, int64_t version, const std::string& relay_worker,
-                             int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                             WeightsSourceKind kind, int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RelayPlannerOptions options_;
   mutable sync::Mutex mu_;

@@ -63,17 +63,24 @@ TEST(WeightsRelayPlanner, ARelayServesOnlyTheVersionItHolds) {
 
 TEST(WeightsRelayPlanner, AFailedRelayIsDroppedAndTheWorkerFallsBackToTheLearner) {
   WeightsRelayPlanner p(Fanout(1));
-  EXPECT_EQ(p.Choose("x", 1, "", 0).source, "");  // the learner's one slot is taken
+  auto first = p.Choose("x", 1, "", 0);  // the learner's one slot is taken
+  EXPECT_EQ(first.source, "");
+  EXPECT_EQ(first.kind, WeightsSourceKind::kLearner);
   p.Held("a", 1, "relay-a", 0);
-  EXPECT_EQ(p.Choose("b", 1, "", 0).source, "relay-a");
+  auto relayed = p.Choose("b", 1, "", 0);
+  EXPECT_EQ(relayed.source, "relay-a");
+  EXPECT_EQ(relayed.kind, WeightsSourceKind::kRelay);
   // b's fetch from a failed: b goes to the learner even though its slot is taken, and no
   // one is sent to a again.
   auto fallback = p.Choose("b", 1, "relay-a", 1);
   EXPECT_EQ(fallback.source, "");
   EXPECT_EQ(fallback.retry_after_ms, 0);
+  EXPECT_EQ(fallback.kind, WeightsSourceKind::kFallback);
   EXPECT_EQ(p.Counts().fallbacks, 1);
   EXPECT_EQ(p.Counts().relays, 0);
-  EXPECT_GT(p.Choose("c", 1, "", 2).retry_after_ms, 0);
+  auto wait = p.Choose("c", 1, "", 2);
+  EXPECT_GT(wait.retry_after_ms, 0);
+  EXPECT_EQ(wait.kind, WeightsSourceKind::kWait);
   // a reports a version again: its address stays out until the ban (5000 ms) is over.
   p.Held("a", 2, "relay-a", 10);
   EXPECT_EQ(p.Counts().relays, 0);
@@ -90,6 +97,7 @@ TEST(WeightsRelayPlanner, WaitingIsBoundedAndLostAssignmentsFreeTheirSlot) {
   auto late = p.Choose("b", 1, "", 1010);
   EXPECT_EQ(late.source, "");
   EXPECT_EQ(late.retry_after_ms, 0);
+  EXPECT_EQ(late.kind, WeightsSourceKind::kFallback);
   EXPECT_EQ(p.Counts().fallbacks, 1);
   // a and b never confirm: after the assignment timeout their slots are free again.
   EXPECT_GT(p.Choose("c", 1, "", 4000).retry_after_ms, 0);

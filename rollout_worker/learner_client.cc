@@ -25,12 +25,14 @@ void LearnerClient::Prepare(grpc::ClientContext* context, std::chrono::milliseco
 
 LearnerClient::~LearnerClient() = default;
 
-StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int max_leases) {
+StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int max_leases, int wait_ms) {
   grpc::ClientContext context;
-  Prepare(&context, rpc_deadline_);
+  // The learner may hold the call for wait_ms: the deadline covers that on top.
+  Prepare(&context, rpc_deadline_ + std::chrono::milliseconds(wait_ms));
   v1::LeaseRequest request;
   request.set_worker_id(worker_id);
   request.set_max_leases(max_leases);
+  request.set_wait_ms(wait_ms);
   v1::LeaseReply reply;
   grpc::Status s = stub_->Lease(&context, request, &reply);
   if (!s.ok()) return rpc::FromGrpc(s);

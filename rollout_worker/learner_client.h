@@ -44,7 +44,9 @@ class LearnerClient {
   LearnerClient(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds rpc_deadline,
                 std::chrono::milliseconds weights_deadline, std::string token = "");
   ~LearnerClient();
-  StatusOr<v1::LeaseReply> Lease(const std::string& worker_id, int max_leases);
+  // `wait_ms`: how long the learner may hold the call when it has nothing to hand out (a long
+  // poll; 0 = answer at once).
+  StatusOr<v1::LeaseReply> Lease(const std::string& worker_id, int max_leases, int wait_ms = 0);
   StatusOr<v1::SubmitReply> Submit(const v1::SubmitRequest& request);
   // `held_frozen_fingerprint`: that of the frozen parameters this worker holds (0: none);
   // when the learner's matches, the stream holds the trained parameters only.

@@ -258,7 +258,8 @@ Status RolloutWorker::Run() {
   int failures = 0;
   Status fatal;
   while (!Stopping()) {
-    auto reply = learner_->Lease(options_.worker_id, options_.leases_per_request);
+    auto reply = learner_->Lease(options_.worker_id, options_.leases_per_request,
+                                 static_cast<int>(options_.lease_wait.count()));
     if (!reply.ok()) {
       if (metrics_) metrics_->LeaseError();
       if (reply.status().code() == StatusCode::kInvalidArgument) {
@@ -276,7 +277,10 @@ Status RolloutWorker::Run() {
       break;
     }
     if (reply->leases_size() == 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::max<int64_t>(reply->retry_after_ms(), 50)));
+      // After a long poll the learner has already waited; without one, a floor keeps a
+      // learner that answers retry_after_ms 0 from being asked in a busy loop.
+      const int64_t floor_ms = options_.lease_wait.count() > 0 ? 1 : 50;
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::max<int64_t>(reply->retry_after_ms(), floor_ms)));
       continue;
     }
     Status synced = SyncWeights(reply->policy_version());

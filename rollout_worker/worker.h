@@ -31,6 +31,8 @@ struct WorkerOptions {
   std::string worker_id;
   DeviceOptions device;
   int leases_per_request = 1;
+  // How long the learner may hold a lease call that has nothing to hand out (a long poll).
+  std::chrono::milliseconds lease_wait{0};
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{5000};
   uint64_t seed = 0;  // sampler seeds derive from (seed, call number)

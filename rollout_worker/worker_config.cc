@@ -23,6 +23,7 @@ config::RolloutWorkerConfig DefaultRolloutWorkerConfig() {
   c.set_backoff_max_ms(5000);
   c.set_score_batch(64);
   c.set_score_max_bytes(int64_t{32} << 20);
+  c.set_lease_wait_ms(2000);
   return c;
 }
 
@@ -38,8 +39,10 @@ StatusOr<WorkerOptions> ToWorkerOptions(const config::RolloutWorkerConfig& c) {
   if (c.backoff_initial_ms() < 1 || c.backoff_max_ms() < c.backoff_initial_ms()) {
     return InvalidArgument("backoff_initial_ms must be >= 1 and <= backoff_max_ms");
   }
+  if (c.lease_wait_ms() < 0 || c.lease_wait_ms() > 5000) return InvalidArgument("lease_wait_ms must be in [0, 5000]");
   WorkerOptions o;
   o.worker_id = c.worker_id();
+  o.lease_wait = std::chrono::milliseconds(c.lease_wait_ms());
   ASSIGN_OR_RETURN(o.device, ToDeviceOptions(c.runtime()));
   o.leases_per_request = c.leases_per_request();
   o.backoff_initial = std::chrono::milliseconds(c.backoff_initial_ms());
