@@ -63,7 +63,11 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& r)
                               .Name("maskgrpo_learner_component_baseline")
                               .Help("Mean of a reward component over the run's first 5 updates (those so far before the 5th)")
                               .Register(r)),
-      reward_baseline_(NewGauge(r, "maskgrpo_learner_reward_baseline", "Mean reward over the run's first 5 updates (those so far before the 5th)")) {}
+      reward_baseline_(NewGauge(r, "maskgrpo_learner_reward_baseline", "Mean reward over the run's first 5 updates (those so far before the 5th)")) {
+  // Every source from the start, at 0: the family is exposed (and rate() defined) before the
+  // first fan-out fetch, and stays all zeros when fan-out is off.
+  for (const char* source : {"learner", "relay", "fallback"}) weights_sources_.Add({{"source", source}});
+}
 
 void LearnerMetrics::Rpc(const std::string& method, const std::string& code) {
   prometheus::Counter* c;
