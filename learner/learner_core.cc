@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdio>
 #include <random>
 
@@ -120,17 +121,21 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
   if (worker_id.empty()) return InvalidArgument("worker_id is empty");
   if (max_leases < 1) return InvalidArgument("max_leases must be >= 1");
   if (wait_ms < 0) return InvalidArgument("wait_ms must be >= 0");
-  const absl::Time deadline = absl::Now() + absl::Milliseconds(std::min(wait_ms, kMaxLeaseWaitMs));
+  // The deadline is on the steady clock and a timed wait that returns early (a sanitizer's
+  // runtime, a clock step) waits again for the rest: the call spends its whole wait_ms.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(std::min(wait_ms, kMaxLeaseWaitMs));
   sync::MutexLock lock(&mu_);
   while (true) {
     LeaseBatch out = TryLease(worker_id, max_leases);
     if (!out.leases.empty() || out.finished || stop_ || wait_ms == 0) return out;
-    if (lease_cv_.WaitWithDeadline(&mu_, deadline)) {
-      out = TryLease(worker_id, max_leases);
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline) {
       // The whole wait is spent: the caller may ask again at once.
-      if (out.leases.empty() && !out.finished && !stop_) out.retry_after_ms = 1;
+      out.retry_after_ms = 1;
       return out;
     }
+    lease_cv_.WaitWithTimeout(&mu_, absl::FromChrono(deadline - now));
   }
 }
 
