@@ -33,10 +33,25 @@ StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int 
   request.set_worker_id(worker_id);
   request.set_max_leases(max_leases);
   request.set_wait_ms(wait_ms);
+  {
+    std::lock_guard<std::mutex> lock(lease_mu_);
+    if (leases_cancelled_) return Status(StatusCode::kUnavailable, "Lease: the worker is stopping");
+    leases_in_flight_.insert(&context);
+  }
   v1::LeaseReply reply;
   grpc::Status s = stub_->Lease(&context, request, &reply);
+  {
+    std::lock_guard<std::mutex> lock(lease_mu_);
+    leases_in_flight_.erase(&context);
+  }
   if (!s.ok()) return rpc::FromGrpc(s);
   return reply;
+}
+
+void LearnerClient::CancelLeases() {
+  std::lock_guard<std::mutex> lock(lease_mu_);
+  leases_cancelled_ = true;
+  for (grpc::ClientContext* context : leases_in_flight_) context->TryCancel();
 }
 
 StatusOr<v1::SubmitReply> LearnerClient::Submit(const v1::SubmitRequest& request) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "core/status.h"
@@ -46,7 +47,11 @@ class LearnerClient {
   ~LearnerClient();
   // `wait_ms`: how long the learner may hold the call when it has nothing to hand out (a long
   // poll; 0 = answer at once).
+  // After CancelLeases it fails at once with kUnavailable ("stopping").
   StatusOr<v1::LeaseReply> Lease(const std::string& worker_id, int max_leases, int wait_ms = 0);
+  // Ends the Lease calls in flight (a stopping worker need not wait out a long poll) and makes
+  // every later Lease fail. Other calls are not affected.
+  void CancelLeases();
   StatusOr<v1::SubmitReply> Submit(const v1::SubmitRequest& request);
   // `held_frozen_fingerprint`: that of the frozen parameters this worker holds (0: none);
   // when the learner's matches, the stream holds the trained parameters only.
@@ -67,6 +72,9 @@ class LearnerClient {
       grpc::ClientContext*, const v1::FetchWeightsRequest&)>;
   StatusOr<FetchedWeights> ReadWeights(const OpenStream& open, int64_t version, uint64_t held_frozen_fingerprint);
   std::unique_ptr<v1::Learner::Stub> stub_;
+  std::mutex lease_mu_;
+  std::set<grpc::ClientContext*> leases_in_flight_;  // guarded by lease_mu_
+  bool leases_cancelled_ = false;                    // guarded by lease_mu_
   std::mutex relay_mu_;
   std::map<std::string, std::unique_ptr<v1::WeightsRelay::Stub>> relay_stubs_;  // by address
   std::chrono::milliseconds rpc_deadline_, weights_deadline_;

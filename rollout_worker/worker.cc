@@ -69,6 +69,7 @@ RolloutWorker::~RolloutWorker() {
 
 void RolloutWorker::Stop() {
   stop_ = true;
+  learner_->CancelLeases();  // a long-polling Lease would otherwise hold the stop for up to lease_wait_ms
   std::lock_guard<std::mutex> lock(mu_);
   cv_.notify_all();
 }
@@ -261,6 +262,7 @@ Status RolloutWorker::Run() {
     auto reply = learner_->Lease(options_.worker_id, options_.leases_per_request,
                                  static_cast<int>(options_.lease_wait.count()));
     if (!reply.ok()) {
+      if (Stopping()) break;  // the call was cancelled by Stop
       if (metrics_) metrics_->LeaseError();
       if (reply.status().code() == StatusCode::kInvalidArgument) {
         fatal = reply.status();

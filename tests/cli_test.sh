@@ -58,6 +58,9 @@ out=$("$(dirname "$BIN")/rollout_worker" --worker-id -h --bogus 1 2>&1)
 printf 'weights_fanout: -1\n' > "$WORK/bad_fanout.textproto"
 expect_error "learner fan-out out of range" 1 "weights_fanout must be in \[0, 64\]" -- \
   "$(dirname "$BIN")/learner" --config "$WORK/bad_fanout.textproto"
+printf 'lease_wait_ms: 6000\n' > "$WORK/bad_lease_wait.textproto"
+expect_error "worker long poll out of range" 1 "lease_wait_ms must be in \[0, 5000\]" -- \
+  "$(dirname "$BIN")/rollout_worker" --config "$WORK/bad_lease_wait.textproto" --learner 127.0.0.1:1 --reward-servers 127.0.0.1:1
 expect_error "worker relay on every interface with no address to advertise" 1 "set relay_advertise" -- \
   "$(dirname "$BIN")/rollout_worker" --learner 127.0.0.1:1 --reward-servers 127.0.0.1:1 --relay-listen 0.0.0.0:0
 

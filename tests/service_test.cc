@@ -213,6 +213,38 @@ TEST_F(ServiceTest, AWorkerTrainsTheLearnerToTheEnd) {
   EXPECT_TRUE(Proc("worker").exited_cleanly()) << Proc("worker").ExitDescription();
 }
 
+// A worker told to stop while the learner holds its Lease (a long poll) cancels the call
+// instead of waiting it out.
+TEST_F(ServiceTest, AStoppingWorkerCancelsItsLongPollLease) {
+  const int reward_port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
+  const int learner_port = StartLearner(2);
+  auto stub = LearnerStub(learner_port);
+  // Another worker holds the whole window (2 groups at lag 0): the next Lease finds no room.
+  v1::LeaseRequest hold;
+  hold.set_worker_id("holder");
+  hold.set_max_leases(8);
+  v1::LeaseReply held;
+  ASSERT_TRUE(Call([&](grpc::ClientContext* c) { return stub->Lease(c, hold, &held); }).ok());
+  ASSERT_EQ(held.leases_size(), 2);
+  const std::string config = WriteConfig("worker.textproto", "lease_wait_ms: 5000\n");
+  Start("worker", "rollout_worker",
+        {"--config", config, "--learner", "127.0.0.1:" + std::to_string(learner_port), "--reward-servers",
+         "127.0.0.1:" + std::to_string(reward_port), "--worker-id", "w0", "--threads", "1"});
+  // Its first Lease follows its start at once (the model is loaded with the first weights);
+  // 1.5 s in, it is in the poll.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_FALSE(Proc("worker").Poll()) << "the worker ended early; log: " << Log("worker");
+  const auto stop_at = Clock::now();
+  ASSERT_EQ(::kill(Proc("worker").pid(), SIGTERM), 0);
+  while (!Proc("worker").Poll() && Clock::now() - stop_at < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stop_at);
+  EXPECT_TRUE(Proc("worker").exited_cleanly()) << Proc("worker").ExitDescription();
+  // Without the cancel the worker would stay in the 5 s poll for another ~3.5 s.
+  EXPECT_LT(took.count(), 2500) << "the stopping worker waited out its long poll";
+}
+
 // learner.frozen_parameters: the worker's first fetch is whole, every later one holds only
 // the trained parameters (applied over the frozen ones it holds, and verified by the probe).
 TEST_F(ServiceTest, WithFrozenEmbeddingsAWorkerFetchesOnlyTheTrainedParametersAfterItsFirstVersion) {
