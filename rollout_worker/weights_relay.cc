@@ -1,5 +1,11 @@
 #include "rollout_worker/weights_relay.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -113,14 +119,45 @@ void WeightsFetcher::Held(const FetchedWeights& w) {
   }
 }
 
+StatusOr<std::string> HostIpv4Address(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (rc != 0) return NotFound("'" + host + "' does not resolve: " + ::gai_strerror(rc));
+  std::string address;
+  for (addrinfo* a = found; a != nullptr && address.empty(); a = a->ai_next) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+    // 127.0.0.0/8: Debian maps its own hostname to 127.0.1.1, which no other machine reaches.
+    if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) continue;
+    char text[INET_ADDRSTRLEN] = {};
+    if (::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text)) != nullptr) address = text;
+  }
+  ::freeaddrinfo(found);
+  if (address.empty()) return NotFound("'" + host + "' resolves to loopback addresses only");
+  return address;
+}
+
 StatusOr<std::string> RelayAdvertiseAddress(const std::string& listen, int port, const std::string& advertise) {
+  if (advertise == kAdvertiseAuto) {
+    char name[256] = {};
+    if (::gethostname(name, sizeof(name) - 1) != 0) return Internal("relay_advertise auto: gethostname failed");
+    auto ip = HostIpv4Address(name);
+    if (!ip.ok()) {
+      return FailedPrecondition("relay_advertise auto: this host's name " + ip.status().message() +
+                                "; set relay_advertise to the address other workers reach");
+    }
+    return *ip + ":" + std::to_string(port);
+  }
   if (!advertise.empty()) return advertise;
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos) return InvalidArgument("relay_listen '" + listen + "' is not HOST:PORT");
   const std::string host = listen.substr(0, colon);
   if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") {
     return InvalidArgument("relay_listen '" + listen +
-                           "' listens on every interface: set relay_advertise to the address other workers reach");
+                           "' listens on every interface: set relay_advertise to the address other workers reach"
+                           " (or \"auto\": this host's name resolved)");
   }
   return host + ":" + std::to_string(port);
 }

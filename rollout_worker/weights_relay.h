@@ -72,8 +72,17 @@ class WeightsFetcher {
   bool warned_ = false;
 };
 
+// relay_advertise "auto": the IPv4 address this host's name resolves to, with the bound port.
+// In a Kubernetes pod or a Compose container the name is in /etc/hosts with the address
+// the others reach (the pod IP), so one manifest serves every replica.
+inline constexpr char kAdvertiseAuto[] = "auto";
+
 // "host:port" for other workers to reach a relay that listens on `listen` and bound `port`:
-// `advertise` when set, else listen's host with the bound port (an error for a wildcard host).
+// `advertise` when set ("auto": see above), else listen's host with the bound port (an error
+// for a wildcard host).
 StatusOr<std::string> RelayAdvertiseAddress(const std::string& listen, int port, const std::string& advertise);
+// The first IPv4 address `host` resolves to outside 127.0.0.0/8 (a numeric address is itself);
+// NotFound when it does not resolve or resolves to loopback only.
+StatusOr<std::string> HostIpv4Address(const std::string& host);
 
 }  // namespace maskgrpo::worker

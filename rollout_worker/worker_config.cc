@@ -1,10 +1,10 @@
 #include "rollout_worker/worker_config.h"
 
-#include "rpc/security.h"
-
 #include <functional>
 
 #include "app/config.h"
+#include "rollout_worker/weights_relay.h"
+#include "rpc/security.h"
 
 namespace maskgrpo::worker {
 
@@ -55,7 +55,11 @@ StatusOr<WorkerOptions> ToWorkerOptions(const config::RolloutWorkerConfig& c) {
   if (c.relay_listen().empty() && !c.relay_advertise().empty()) {
     return InvalidArgument("relay_advertise is set but relay_listen is not");
   }
-  if (!c.relay_listen().empty()) RETURN_IF_ERROR(RelayAdvertiseAddress(c.relay_listen(), 0, c.relay_advertise()).status());
+  // "auto" is resolved when the relay starts, on the machine that runs it (check-config may
+  // run elsewhere).
+  if (!c.relay_listen().empty() && c.relay_advertise() != kAdvertiseAuto) {
+    RETURN_IF_ERROR(RelayAdvertiseAddress(c.relay_listen(), 0, c.relay_advertise()).status());
+  }
   o.relay_wait_max = std::chrono::milliseconds(c.weights_deadline_ms());
   return o;
 }

@@ -12,9 +12,10 @@ UPDATES=8
 cp -r deploy "$WORK/deploy"
 LEARNER_CONFIG="$WORK/deploy/compose/configs/learner.textproto"
 # No periodic checkpoint before the end: only the one written on SIGTERM can explain a resume.
+# weights_fanout 1: one learner stream per version, so the second worker fetches from the first.
 sed -i -e "s/^  updates: .*/  updates: $UPDATES/" -e 's/^  checkpoint_every: .*/  checkpoint_every: 100/' \
-  -e 's/^  eval_every: .*/  eval_every: 0/' "$LEARNER_CONFIG"
-for line in "  updates: $UPDATES" "  checkpoint_every: 100" "  eval_every: 0"; do
+  -e 's/^  eval_every: .*/  eval_every: 0/' -e 's/^weights_fanout: .*/weights_fanout: 1/' "$LEARNER_CONFIG"
+for line in "  updates: $UPDATES" "  checkpoint_every: 100" "  eval_every: 0" "weights_fanout: 1"; do
   grep -qx "$line" "$LEARNER_CONFIG" || fatal "could not set '$line' in $LEARNER_CONFIG"
 done
 # The test reaches Prometheus through podman exec: no host port to collide with.
@@ -80,6 +81,18 @@ if wait_for 300 "learner version >= 2 (seen by Prometheus)" -- at_least_version 
   pass "the learner trains: version $(version) after $((SECONDS - start)) s"
 else
   fail "the learner did not reach version 2: $(podman logs "$LEARNER" 2>&1 | tail -5)"
+fi
+# Weight fan-out between the containers: a worker advertises its relay at its own address
+# (relay_advertise "auto") and the other fetches from it.
+relay_fetches() {
+  podman exec "$PROM" curl -fsS 'http://localhost:9090/api/v1/query?query=sum(maskgrpo_learner_weights_sources_total%7Bsource%3D%22relay%22%7D)' 2> /dev/null |
+    /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else -1)'
+}
+fetched_from_relay() { [ "$(relay_fetches)" -ge 1 ]; }
+if wait_for 180 "a worker fetches weights from the other's relay" -- fetched_from_relay; then
+  pass "a worker fetched weights from the other's relay ($(relay_fetches) times, weights_fanout 1)"
+else
+  fail "no weights fetched from a relay ($(relay_fetches)): $(podman logs "${PROJECT}_rollout-worker_1" 2>&1 | grep -i relay | tail -3)"
 fi
 # SIGTERM to the learner alone first (podman-compose 1.0.3 ignores stop_grace_period, so the
 # grace is given here): it finishes its step, writes a checkpoint and exits 0.

@@ -16,6 +16,10 @@ else
     fatal "render_minimal.py cpu-demo"
   echo "rendered with render_minimal.py (kubectl not installed: the overlay's patches are not applied)"
 fi
+# One learner stream per version (the shipped 2 would serve both workers itself): the second
+# worker must fetch from the first one's relay.
+sed -i 's/weights_fanout: 2$/weights_fanout: 1/' "$WORK/rendered.yaml"
+grep -q 'weights_fanout: 1$' "$WORK/rendered.yaml" || fatal "could not set weights_fanout 1 in the rendered manifests"
 NET="maskgrpo-kube-ct$$"
 SUFFIX=ct   # every object gets "-ct": nothing here collides with a user's stack of these manifests
 podman network create "$NET" > /dev/null || fatal "podman network create"
@@ -77,6 +81,23 @@ if wait_for 300 "learner version >= 1" -- trained; then
   pass "workers reach the learner and the reward server: version $(learner_version) after $((SECONDS - start)) s"
 else
   fail "no update published: $(podman logs "maskgrpo-rollout-worker-$SUFFIX-pod-0-rollout-worker" 2>&1 | tail -5)"
+fi
+# Weight fan-out: each worker advertises its relay at its own pod IP (relay_advertise "auto"),
+# and the other worker fetches a version from it.
+for n in 0 1; do
+  ip=$(pod_ip "maskgrpo-rollout-worker-$SUFFIX-pod-$n")
+  line=$(podman logs "maskgrpo-rollout-worker-$SUFFIX-pod-$n-rollout-worker" 2>&1 | grep "weights relay on" | head -1)
+  grep -q "weights relay on $ip:50061 " <<<"$line" && pass "worker $n advertises its relay at its pod IP: ${line##*] }" ||
+    fail "worker $n (pod IP $ip) relay: '$line'"
+done
+relay_fetches() {
+  curl -fsS "http://$LEARNER_IP:9100/metrics" | awk '$1 == "maskgrpo_learner_weights_sources_total{source=\"relay\"}" {print int($2)}'
+}
+fetched_from_relay() { [ "$(relay_fetches)" -ge 1 ]; }
+if wait_for 180 "a worker fetches weights from the other's relay" -- fetched_from_relay; then
+  pass "a worker fetched weights from the other's relay ($(relay_fetches) times, weights_fanout 1)"
+else
+  fail "no weights fetched from a relay: $(curl -fsS "http://$LEARNER_IP:9100/metrics" | grep weights_sources)"
 fi
 echo "not exercised by podman: Services (replaced by hostAliases), the scheduler, HorizontalPodAutoscaler,"
 echo "PodDisruptionBudgets, readiness gating, the Namespace's Pod Security admission, StatefulSet semantics"
