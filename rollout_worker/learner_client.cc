@@ -89,8 +89,9 @@ StatusOr<FetchedWeights> LearnerClient::FetchWeightsFromRelay(const std::string&
     if (!slot) {
       grpc::ChannelArguments args;
       args.SetMaxReceiveMessageSize(4 << 20);
-      slot = v1::WeightsRelay::NewStub(
-          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      auto channel = rpc::MakeChannel(address, relay_tls_, args, "relay_client_tls");
+      if (!channel.ok()) return channel.status();
+      slot = v1::WeightsRelay::NewStub(*channel);
     }
     stub = slot.get();
   }
@@ -99,6 +100,15 @@ StatusOr<FetchedWeights> LearnerClient::FetchWeightsFromRelay(const std::string&
         return stub->FetchWeights(context, request);
       },
       version, held_frozen_fingerprint);
+}
+
+Status LearnerClient::SetRelayTls(const config::ClientTlsConfig& tls) {
+  // A throw-away channel reads and checks the files (no connection is made).
+  auto probe = rpc::MakeChannel("127.0.0.1:1", tls, grpc::ChannelArguments(), "relay_client_tls");
+  if (!probe.ok()) return probe.status();
+  std::lock_guard<std::mutex> lock(relay_mu_);
+  relay_tls_ = tls;
+  return Status::Ok();
 }
 
 StatusOr<v1::WeightsSourceReply> LearnerClient::WeightsSource(const std::string& worker_id, int64_t version,

@@ -14,6 +14,7 @@
 
 #include "core/status.h"
 #include "maskgrpo/learner.grpc.pb.h"
+#include "maskgrpo/service_config.pb.h"
 
 namespace at {
 class Tensor;
@@ -56,12 +57,16 @@ class LearnerClient {
   // `held_frozen_fingerprint`: that of the frozen parameters this worker holds (0: none);
   // when the learner's matches, the stream holds the trained parameters only.
   StatusOr<FetchedWeights> FetchWeights(int64_t version, uint64_t held_frozen_fingerprint = 0);
-  // The same stream from a worker that serves it (WeightsRelay at `address`, plaintext, with
-  // this client's token). Channels are kept per address.
+  // The same stream from a worker that serves it (WeightsRelay at `address`, with this
+  // client's token; TLS as set by SetRelayTls, plaintext by default). Channels are kept per
+  // address.
   StatusOr<FetchedWeights> FetchWeightsFromRelay(const std::string& address, int64_t version,
                                                  uint64_t held_frozen_fingerprint = 0);
   // Weight fan-out: where to fetch `version` from (Learner.WeightsSource), and that it is
   // held (Learner.WeightsHeld).
+  // TLS for the relay channels (relay_client_tls); checked here (files read), so that a bad
+  // config fails at start rather than as a failed relay. Call before any fetch.
+  Status SetRelayTls(const config::ClientTlsConfig& tls);
   StatusOr<v1::WeightsSourceReply> WeightsSource(const std::string& worker_id, int64_t version,
                                                  const std::string& failed_source);
   Status WeightsHeld(const std::string& worker_id, int64_t version, const std::string& relay_address);
@@ -77,6 +82,7 @@ class LearnerClient {
   bool leases_cancelled_ = false;                    // guarded by lease_mu_
   std::mutex relay_mu_;
   std::map<std::string, std::unique_ptr<v1::WeightsRelay::Stub>> relay_stubs_;  // by address
+  config::ClientTlsConfig relay_tls_;  // enabled = false: plaintext
   std::chrono::milliseconds rpc_deadline_, weights_deadline_;
   std::string token_;
   void Prepare(grpc::ClientContext* context, std::chrono::milliseconds deadline) const;

@@ -105,6 +105,7 @@ int Run(const std::vector<std::string>& args) {
   if (!learner_token.ok()) return Fail(learner_token.status());
   LearnerClient learner(*channel, std::chrono::milliseconds(config.rpc_deadline_ms()),
                         std::chrono::milliseconds(config.weights_deadline_ms()), *learner_token);
+  if (Status st = learner.SetRelayTls(config.relay_client_tls()); !st.ok()) return Fail(st);
   auto rewards = RewardClient::Create(*reward_options);
   if (!rewards.ok()) return Fail(rewards.status());
   log::Info("worker " + config.worker_id() + ": learner " + config.learner() + ", " +
@@ -119,6 +120,9 @@ int Run(const std::vector<std::string>& args) {
     rpc::GrpcServerOptions server_options;
     server_options.listen = config.relay_listen();
     server_options.max_receive_bytes = 1 << 20;  // requests are small; the replies are the stream
+    auto credentials = rpc::MakeServerCredentials(config.relay_tls(), "relay_tls");
+    if (!credentials.ok()) return Fail(credentials.status());
+    server_options.credentials = *credentials;
     auto started = rpc::StartGrpcServer(server_options, {relay.get()});
     if (!started.ok()) return Fail(Status(started.status().code(), "relay_listen: " + started.status().message()));
     relay_server = std::move(started->server);
@@ -126,7 +130,10 @@ int Run(const std::vector<std::string>& args) {
     if (!address.ok()) return Fail(address.status());
     options->relay = relay.get();
     options->relay_address = *address;
-    log::Info("weights relay on " + *address + " (serves the version this worker holds to other workers)");
+    log::Info("weights relay on " + *address + " (serves the version this worker holds to other workers; " +
+              rpc::SecuritySummary(!config.relay_tls().cert_file().empty(), !config.relay_tls().client_ca_file().empty(),
+                                   !learner_token->empty()) +
+              ")");
   }
   RolloutWorker worker(*options, world->get(), &learner, rewards->get(), &metrics,
                        [](const std::string& line) { log::Info(line); });

@@ -60,17 +60,19 @@ grpc::Status WeightsRelayService::FetchWeights(grpc::ServerContext* context, con
 
 WeightsFetcher::WeightsFetcher(LearnerClient* learner, std::string worker_id, WeightsRelayService* relay,
                                std::string relay_address, std::chrono::milliseconds wait_max,
-                               std::function<void(const std::string&)> log)
+                               std::function<void(const std::string&)> log, bool from_relays)
     : learner_(learner),
       worker_id_(std::move(worker_id)),
       relay_(relay),
       relay_address_(std::move(relay_address)),
       wait_max_(wait_max),
-      log_(std::move(log)) {}
+      log_(std::move(log)),
+      from_relays_(from_relays) {}
 
 StatusOr<FetchedWeights> WeightsFetcher::Fetch(int64_t version, uint64_t held, std::string* relay_used,
                                                const std::function<bool()>& stopping) {
   relay_used->clear();
+  if (!from_relays_) return learner_->FetchWeights(version, held);
   const auto give_up_waiting = std::chrono::steady_clock::now() + wait_max_;
   std::string failed = std::move(bad_relay_);
   bad_relay_.clear();

@@ -50,8 +50,10 @@ class WeightsRelayService final : public v1::WeightsRelay::Service {
 class WeightsFetcher {
  public:
   // `learner` must outlive the fetcher; `relay` may be null (this worker serves nothing).
+  // `from_relays` false: every fetch goes to the learner (no WeightsSource call).
   WeightsFetcher(LearnerClient* learner, std::string worker_id, WeightsRelayService* relay, std::string relay_address,
-                 std::chrono::milliseconds wait_max, std::function<void(const std::string&)> log);
+                 std::chrono::milliseconds wait_max, std::function<void(const std::string&)> log,
+                 bool from_relays = true);
   // `*relay_used`: the relay it came from ("" = the learner). Gives up waiting for a free
   // source after wait_max (then fetches from the learner); returns UNAVAILABLE if `stopping`.
   StatusOr<FetchedWeights> Fetch(int64_t version, uint64_t held_frozen_fingerprint, std::string* relay_used,
@@ -68,6 +70,7 @@ class WeightsFetcher {
   std::string relay_address_;
   std::chrono::milliseconds wait_max_;
   std::function<void(const std::string&)> log_;
+  bool from_relays_;
   std::string bad_relay_;
   bool warned_ = false;
 };

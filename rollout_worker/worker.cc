@@ -57,7 +57,8 @@ RolloutWorker::RolloutWorker(const WorkerOptions& options, const World* world, L
       metrics_(metrics),
       log_(std::move(log)),
       world_(world),
-      fetcher_(learner, options.worker_id, options.relay, options.relay_address, options.relay_wait_max, log_) {
+      fetcher_(learner, options.worker_id, options.relay, options.relay_address, options.relay_wait_max, log_,
+               options.fetch_from_relays) {
   if (SwapWeightsFailpoint()) log_("WARNING: failpoint swap_weights_after_crc is set (tests only): weights will be corrupted");
   scorer_ = std::thread([this] { ScoreAndSubmitLoop(); });
 }

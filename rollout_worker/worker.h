@@ -41,6 +41,9 @@ struct WorkerOptions {
   // workers reach it at. Fetching from other workers' relays needs neither.
   WeightsRelayService* relay = nullptr;
   std::string relay_address;
+  // false: every version from the learner, none from relays (learner_tls without
+  // relay_client_tls: relays would be reached in plaintext).
+  bool fetch_from_relays = true;
   // The longest this worker waits for the learner to name a free source before it fetches
   // from the learner itself (the learner bounds the wait too: weights_relay_wait_ms).
   std::chrono::milliseconds relay_wait_max{120000};

@@ -49,9 +49,18 @@ StatusOr<WorkerOptions> ToWorkerOptions(const config::RolloutWorkerConfig& c) {
   o.backoff_max = std::chrono::milliseconds(c.backoff_max_ms());
   o.seed = std::hash<std::string>()(c.worker_id());
   ASSIGN_OR_RETURN(o.world, app::ToWorldOptions(c.world(), o.device));
-  if (!c.relay_listen().empty() && c.learner_tls().enabled()) {
-    return InvalidArgument("relay_listen: the weights relay is plaintext only; it cannot be used with learner_tls");
+  if (!c.relay_listen().empty() && c.learner_tls().enabled() && c.relay_tls().cert_file().empty()) {
+    return InvalidArgument(
+        "relay_listen with learner_tls: set relay_tls (the relay would send the weights in plaintext)");
   }
+  if (c.relay_listen().empty() && !c.relay_tls().cert_file().empty()) {
+    return InvalidArgument("relay_tls is set but relay_listen is not");
+  }
+  if (!c.relay_tls().cert_file().empty() && !c.relay_client_tls().enabled()) {
+    return InvalidArgument("relay_tls is set: enable relay_client_tls too (workers fetch from each other's relays with it)");
+  }
+  // A worker whose learner link is encrypted takes weights from relays only over TLS.
+  o.fetch_from_relays = !c.learner_tls().enabled() || c.relay_client_tls().enabled();
   if (c.relay_listen().empty() && !c.relay_advertise().empty()) {
     return InvalidArgument("relay_advertise is set but relay_listen is not");
   }

@@ -61,6 +61,9 @@ expect_error "learner fan-out out of range" 1 "weights_fanout must be in \[0, 64
 printf 'lease_wait_ms: 6000\n' > "$WORK/bad_lease_wait.textproto"
 expect_error "worker long poll out of range" 1 "lease_wait_ms must be in \[0, 5000\]" -- \
   "$(dirname "$BIN")/rollout_worker" --config "$WORK/bad_lease_wait.textproto" --learner 127.0.0.1:1 --reward-servers 127.0.0.1:1
+printf 'relay_listen: "127.0.0.1:0"\nlearner_tls { enabled: true }\n' > "$WORK/plaintext_relay.textproto"
+expect_error "worker relay in plaintext beside an encrypted learner link" 1 "set relay_tls" -- \
+  "$(dirname "$BIN")/rollout_worker" --config "$WORK/plaintext_relay.textproto" --learner 127.0.0.1:1 --reward-servers 127.0.0.1:1
 expect_error "worker relay on every interface with no address to advertise" 1 "set relay_advertise" -- \
   "$(dirname "$BIN")/rollout_worker" --learner 127.0.0.1:1 --reward-servers 127.0.0.1:1 --relay-listen 0.0.0.0:0
 

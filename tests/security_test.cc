@@ -191,5 +191,92 @@ TEST_F(SecurityTest, ATinyRunWorksWithEveryLinkSecured) {
   EXPECT_EQ(ReadAll(Log("learner")).find(kToken), std::string::npos);
 }
 
+// Weight fan-out in a deployment whose learner link is encrypted: relays serve mutual TLS
+// (relay_tls) and workers fetch from them over TLS (relay_client_tls); a plaintext client is
+// refused by a relay; a worker with learner_tls but no relay_client_tls fetches from the
+// learner only.
+TEST_F(SecurityTest, WeightRelaysUseTlsWhenTheLearnerDoes) {
+  ::setenv("MASKGRPO_TEST_TOKEN", kToken, 1);
+  const std::string learner_config = WriteConfig("learner.textproto", R"(
+      train {
+        init_model: ")" + std::string(MASKGRPO_SOURCE_DIR) + R"(/models/shapeworld_base.safetensors"
+        group_size: 4 groups_per_update: 256 updates: 1
+        rollout { steps: 2 }
+        eval { prompts_per_task: 1 images_per_prompt: 2 grid_images: 0 sampling { steps: 2 } }
+        eval_every: 0 checkpoint_every: 1
+        runtime { threads: 1 }
+      }
+      weights_fanout: 1
+      tls { cert_file: ')" + Cert("server.pem") + "' key_file: '" + Cert("server.key") +
+                                                      "' client_ca_file: '" + Cert("ca.pem") +
+                                                      "' }\nauth { token_env: 'MASKGRPO_TEST_TOKEN' }\n");
+  const testing::Ports learner = Start("learner", "learner", {"--config", learner_config, "--out", (dir_ / "run").string()});
+  const int reward = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
+  ASSERT_GT(learner.grpc, 0);
+  ASSERT_GT(reward, 0);
+  const std::string client_tls = "enabled: true ca_file: '" + Cert("ca.pem") + "' cert_file: '" + Cert("client.pem") +
+                                 "' key_file: '" + Cert("client.key") + "'";
+  const std::string secured = "runtime { threads: 1 }\nlearner_tls { " + client_tls +
+                              " }\nlearner_auth { token_env: 'MASKGRPO_TEST_TOKEN' }\n";
+  const std::string relaying =
+      secured + "relay_listen: '127.0.0.1:0'\nrelay_tls { cert_file: '" + Cert("server.pem") + "' key_file: '" +
+      Cert("server.key") + "' client_ca_file: '" + Cert("ca.pem") + "' }\nrelay_client_tls { " + client_tls + " }\n";
+  auto start_worker = [&](const std::string& id, const std::string& config) {
+    Start(id, "rollout_worker",
+          {"--config", WriteConfig(id + ".textproto", config), "--learner", "localhost:" + std::to_string(learner.grpc),
+           "--reward-servers", "127.0.0.1:" + std::to_string(reward), "--worker-id", id});
+    for (int i = 0; i < 1200; ++i) {
+      if (ReadAll(Log(id)).find("weights of version 0 applied") != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  ASSERT_TRUE(start_worker("w1", relaying)) << ReadAll(Log("w1"));
+  ASSERT_TRUE(start_worker("w2", relaying)) << ReadAll(Log("w2"));
+  ASSERT_TRUE(start_worker("w3", secured)) << ReadAll(Log("w3"));
+
+  const std::string w1 = ReadAll(Log("w1")), w2 = ReadAll(Log("w2")), w3 = ReadAll(Log("w3"));
+  const size_t at = w1.find("weights relay on ");
+  ASSERT_NE(at, std::string::npos) << w1;
+  const std::string relay = w1.substr(at + 17, w1.find(' ', at + 17) - at - 17);
+  EXPECT_NE(w1.find("mutual TLS, bearer token required"), std::string::npos) << w1;
+  // w2 fetched from w1's relay over TLS; w3 (no relay_client_tls) from the learner.
+  EXPECT_NE(w2.find("from relay " + relay + "\n"), std::string::npos) << "w1 relays at " << relay << "\n" << w2;
+  EXPECT_EQ(w3.find("from relay"), std::string::npos) << w3;
+  const std::string metrics = Scrape(learner.metrics);
+  EXPECT_GE(MetricValue(metrics, "maskgrpo_learner_weights_sources_total{source=\"relay\"}"), 1) << metrics;
+  for (const std::string* log : {&w1, &w2, &w3}) {
+    EXPECT_EQ(log->find(" failed ("), std::string::npos) << *log;
+    EXPECT_EQ(log->find(kToken), std::string::npos);
+  }
+
+  // The relay itself: a plaintext client and a TLS client without a certificate are refused
+  // before the token is even looked at.
+  v1::FetchWeightsRequest request;
+  request.set_version(0);
+  auto fetch = [&](const std::shared_ptr<grpc::Channel>& channel) {
+    auto stub = v1::WeightsRelay::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.AddMetadata("authorization", std::string("Bearer ") + kToken);
+    auto reader = stub->FetchWeights(&context, request);
+    v1::WeightsChunk chunk;
+    int chunks = 0;
+    while (reader->Read(&chunk)) ++chunks;
+    grpc::Status status = reader->Finish();
+    return std::make_pair(status.error_code(), chunks);
+  };
+  EXPECT_EQ(fetch(grpc::CreateChannel(relay, grpc::InsecureChannelCredentials())).first, grpc::StatusCode::UNAVAILABLE);
+  grpc::SslCredentialsOptions no_cert;
+  no_cert.pem_root_certs = ReadAll(Cert("ca.pem"));
+  EXPECT_EQ(fetch(grpc::CreateChannel(relay, grpc::SslCredentials(no_cert))).first, grpc::StatusCode::UNAVAILABLE);
+  grpc::SslCredentialsOptions with_cert = no_cert;
+  with_cert.pem_cert_chain = ReadAll(Cert("client.pem"));
+  with_cert.pem_private_key = ReadAll(Cert("client.key"));
+  auto served = fetch(grpc::CreateChannel(relay, grpc::SslCredentials(with_cert)));
+  EXPECT_EQ(served.first, grpc::StatusCode::OK);
+  EXPECT_GT(served.second, 0);
+}
+
 }  // namespace
 }  // namespace maskgrpo
