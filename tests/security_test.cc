@@ -191,10 +191,11 @@ TEST_F(SecurityTest, ATinyRunWorksWithEveryLinkSecured) {
   EXPECT_EQ(ReadAll(Log("learner")).find(kToken), std::string::npos);
 }
 
-// Weight fan-out in a deployment whose learner link is encrypted: relays serve mutual TLS
-// (relay_tls) and workers fetch from them over TLS (relay_client_tls); a plaintext client is
-// refused by a relay; a worker with learner_tls but no relay_client_tls fetches from the
-// learner only.
+// Weight fan-out in a deployment whose learner link is encrypted, set up as the gpu overlay
+// does: relays serve mutual TLS (relay_tls) with the relay certificate, whose only name is
+// DNS:maskgrpo-rollout-worker, and workers fetch from them over TLS (relay_client_tls)
+// checking that name at the advertised IP; a plaintext client is refused by a relay; a worker
+// with learner_tls but no relay_client_tls fetches from the learner only.
 TEST_F(SecurityTest, WeightRelaysUseTlsWhenTheLearnerDoes) {
   ::setenv("MASKGRPO_TEST_TOKEN", kToken, 1);
   const std::string learner_config = WriteConfig("learner.textproto", R"(
@@ -218,9 +219,9 @@ TEST_F(SecurityTest, WeightRelaysUseTlsWhenTheLearnerDoes) {
                                  "' key_file: '" + Cert("client.key") + "'";
   const std::string secured = "runtime { threads: 1 }\nlearner_tls { " + client_tls +
                               " }\nlearner_auth { token_env: 'MASKGRPO_TEST_TOKEN' }\n";
-  const std::string relaying =
-      secured + "relay_listen: '127.0.0.1:0'\nrelay_tls { cert_file: '" + Cert("server.pem") + "' key_file: '" +
-      Cert("server.key") + "' client_ca_file: '" + Cert("ca.pem") + "' }\nrelay_client_tls { " + client_tls + " }\n";
+  const std::string relaying = secured + "relay_listen: '127.0.0.1:0'\nrelay_tls { cert_file: '" + Cert("relay.pem") +
+                               "' key_file: '" + Cert("relay.key") + "' client_ca_file: '" + Cert("ca.pem") +
+                               "' }\nrelay_client_tls { " + client_tls + " server_name: 'maskgrpo-rollout-worker' }\n";
   auto start_worker = [&](const std::string& id, const std::string& config) {
     Start(id, "rollout_worker",
           {"--config", WriteConfig(id + ".textproto", config), "--learner", "localhost:" + std::to_string(learner.grpc),
@@ -254,6 +255,8 @@ TEST_F(SecurityTest, WeightRelaysUseTlsWhenTheLearnerDoes) {
   // before the token is even looked at.
   v1::FetchWeightsRequest request;
   request.set_version(0);
+  grpc::ChannelArguments relay_name;
+  relay_name.SetSslTargetNameOverride("maskgrpo-rollout-worker");
   auto fetch = [&](const std::shared_ptr<grpc::Channel>& channel) {
     auto stub = v1::WeightsRelay::NewStub(channel);
     grpc::ClientContext context;
@@ -269,11 +272,12 @@ TEST_F(SecurityTest, WeightRelaysUseTlsWhenTheLearnerDoes) {
   EXPECT_EQ(fetch(grpc::CreateChannel(relay, grpc::InsecureChannelCredentials())).first, grpc::StatusCode::UNAVAILABLE);
   grpc::SslCredentialsOptions no_cert;
   no_cert.pem_root_certs = ReadAll(Cert("ca.pem"));
-  EXPECT_EQ(fetch(grpc::CreateChannel(relay, grpc::SslCredentials(no_cert))).first, grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(fetch(grpc::CreateCustomChannel(relay, grpc::SslCredentials(no_cert), relay_name)).first,
+            grpc::StatusCode::UNAVAILABLE);
   grpc::SslCredentialsOptions with_cert = no_cert;
   with_cert.pem_cert_chain = ReadAll(Cert("client.pem"));
   with_cert.pem_private_key = ReadAll(Cert("client.key"));
-  auto served = fetch(grpc::CreateChannel(relay, grpc::SslCredentials(with_cert)));
+  auto served = fetch(grpc::CreateCustomChannel(relay, grpc::SslCredentials(with_cert), relay_name));
   EXPECT_EQ(served.first, grpc::StatusCode::OK);
   EXPECT_GT(served.second, 0);
 }
