@@ -19,6 +19,7 @@ config::LearnerServerConfig DefaultLearnerServerConfig() {
   c.set_weights_versions_kept(2);
   c.set_linger_ms(3000);
   c.set_weights_relay_wait_ms(30000);
+  c.set_max_waiting_leases(64);
   return c;
 }
 
@@ -36,6 +37,7 @@ StatusOr<LearnerCoreOptions> ToLearnerCoreOptions(const config::LearnerServerCon
   o.weights_versions_kept = c.weights_versions_kept();
   o.weights_fanout = c.weights_fanout();
   o.weights_relay_wait_ms = c.weights_relay_wait_ms();
+  o.max_waiting_leases = c.max_waiting_leases();
   if (c.linger_ms() < 0) return InvalidArgument("linger_ms must be >= 0");
   RETURN_IF_ERROR(ValidateLearnerCoreOptions(o));
   return o;

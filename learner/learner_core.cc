@@ -45,6 +45,7 @@ Status ValidateLearnerCoreOptions(const LearnerCoreOptions& o) {
   if (o.weights_versions_kept < 1) return InvalidArgument("weights_versions_kept must be >= 1");
   if (o.weights_fanout < 0 || o.weights_fanout > 64) return InvalidArgument("weights_fanout must be in [0, 64]");
   if (o.weights_relay_wait_ms < 0) return InvalidArgument("weights_relay_wait_ms must be >= 0");
+  if (o.max_waiting_leases < 0) return InvalidArgument("max_waiting_leases must be >= 0");
   return Status::Ok();
 }
 
@@ -126,9 +127,22 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(std::min(wait_ms, kMaxLeaseWaitMs));
   sync::MutexLock lock(&mu_);
+  // Too many calls already held (each holds a server thread): this one is answered now.
+  if (waiting_leases_ >= options_.max_waiting_leases) wait_ms = 0;
+  struct Held {  // counts this call among the waiting ones while it waits; destroyed under mu_
+    int* waiting;
+    bool counted = false;
+    ~Held() {
+      if (counted) --*waiting;
+    }
+  } held{&waiting_leases_};
   while (true) {
     LeaseBatch out = TryLease(worker_id, max_leases);
     if (!out.leases.empty() || out.finished || stop_ || wait_ms == 0) return out;
+    if (!held.counted) {
+      ++waiting_leases_;
+      held.counted = true;
+    }
     const Clock::time_point now = Clock::now();
     if (now >= deadline) {
       // The whole wait is spent: the caller may ask again at once.

@@ -39,6 +39,9 @@ struct LearnerCoreOptions {
   int64_t weights_versions_kept = 2;
   int32_t weights_fanout = 0;  // weight fan-out (learner/weights_relay_planner.h); 0 = off
   int64_t weights_relay_wait_ms = 30000;
+  // Lease calls held at once waiting for room (each holds a server thread); more are
+  // answered at once. 0 = no long polls.
+  int32_t max_waiting_leases = 64;
 };
 Status ValidateLearnerCoreOptions(const LearnerCoreOptions& o);
 
@@ -126,8 +129,9 @@ class LearnerCore {
   ~LearnerCore();
 
   // RPC side (thread-safe).
-  // With `wait_ms` > 0 and nothing to hand out, the call waits (up to kMaxLeaseWaitMs) for
-  // room: a published version, a resampled or expired prompt, a freed lease. A worker then
+  // With `wait_ms` > 0 and nothing to hand out, the call waits (up to kMaxLeaseWaitMs, and
+  // only while fewer than max_waiting_leases calls wait) for room: a published version, a
+  // resampled or expired prompt, a freed lease. A worker then
   // starts sampling as soon as it can, instead of up to a retry_after_ms late.
   StatusOr<LeaseBatch> Lease(const std::string& worker_id, int max_leases, int64_t wait_ms = 0);
   // Errors: INVALID_ARGUMENT (malformed group, the field named), FAILED_PRECONDITION
@@ -214,6 +218,7 @@ class LearnerCore {
   // Signalled whenever room for leases may have opened (see Lease's wait_ms).
   sync::CondVar lease_cv_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  int waiting_leases_ ABSL_GUARDED_BY(mu_) = 0;  // Lease calls now held in a long poll
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool updating_ ABSL_GUARDED_BY(mu_) = false;  // a batch is taken, its update not yet published
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;  // the published version

@@ -131,6 +131,41 @@ TEST_F(LearnerCoreTest, ALongPollLeaseAnswersWhenRoomOpensAndNotBefore) {
   EXPECT_LT(Clock::now() - t1, std::chrono::milliseconds(2000));
 }
 
+TEST_F(LearnerCoreTest, LongPollsBeyondMaxWaitingLeasesAreAnsweredAtOnce) {
+  using Clock = std::chrono::steady_clock;
+  o_.max_waiting_leases = 1;
+  auto core = Make();
+  auto first = core->Lease("w1", 8);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->leases.size(), 2u);  // the whole window: nothing left to hand out
+  std::atomic<bool> answered{false};
+  std::thread waiter([&] {
+    auto held = core->Lease("w2", 1, 1000);
+    EXPECT_TRUE(held.ok());
+    answered = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_FALSE(answered.load()) << "the first long poll was not held";
+  // The one waiting place is taken: the second call is answered now, with the usual retry hint.
+  const auto t0 = Clock::now();
+  auto second = core->Lease("w3", 1, 4000);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->leases.empty());
+  EXPECT_GT(second->retry_after_ms, 1);
+  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(1000));
+  waiter.join();
+  // The place is freed when that call stops waiting: a new call waits its whole wait_ms.
+  const auto t1 = Clock::now();
+  auto third = core->Lease("w3", 1, 300);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->retry_after_ms, 1);  // "ask again now": it waited
+  EXPECT_GE(Clock::now() - t1, std::chrono::milliseconds(300));
+  o_.max_waiting_leases = 0;
+  EXPECT_TRUE(ValidateLearnerCoreOptions(o_).ok());
+  o_.max_waiting_leases = -1;
+  EXPECT_FALSE(ValidateLearnerCoreOptions(o_).ok());
+}
+
 TEST_F(LearnerCoreTest, SubmissionsAreCheckedFilteredAndCountedOnce) {
   auto core = Make();
   auto leases = core->Lease("w1", 8);
