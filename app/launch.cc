@@ -166,7 +166,8 @@ int LaunchCommand(const std::vector<std::string>& args) {
                                      learner_address, "--reward-servers", reward_addresses, "--worker-id", name,
                                      "--threads", std::to_string(L.c.worker_threads())};
     // Each worker can serve the weights it holds to the others; the learner's weights_fanout
-    // decides whether they are asked to (the relay is plaintext: not with learner TLS).
+    // decides whether they are asked to. A plaintext relay on loopback, so not with learner
+    // TLS (a worker config with relay_tls sets its own relay_listen).
     if (!worker_config.learner_tls().enabled() && worker_config.relay_listen().empty()) {
       argv.insert(argv.end(), {"--relay-listen", "127.0.0.1:0"});
     }
