@@ -129,27 +129,19 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
   sync::MutexLock lock(&mu_);
   // Too many calls already held (each holds a server thread): this one is answered now.
   if (waiting_leases_ >= options_.max_waiting_leases) wait_ms = 0;
-  struct Held {  // counts this call among the waiting ones while it waits; destroyed under mu_
-    int* waiting;
-    bool counted = false;
-    ~Held() {
-      if (counted) --*waiting;
-    }
-  } held{&waiting_leases_};
   while (true) {
     LeaseBatch out = TryLease(worker_id, max_leases);
     if (!out.leases.empty() || out.finished || stop_ || wait_ms == 0) return out;
-    if (!held.counted) {
-      ++waiting_leases_;
-      held.counted = true;
-    }
     const Clock::time_point now = Clock::now();
     if (now >= deadline) {
       // The whole wait is spent: the caller may ask again at once.
       out.retry_after_ms = 1;
       return out;
     }
+    // Counted only while it waits: between waits this call holds mu_, so no one sees it.
+    ++waiting_leases_;
     lease_cv_.WaitWithTimeout(&mu_, absl::FromChrono(deadline - now));
+    --waiting_leases_;
   }
 }
 

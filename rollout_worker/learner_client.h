@@ -62,11 +62,11 @@ class LearnerClient {
   // address.
   StatusOr<FetchedWeights> FetchWeightsFromRelay(const std::string& address, int64_t version,
                                                  uint64_t held_frozen_fingerprint = 0);
-  // Weight fan-out: where to fetch `version` from (Learner.WeightsSource), and that it is
-  // held (Learner.WeightsHeld).
   // TLS for the relay channels (relay_client_tls); checked here (files read), so that a bad
   // config fails at start rather than as a failed relay. Call before any fetch.
   Status SetRelayTls(const config::ClientTlsConfig& tls);
+  // Weight fan-out: where to fetch `version` from (Learner.WeightsSource), and that it is
+  // held (Learner.WeightsHeld).
   StatusOr<v1::WeightsSourceReply> WeightsSource(const std::string& worker_id, int64_t version,
                                                  const std::string& failed_source);
   Status WeightsHeld(const std::string& worker_id, int64_t version, const std::string& relay_address);

@@ -198,19 +198,9 @@ TEST_F(SecurityTest, ATinyRunWorksWithEveryLinkSecured) {
 // with learner_tls but no relay_client_tls fetches from the learner only.
 TEST_F(SecurityTest, WeightRelaysUseTlsWhenTheLearnerDoes) {
   ::setenv("MASKGRPO_TEST_TOKEN", kToken, 1);
-  const std::string learner_config = WriteConfig("learner.textproto", R"(
-      train {
-        init_model: ")" + std::string(MASKGRPO_SOURCE_DIR) + R"(/models/shapeworld_base.safetensors"
-        group_size: 4 groups_per_update: 256 updates: 1
-        rollout { steps: 2 }
-        eval { prompts_per_task: 1 images_per_prompt: 2 grid_images: 0 sampling { steps: 2 } }
-        eval_every: 0 checkpoint_every: 1
-        runtime { threads: 1 }
-      }
-      weights_fanout: 1
-      tls { cert_file: ')" + Cert("server.pem") + "' key_file: '" + Cert("server.key") +
-                                                      "' client_ca_file: '" + Cert("ca.pem") +
-                                                      "' }\nauth { token_env: 'MASKGRPO_TEST_TOKEN' }\n");
+  const std::string learner_config =
+      FanOutLearnerConfig("tls { cert_file: '" + Cert("server.pem") + "' key_file: '" + Cert("server.key") +
+                          "' client_ca_file: '" + Cert("ca.pem") + "' }\nauth { token_env: 'MASKGRPO_TEST_TOKEN' }\n");
   const testing::Ports learner = Start("learner", "learner", {"--config", learner_config, "--out", (dir_ / "run").string()});
   const int reward = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
   ASSERT_GT(learner.grpc, 0);
@@ -226,20 +216,15 @@ TEST_F(SecurityTest, WeightRelaysUseTlsWhenTheLearnerDoes) {
     Start(id, "rollout_worker",
           {"--config", WriteConfig(id + ".textproto", config), "--learner", "localhost:" + std::to_string(learner.grpc),
            "--reward-servers", "127.0.0.1:" + std::to_string(reward), "--worker-id", id});
-    for (int i = 0; i < 1200; ++i) {
-      if (ReadAll(Log(id)).find("weights of version 0 applied") != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
+    return WaitForLogLine(id, "weights of version 0 applied");
   };
   ASSERT_TRUE(start_worker("w1", relaying)) << ReadAll(Log("w1"));
   ASSERT_TRUE(start_worker("w2", relaying)) << ReadAll(Log("w2"));
   ASSERT_TRUE(start_worker("w3", secured)) << ReadAll(Log("w3"));
 
   const std::string w1 = ReadAll(Log("w1")), w2 = ReadAll(Log("w2")), w3 = ReadAll(Log("w3"));
-  const size_t at = w1.find("weights relay on ");
-  ASSERT_NE(at, std::string::npos) << w1;
-  const std::string relay = w1.substr(at + 17, w1.find(' ', at + 17) - at - 17);
+  const std::string relay = RelayAddressIn(w1);
+  ASSERT_NE(relay, "?") << w1;
   EXPECT_NE(w1.find("mutual TLS, bearer token required"), std::string::npos) << w1;
   // w2 fetched from w1's relay over TLS; w3 (no relay_client_tls) from the learner.
   EXPECT_NE(w2.find("from relay " + relay + "\n"), std::string::npos) << "w1 relays at " << relay << "\n" << w2;

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <map>
 #include <string>
@@ -80,6 +81,24 @@ class ServiceFixture : public ::testing::Test {
 
   app::ChildProcess& Proc(const std::string& name) { return procs_.at(name); }
   std::string Log(const std::string& name) const { return (dir_ / (name + ".log")).string(); }
+  std::string LogText(const std::string& name) const {
+    std::ifstream in(Log(name));
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  // Polls `name`'s log until it holds `text` (true) or `seconds` pass (false).
+  bool WaitForLogLine(const std::string& name, const std::string& text, int seconds = 60) const {
+    const auto until = Clock::now() + std::chrono::seconds(seconds);
+    while (Clock::now() < until) {
+      if (LogText(name).find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  // The address a worker's log says its weights relay serves at ("?" if none).
+  static std::string RelayAddressIn(const std::string& log) {
+    const size_t at = log.find("weights relay on ");
+    return at == std::string::npos ? std::string("?") : log.substr(at + 17, log.find(' ', at + 17) - at - 17);
+  }
 
   std::string WriteConfig(const std::string& name, const std::string& text) {
     const auto path = dir_ / name;
@@ -105,6 +124,22 @@ class ServiceFixture : public ::testing::Test {
       }
       max_policy_lag: 0
       linger_ms: 2000
+      )" + extra);
+  }
+
+  // A learner for weight fan-out tests (weights_fanout 1, plus `extra` server fields) whose
+  // first update needs 256 groups: it stays at version 0 while workers join one by one.
+  std::string FanOutLearnerConfig(const std::string& extra = "") {
+    return WriteConfig("learner.textproto", R"(
+      train {
+        init_model: ")" + std::string(MASKGRPO_SOURCE_DIR) + R"(/models/shapeworld_base.safetensors"
+        group_size: 4 groups_per_update: 256 updates: 1
+        rollout { steps: 2 }
+        eval { prompts_per_task: 1 images_per_prompt: 2 grid_images: 0 sampling { steps: 2 } }
+        eval_every: 0 checkpoint_every: 1
+        runtime { threads: 1 }
+      }
+      weights_fanout: 1
       )" + extra);
   }
 

@@ -296,18 +296,8 @@ TEST_F(ServiceTest, WithFrozenEmbeddingsAWorkerFetchesOnlyTheTrainedParametersAf
 // the model once for three workers, and every copy passes the weight probe.
 TEST_F(ServiceTest, WithFanOutWorkersFetchFromEachOtherAndAFailedRelayFallsBackToTheLearner) {
   const int reward_port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
-  const std::string config = WriteConfig("learner.textproto", R"(
-      train {
-        init_model: ")" + std::string(MASKGRPO_SOURCE_DIR) + R"(/models/shapeworld_base.safetensors"
-        group_size: 4 groups_per_update: 256 updates: 1
-        rollout { steps: 2 }
-        eval { prompts_per_task: 1 images_per_prompt: 2 grid_images: 0 sampling { steps: 2 } }
-        eval_every: 0 checkpoint_every: 1
-        runtime { threads: 1 }
-      }
-      weights_fanout: 1
-      )");
-  const testing::Ports learner = Start("learner", "learner", {"--config", config, "--out", (dir_ / "run").string()});
+  const testing::Ports learner =
+      Start("learner", "learner", {"--config", FanOutLearnerConfig(), "--out", (dir_ / "run").string()});
   auto stub = LearnerStub(learner.grpc);
   const std::string dead_address = "127.0.0.1:" + std::to_string(FreePort());
   grpc::Status registered = Call([&](grpc::ClientContext* c) {
@@ -319,35 +309,24 @@ TEST_F(ServiceTest, WithFanOutWorkersFetchFromEachOtherAndAFailedRelayFallsBackT
     return stub->WeightsHeld(c, request, &reply);
   });
   ASSERT_TRUE(registered.ok()) << registered.error_message();
-  auto read = [](const std::string& path) {
-    std::ifstream in(path);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
   auto start_worker = [&](const std::string& id, bool relay) {
     std::vector<std::string> args = {"--learner", "127.0.0.1:" + std::to_string(learner.grpc), "--reward-servers",
                                      "127.0.0.1:" + std::to_string(reward_port), "--worker-id", id, "--threads", "1"};
     if (relay) args.insert(args.end(), {"--relay-listen", "127.0.0.1:0"});
     Start(id, "rollout_worker", args);
-    for (int i = 0; i < 1200; ++i) {
-      if (read(Log(id)).find("weights of version 0 applied") != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
+    return WaitForLogLine(id, "weights of version 0 applied");
   };
-  ASSERT_TRUE(start_worker("w1", true)) << read(Log("w1"));
-  ASSERT_TRUE(start_worker("w2", true)) << read(Log("w2"));
-  ASSERT_TRUE(start_worker("w3", false)) << read(Log("w3"));
+  ASSERT_TRUE(start_worker("w1", true)) << LogText("w1");
+  ASSERT_TRUE(start_worker("w2", true)) << LogText("w2");
+  ASSERT_TRUE(start_worker("w3", false)) << LogText("w3");
   EXPECT_EQ(GetStatus(stub.get()).policy_version(), 0);
 
-  const std::string w1 = read(Log("w1")), w2 = read(Log("w2")), w3 = read(Log("w3"));
+  const std::string w1 = LogText("w1"), w2 = LogText("w2"), w3 = LogText("w3");
   // w1 was sent to the dead address, failed, and fetched from the learner.
   EXPECT_NE(w1.find("weights of version 0 from relay " + dead_address + " failed"), std::string::npos) << w1;
   EXPECT_EQ(w1.find("weights of version 0 applied (3.50 MB in 0.00s), from relay"), std::string::npos) << w1;
   // w2 fetched from w1; w3 from w1 or w2; no one else was sent to the dead address.
-  auto relay_of = [](const std::string& log) {
-    const size_t at = log.find("weights relay on ");
-    return at == std::string::npos ? std::string("?") : log.substr(at + 17, log.find(' ', at + 17) - at - 17);
-  };
+  auto relay_of = RelayAddressIn;
   EXPECT_NE(w2.find("from relay " + relay_of(w1) + "\n"), std::string::npos) << "w1 relays at " << relay_of(w1) << "\n" << w2;
   EXPECT_TRUE(w3.find("from relay " + relay_of(w1) + "\n") != std::string::npos ||
               w3.find("from relay " + relay_of(w2) + "\n") != std::string::npos)
