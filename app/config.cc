@@ -95,6 +95,7 @@ config::TrainConfig DefaultTrainConfig() {
   l->set_clip_low(0.1);
   l->set_clip_high(0.2);
   l->set_step_reduce("mean");
+  l->set_step_weight("equal");
   l->set_kl_beta(0.0);
   l->set_advantage_eps(1e-4);
   l->set_batch_std(false);
@@ -226,6 +227,7 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   lo.loss.clip_low = l.clip_low();
   lo.loss.clip_high = l.clip_high();
   ASSIGN_OR_RETURN(lo.loss.reduce, grpo::ParseStepReduce(l.step_reduce()));
+  ASSIGN_OR_RETURN(lo.loss.weight, grpo::ParseStepWeight(l.step_weight()));
   lo.loss.kl_beta = l.kl_beta();
   lo.advantages.eps = l.advantage_eps();
   lo.advantages.batch_std = l.batch_std();

@@ -6,7 +6,8 @@
 #
 # Variants (mask-grpo.md sections 3-5, and this project's levers):
 #   default; candidate1, candidate1_noise (its Gumbel-consistent edge), full (transition
-#   definitions); kl (KL to the initial weights);
+#   definitions); remask (the re-masking likelihood of MaskGRPO / UDM-GRPO: the final image
+#   scored under seeded random masks); kl (KL to the initial weights);
 #   no_filter (std filter off); last_half_steps (computational reduction); rollout_t8
 #   (unmasking reduction: rollouts with T/2 steps, evaluation with T); group_minibatches
 #   (whole groups per minibatch); graded, graded_no_filter (a reward for which the paper's
@@ -41,7 +42,7 @@ shift || true
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
-            graded graded_no_filter)
+            graded graded_no_filter remask)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -56,6 +57,7 @@ variant_fields() {
     candidate1) echo 'learner { transition: "candidate1" }' ;;
     candidate1_noise) echo 'learner { transition: "candidate1" candidate1_edge: "noise" }' ;;
     full) echo 'learner { transition: "full" }' ;;
+    remask) echo 'learner { transition: "remask" }' ;;
     kl) echo 'learner { kl_beta: 0.05 }' ;;
     no_filter) echo 'filter { enabled: false }' ;;
     last_half_steps) echo 'learner { step_subset: "last" subset_steps: 8 }' ;;

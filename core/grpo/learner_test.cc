@@ -149,10 +149,12 @@ TEST_F(LearnerTest, LossGradientMatchesFiniteDifferences) {
   // check does not sit on a kink.
   auto offsets = torch::rand({kG, 2}, at::detail::createCPUGenerator(4), torch::kDouble) * 0.05 - 0.025;
   auto adv = torch::tensor(std::move(GroupAdvantages(g.rewards, kG, {})).value(), torch::kDouble);
-  for (StepReduce reduce : {StepReduce::kSum, StepReduce::kMean}) {
+  for (auto [reduce, weight] : {std::pair{StepReduce::kSum, StepWeight::kEqual}, std::pair{StepReduce::kMean, StepWeight::kEqual},
+                                 std::pair{StepReduce::kMean, StepWeight::kTokens}}) {
     GrpoLossOptions o;
     o.kl_beta = 0.3;
     o.reduce = reduce;
+    o.weight = weight;
     auto counts = StepTokenCounts(g.trajectories, steps, Transition::kCandidate1);
     auto old_lp = g.trajectories.logp_candidate1.index_select(1, idx).to(torch::kDouble) +
                   offsets * (reduce == StepReduce::kMean ? counts.to(torch::kDouble) : torch::ones_like(offsets));
@@ -161,7 +163,8 @@ TEST_F(LearnerTest, LossGradientMatchesFiniteDifferences) {
       auto lp = std::move(ReplayStepLogProbs(*model, rep, uncond_, g.trajectories, steps, 0.0)).value();
       return GrpoLoss(lp.candidate1, old_lp, adv, counts, ref, o).loss;
     };
-    ExpectGradientMatchesFiniteDifference(*model, f, std::string("loss/") + StepReduceName(reduce));
+    ExpectGradientMatchesFiniteDifference(*model, f, std::string("loss/") + StepReduceName(reduce) + "/" +
+                                                         StepWeightName(weight));
   }
 }
 

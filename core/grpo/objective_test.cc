@@ -138,6 +138,66 @@ TEST(GrpoLoss, MeanReductionDividesByTheStepsTokens) {
   EXPECT_EQ(s.clip_fraction, 0.5);
 }
 
+TEST(GrpoLoss, TokenWeightingWeighsEachStepByItsTokens) {
+  // One sample (A = +1), two steps revealing 1 and 3 tokens, mean reduction. Log ratios per
+  // token 0.05 and 0.02: ratios e^0.05 and e^0.02, both inside the clip range.
+  auto old_lp = T2({-1.0, -6.0}, 1);
+  auto new_lp = T2({-0.95, -5.94}, 1).requires_grad_(true);
+  auto counts = T2({1, 3}, 1);
+  GrpoLossOptions o;
+  o.reduce = StepReduce::kMean;
+  o.kl_beta = 0.5;
+  auto ref = T2({-1.2, -6.3}, 1);  // per-token d = ref - new: -0.25, -0.12
+  o.weight = StepWeight::kEqual;
+  auto eq = GrpoLoss(new_lp, old_lp, torch::tensor({1.0}, torch::kDouble), counts, ref, o);
+  EXPECT_NEAR(eq.policy_loss, -(std::exp(0.05) + std::exp(0.02)) / 2.0, 1e-12);
+  o.weight = StepWeight::kTokens;
+  auto tok = GrpoLoss(new_lp, old_lp, torch::tensor({1.0}, torch::kDouble), counts, ref, o);
+  EXPECT_NEAR(tok.policy_loss, -(1 * std::exp(0.05) + 3 * std::exp(0.02)) / 4.0, 1e-12);
+  auto k3 = [](double d) { return std::exp(d) - d - 1; };
+  EXPECT_NEAR(tok.kl, (1 * k3(-0.25) + 3 * k3(-0.12)) / 4.0, 1e-12);
+  EXPECT_NEAR(eq.kl, (k3(-0.25) + k3(-0.12)) / 2.0, 1e-12);
+  // The policy term's gradient per step log-probability is -A ratio w / n: each of the 4
+  // tokens then gets -A ratio / 4 with token weights, where equal weights give the lone
+  // early token 3x a late token's (-e^0.05 / 2 against -e^0.02 / 6).
+  tok.loss.backward();
+  auto g = new_lp.grad().clone();
+  const double dkl0 = 0.5 * (1 - std::exp(-0.25)) / 4.0, dkl1 = 0.5 * 3 * (1 - std::exp(-0.12)) / 3 / 4.0;
+  EXPECT_NEAR(g[0][0].item<double>(), -std::exp(0.05) / 4.0 + dkl0, 1e-12);
+  EXPECT_NEAR(g[0][1].item<double>(), -std::exp(0.02) / 4.0 + dkl1, 1e-12);
+  EXPECT_FALSE(ParseStepWeight("token").ok());
+  EXPECT_EQ(*ParseStepWeight("tokens"), StepWeight::kTokens);
+  EXPECT_STREQ(StepWeightName(*ParseStepWeight("equal")), "equal");
+}
+
+TEST(GrpoLoss, PartsWeightedByPartWeightSumToTheWholeMinibatchLoss) {
+  // Three samples with different token counts (a step subset), split into parts of 2 and 1
+  // rows as the learner's micro-batches do: the weighted parts must equal the whole.
+  auto gen = at::detail::createCPUGenerator(3);
+  auto old_lp = -torch::rand({3, 2}, gen, torch::kDouble) * 5;
+  auto new_lp = old_lp + torch::rand({3, 2}, gen, torch::kDouble) * 0.2 - 0.1;
+  auto ref = old_lp + torch::rand({3, 2}, gen, torch::kDouble) * 0.4 - 0.2;
+  auto adv = torch::tensor({1.0, -0.5, 0.3}, torch::kDouble);
+  auto counts = T2({1, 7, 2, 2, 5, 30}, 3);
+  for (StepWeight w : {StepWeight::kEqual, StepWeight::kTokens}) {
+    GrpoLossOptions o;
+    o.reduce = StepReduce::kMean;
+    o.weight = w;
+    o.kl_beta = 0.2;
+    const double whole = GrpoLoss(new_lp, old_lp, adv, counts, ref, o).loss.item<double>();
+    double parts = 0;
+    for (auto rows : {torch::tensor({0, 2}, torch::kLong), torch::tensor({1}, torch::kLong)}) {
+      auto c = counts.index_select(0, rows);
+      parts += PartWeight(c, counts, w) * GrpoLoss(new_lp.index_select(0, rows), old_lp.index_select(0, rows),
+                                                   adv.index_select(0, rows), c, ref.index_select(0, rows), o)
+                                              .loss.item<double>();
+    }
+    EXPECT_NEAR(parts, whole, 1e-12) << StepWeightName(w);
+  }
+  EXPECT_DOUBLE_EQ(PartWeight(T2({1, 7}, 1), counts, StepWeight::kEqual), 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(PartWeight(T2({1, 7}, 1), counts, StepWeight::kTokens), 8.0 / 47.0);
+}
+
 TEST(Reduction, SelectsFirstLastAndRandomSubsets) {
   EXPECT_EQ(*SelectSteps(6, {StepSubset::kAll, 0}, 1), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
   EXPECT_EQ(*SelectSteps(6, {StepSubset::kFirst, 2}, 1), (std::vector<int64_t>{0, 1}));
