@@ -10,7 +10,8 @@
 #   scored under seeded random masks); kl (KL to the initial weights);
 #   no_filter (std filter off); last_half_steps (computational reduction); rollout_t8
 #   (unmasking reduction: rollouts with T/2 steps, evaluation with T); group_minibatches
-#   (whole groups per minibatch); graded, graded_no_filter (a reward for which the paper's
+#   (whole groups per minibatch); token_weight (every revealed token weighs the same in the
+#   objective, not every step); graded, graded_no_filter (a reward for which the paper's
 #   percentile filter acts: with the binary verdict at G = 8 it resamples only zero-spread groups).
 #
 # Writes runs/ablation/<variant>/seed<N>/ (a run folder each, its log and wall seconds) and
@@ -42,7 +43,7 @@ shift || true
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
-            graded graded_no_filter remask)
+            graded graded_no_filter remask token_weight)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -63,6 +64,7 @@ variant_fields() {
     last_half_steps) echo 'learner { step_subset: "last" subset_steps: 8 }' ;;
     rollout_t8) echo 'rollout { steps: 8 }' ;;
     group_minibatches) echo 'learner { minibatch_split: "groups" }' ;;
+    token_weight) echo 'learner { step_weight: "tokens" }' ;;
     graded) echo 'reward: "graded"' ;;
     graded_no_filter) echo 'reward: "graded" filter { enabled: false }' ;;
     *) echo "unknown variant '$1'" >&2; return 1 ;;
