@@ -22,7 +22,9 @@ class TrainTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ConfigureThreads(1);  // exact equality needs one thread
-    root_ = ::testing::TempDir() + "/train_test";
+    // One folder per test: ctest -j runs this suite's tests as parallel processes, and a
+    // shared folder removed by one test's SetUp broke another's run.
+    root_ = ::testing::TempDir() + "/train_test_" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(root_);
     fs::create_directories(root_);
     auto model = std::move(MaskedTransformer::Create(shapeworld::ShapeWorldModelConfig(32, 1, 2, 64, 8), {}, 5)).value();
