@@ -288,11 +288,12 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
         optimizer_->zero_grad();
         GrpoLossResult sum;
         double loss_sum = 0, entropy_sum = 0;
+        const auto mb_counts = counts.index_select(0, idx);  // for each part's PartWeight
         for (int64_t c0 = 0; c0 < mb; c0 += options_.micro_batch) {
           auto cidx = idx.slice(0, c0, std::min(mb, c0 + options_.micro_batch));
           // This part's share of the minibatch's loss: of its rows, or of its tokens when the
           // loss weighs every token equally (options_.loss.weight).
-          const double weight = PartWeight(counts.index_select(0, cidx), counts.index_select(0, idx), options_.loss.weight);
+          const double weight = PartWeight(counts.index_select(0, cidx), mb_counts, options_.loss.weight);
           PromptBatch c_prompts{prompts.text_ids.index_select(0, cidx), prompts.text_valid.index_select(0, cidx)};
           auto c_traj = SelectRows(traj, cidx);
           torch::Tensor now_lp, ref, entropy;
