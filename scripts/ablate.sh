@@ -35,9 +35,17 @@
 #                          pass at 2; a last pass over every variant only writes the table.
 #   ABLATE_TRAIN_SPLIT=1   also evaluate each final policy on the training prompts
 set -euo pipefail
+# Bash reads a script while it runs it, so editing this file during a pass (hours long) would
+# change the running pass mid-way: run a private copy of it instead, from the repository root.
+if [ -z "${ABLATE_REPO:-}" ]; then
+  copy=$(mktemp "${TMPDIR:-/tmp}/ablate.XXXXXX.sh")
+  cp "$0" "$copy"
+  ABLATE_REPO=$(cd "$(dirname "$0")/.." && pwd) exec bash "$copy" "$@"
+fi
+trap 'rm -f "$0"' EXIT
 # Transparent huge pages for the heap (core/runtime.h); a setting of your own wins.
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
-cd "$(dirname "$0")/.."
+cd "$ABLATE_REPO"
 UPDATES=${1:-60}
 shift || true
 VARIANTS=("$@")
