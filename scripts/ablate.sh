@@ -37,12 +37,13 @@
 set -euo pipefail
 # Bash reads a script while it runs it, so editing this file during a pass (hours long) would
 # change the running pass mid-way: run a private copy of it instead, from the repository root.
-if [ -z "${ABLATE_REPO:-}" ]; then
+# Only the copy (named by ABLATE_PRIVATE_COPY) is ever removed, whatever the caller exports.
+if [ "${ABLATE_PRIVATE_COPY:-}" != "$0" ]; then
   copy=$(mktemp "${TMPDIR:-/tmp}/ablate.XXXXXX.sh")
   cp "$0" "$copy"
-  ABLATE_REPO=$(cd "$(dirname "$0")/.." && pwd) exec bash "$copy" "$@"
+  ABLATE_PRIVATE_COPY=$copy ABLATE_REPO=$(cd "$(dirname "$0")/.." && pwd) exec bash "$copy" "$@"
 fi
-trap 'rm -f "$0"' EXIT
+trap 'rm -f "$ABLATE_PRIVATE_COPY"' EXIT
 # Transparent huge pages for the heap (core/runtime.h); a setting of your own wins.
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 cd "$ABLATE_REPO"
