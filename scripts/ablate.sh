@@ -11,7 +11,8 @@
 #   no_filter (std filter off); last_half_steps (computational reduction); rollout_t8
 #   (unmasking reduction: rollouts with T/2 steps, evaluation with T); group_minibatches
 #   (whole groups per minibatch); token_weight (every revealed token weighs the same in the
-#   objective, not every step); graded, graded_no_filter (a reward for which the paper's
+#   objective, not every step); remask_tokens (remask with every re-masked token weighing the
+#   same: a draw that masks many tokens counts for more than one that masks few); graded, graded_no_filter (a reward for which the paper's
 #   percentile filter acts: with the binary verdict at G = 8 it resamples only zero-spread groups).
 #
 # Writes runs/ablation/<variant>/seed<N>/ (a run folder each, its log and wall seconds) and
@@ -52,7 +53,7 @@ shift || true
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
-            graded graded_no_filter remask token_weight)
+            graded graded_no_filter remask token_weight remask_tokens)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -74,6 +75,7 @@ variant_fields() {
     rollout_t8) echo 'rollout { steps: 8 }' ;;
     group_minibatches) echo 'learner { minibatch_split: "groups" }' ;;
     token_weight) echo 'learner { step_weight: "tokens" }' ;;
+    remask_tokens) echo 'learner { transition: "remask" step_weight: "tokens" }' ;;
     graded) echo 'reward: "graded"' ;;
     graded_no_filter) echo 'reward: "graded" filter { enabled: false }' ;;
     *) echo "unknown variant '$1'" >&2; return 1 ;;
