@@ -12,8 +12,9 @@
 #   (unmasking reduction: rollouts with T/2 steps, evaluation with T); group_minibatches
 #   (whole groups per minibatch); token_weight (every revealed token weighs the same in the
 #   objective, not every step); remask_tokens (remask with every re-masked token weighing the
-#   same: a draw that masks many tokens counts for more than one that masks few); graded, graded_no_filter (a reward for which the paper's
-#   percentile filter acts: with the binary verdict at G = 8 it resamples only zero-spread groups).
+#   same: a draw that masks many tokens counts for more than one that masks few); graded,
+#   graded_no_filter (a reward for which the paper's percentile filter acts: with the binary
+#   verdict at G = 8 it resamples only zero-spread groups).
 #
 # Writes runs/ablation/<variant>/seed<N>/ (a run folder each, its log and wall seconds) and
 # runs/ablation/table.md. A (variant, seed) that finished earlier with the same number of
