@@ -259,6 +259,48 @@ TEST_F(LearnerTest, OnPolicyRatioIsOne) {
   }
 }
 
+// The default objective (remask, every re-masked token weighing the same): one update must
+// raise the per-token likelihood of the images with positive advantages against those with
+// negative ones, judged under re-masking draws the update never saw.
+TEST_F(LearnerTest, DefaultRemaskUpdateFavoursTheRewardedImages) {
+  auto groups = Groups(*Model("float64"), 2.0);
+  LearnerOptions o;
+  o.transition = Transition::kRemask;
+  o.loss.reduce = StepReduce::kMean;
+  o.loss.weight = StepWeight::kTokens;
+  o.guidance = 2.0;
+  o.minibatches = 1;
+  o.warmup_updates = 0;
+  o.adamw.learning_rate = 3e-3;
+  auto learner = std::move(GrpoLearner::Create(Model("float64"), nullptr, uncond_, o)).value();
+  auto before = Model("float64");  // the same seed: the learner's initial weights
+  const int64_t S = 16, N = config_.image_len;
+  auto per_token = [&](const MaskedTransformer& m, const ScoredGroup& g, const torch::Tensor& masks) {
+    torch::NoGradGuard no_grad;
+    PromptBatch rep{g.prompt.text_ids.expand({kG, -1}), g.prompt.text_valid.expand({kG, -1})};
+    auto lp = std::move(RemaskLogProbs(m, rep, uncond_, g.trajectories.tokens, masks, 2.0)).value();
+    return (lp.sum(1) / masks.sum({1, 2}).to(torch::kDouble));  // [kG] mean log-prob per masked token
+  };
+  std::vector<torch::Tensor> masks;
+  std::vector<torch::Tensor> old_lp;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    masks.push_back(DrawRemasks(kG, S, N, 1000 + g));
+    old_lp.push_back(per_token(*before, groups[g], masks.back()));
+  }
+  auto stats = learner->Update(groups);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  double aligned = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    auto r = torch::tensor(groups[g].rewards, torch::kDouble);
+    auto adv = (r - r.mean()) / r.std();
+    auto delta = per_token(learner->policy(), groups[g], masks[g]) - old_lp[g];
+    aligned += (adv * delta).sum().item<double>();
+    // Within each group the best image gained more likelihood than the worst.
+    EXPECT_GT(delta[r.argmax()].item<double>(), delta[r.argmin()].item<double>()) << "group " << g;
+  }
+  EXPECT_GT(aligned, 0.0);
+}
+
 TEST_F(LearnerTest, OnPolicyRatioIsOneWithTheNoiseEdge) {
   auto model = Model("float32");
   std::vector<ScoredGroup> groups;
