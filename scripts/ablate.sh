@@ -5,16 +5,20 @@
 # standard error over seeds of (variant's gain - default's gain on the same seed).
 #
 # Variants (mask-grpo.md sections 3-5, and this project's levers):
-#   default; candidate1, candidate1_noise (its Gumbel-consistent edge), full (transition
-#   definitions); remask (the re-masking likelihood of MaskGRPO / UDM-GRPO: the final image
-#   scored under seeded random masks); kl (KL to the initial weights);
+#   default (since 2396481: remask_tokens, below); candidate2 (the default before it),
+#   candidate1, candidate1_noise (its Gumbel-consistent edge), full (transition definitions,
+#   each with per-step weights as measured before); remask (the re-masking likelihood of
+#   MaskGRPO / UDM-GRPO: the final image scored under seeded random masks, per-draw weights);
+#   kl (KL to the initial weights);
 #   no_filter (std filter off); last_half_steps (computational reduction); rollout_t8
 #   (unmasking reduction: rollouts with T/2 steps, evaluation with T); group_minibatches
-#   (whole groups per minibatch); token_weight (every revealed token weighs the same in the
-#   objective, not every step); remask_tokens (remask with every re-masked token weighing the
+#   (whole groups per minibatch); token_weight (candidate2 with every revealed token weighing
+#   the same in the objective, not every step); remask_tokens (remask with every re-masked token weighing the
 #   same: a draw that masks many tokens counts for more than one that masks few); graded,
 #   graded_no_filter (a reward for which the paper's percentile filter acts: with the binary
 #   verdict at G = 8 it resamples only zero-spread groups).
+# The other variants change one thing on top of the default, so rows run before 2396481
+# (docs/ablation.md) were measured on candidate2 and rows run since on remask_tokens.
 #
 # Writes runs/ablation/<variant>/seed<N>/ (a run folder each, its log and wall seconds) and
 # runs/ablation/table.md. A (variant, seed) that finished earlier with the same number of
@@ -53,7 +57,7 @@ UPDATES=${1:-60}
 shift || true
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
-  VARIANTS=(default candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
+  VARIANTS=(default candidate2 candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
             graded graded_no_filter remask token_weight remask_tokens)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
@@ -66,16 +70,19 @@ mkdir -p "$OUT"
 variant_fields() {
   case "$1" in
     default) echo "" ;;
-    candidate1) echo 'learner { transition: "candidate1" }' ;;
-    candidate1_noise) echo 'learner { transition: "candidate1" candidate1_edge: "noise" }' ;;
-    full) echo 'learner { transition: "full" }' ;;
-    remask) echo 'learner { transition: "remask" }' ;;
+    # The transition rows name their step weight: the default's ("tokens") differs from the
+    # one they were measured with before remask_tokens became the default (2396481).
+    candidate2) echo 'learner { transition: "candidate2" step_weight: "equal" }' ;;
+    candidate1) echo 'learner { transition: "candidate1" step_weight: "equal" }' ;;
+    candidate1_noise) echo 'learner { transition: "candidate1" candidate1_edge: "noise" step_weight: "equal" }' ;;
+    full) echo 'learner { transition: "full" step_weight: "equal" }' ;;
+    remask) echo 'learner { transition: "remask" step_weight: "equal" }' ;;
     kl) echo 'learner { kl_beta: 0.05 }' ;;
     no_filter) echo 'filter { enabled: false }' ;;
     last_half_steps) echo 'learner { step_subset: "last" subset_steps: 8 }' ;;
     rollout_t8) echo 'rollout { steps: 8 }' ;;
     group_minibatches) echo 'learner { minibatch_split: "groups" }' ;;
-    token_weight) echo 'learner { step_weight: "tokens" }' ;;
+    token_weight) echo 'learner { transition: "candidate2" step_weight: "tokens" }' ;;
     remask_tokens) echo 'learner { transition: "remask" step_weight: "tokens" }' ;;
     graded) echo 'reward: "graded"' ;;
     graded_no_filter) echo 'reward: "graded" filter { enabled: false }' ;;
