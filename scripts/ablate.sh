@@ -40,6 +40,8 @@
 #                          disjoint variant lists at 1 thread each use 2 cores better than one
 #                          pass at 2; a last pass over every variant only writes the table.
 #   ABLATE_TRAIN_SPLIT=1   also evaluate each final policy on the training prompts
+#   ABLATE_CHECK=1         only check that each variant's config parses (no training; the
+#                          test suite runs this); ABLATE_BIN names the maskgrpo binary
 set -euo pipefail
 # Bash reads a script while it runs it, so editing this file during a pass (hours long) would
 # change the running pass mid-way: run a private copy of it instead, from the repository root.
@@ -62,10 +64,7 @@ if [ ${#VARIANTS[@]} -eq 0 ]; then
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
-BIN=build/bin/maskgrpo
-[ -x "$BIN" ] || bash scripts/build.sh
-OUT=runs/ablation
-mkdir -p "$OUT"
+BIN=${ABLATE_BIN:-build/bin/maskgrpo}
 
 variant_fields() {
   case "$1" in
@@ -90,6 +89,36 @@ variant_fields() {
   esac
 }
 
+# The default config, then the protocol's and the variant's fields: configs are merged in
+# order, so a later block overrides only the fields it sets.
+variant_config() {  # VARIANT SEED
+  local fields
+  fields=$(variant_fields "$1") || return 1
+  cat configs/train.textproto
+  echo "seed: $2"
+  echo "$EVAL_FIELDS"
+  [ -z "${ABLATE_THREADS:-}" ] || echo "runtime { threads: ${ABLATE_THREADS} }"
+  echo "$fields"
+}
+
+# ABLATE_CHECK=1: only check that every variant's config parses as a train config (the test
+# suite runs this); nothing is trained and nothing is written under runs/.
+if [ "${ABLATE_CHECK:-0}" = 1 ]; then
+  [ -x "$BIN" ] || { echo "no $BIN (set ABLATE_BIN)" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  for v in "${VARIANTS[@]}"; do
+    variant_config "$v" "${SEEDS[0]}" > "$tmp/$v.textproto" || { rm -rf "$tmp"; exit 1; }
+    "$BIN" check-config train "$tmp/$v.textproto" > /dev/null || { echo "variant $v: config rejected" >&2; rm -rf "$tmp"; exit 1; }
+  done
+  rm -rf "$tmp"
+  echo "${#VARIANTS[@]} variant configs parse"
+  exit 0
+fi
+
+[ -x "$BIN" ] || bash scripts/build.sh
+OUT=runs/ablation
+mkdir -p "$OUT"
+
 for v in "${VARIANTS[@]}"; do
   fields=$(variant_fields "$v")
   for seed in "${SEEDS[@]}"; do
@@ -98,15 +127,7 @@ for v in "${VARIANTS[@]}"; do
       echo "== $v seed $seed: finished earlier, kept ($dir)"
       continue
     fi
-    # The default config, then the protocol's and the variant's fields: configs are merged
-    # in order, so a later block overrides only the fields it sets.
-    config=$({
-      cat configs/train.textproto
-      echo "seed: $seed"
-      echo "$EVAL_FIELDS"
-      [ -z "${ABLATE_THREADS:-}" ] || echo "runtime { threads: ${ABLATE_THREADS} }"
-      echo "$fields"
-    })
+    config=$(variant_config "$v" "$seed")
     # An interrupted run with the same config resumes from its last checkpoint (`train`
     # does that by itself); anything else starts over.
     if [ ! -f "$dir/ablation.textproto" ] || [ "$(cat "$dir/ablation.textproto")" != "$config" ]; then

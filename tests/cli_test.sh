@@ -119,6 +119,8 @@ echo 'learner { minibatch_split: "prompts" }' > "$WORK/bad_split.textproto"
 expect_error "train unknown minibatch split" 2 "minibatch_split must be samples or groups, got 'prompts'" -- \
   "$BIN" train --config "$WORK/bad_split.textproto" --out "$WORK/t_bad"
 echo 'learner { step_weight: "token" }' > "$WORK/bad_weight.textproto"
+expect_error "check-config train names a bad value" 1 "step_weight must be equal or tokens, got 'token'" -- \
+  "$BIN" check-config train "$WORK/bad_weight.textproto"
 expect_error "train unknown step weight" 2 "step_weight must be equal or tokens, got 'token'" -- \
   "$BIN" train --config "$WORK/bad_weight.textproto" --out "$WORK/t_bad"
 echo 'learner { candidate1_edge: "soft" }' > "$WORK/bad_edge.textproto"
