@@ -8,7 +8,9 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <utility>
 
 #include "core/grpo/run_folder.h"
 #include "core/json.h"
@@ -133,6 +135,9 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
   // Objects and fragments per sampled image: clutter and broken shapes show here long before
   // they show in an evaluation.
   int64_t objects = 0, fragments = 0, counted = 0;
+  // The sampled reward per task (prompt tag): an overall mean that rises can hide a task that
+  // falls (counting, while the policy learns to draw more objects for the two-object tasks).
+  std::map<std::string, std::pair<double, int64_t>> by_task;  // tag -> (reward sum, images)
   const auto before = filter_.counters();
   while (static_cast<int64_t>(accepted.size()) < want && drawn < cap) {
     const int64_t need = std::min(want - static_cast<int64_t>(accepted.size()), cap - drawn);
@@ -155,7 +160,8 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
                                                      learner_->version()));
     drawn += need;
     for (size_t i = 0; i < groups.size(); ++i) {
-      for (double r : groups[i].group.rewards) reward_sum += r, ++reward_count;
+      auto& task = by_task[specs[i]->tag];
+      for (double r : groups[i].group.rewards) reward_sum += r, ++reward_count, task.first += r, ++task.second;
       for (const auto& j : groups[i].scores) {
         if (j.objects < 0 || j.fragments < 0) continue;
         objects += j.objects, fragments += j.fragments, ++counted;
@@ -171,6 +177,13 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
   Json& s = *rollout_stats;
   s["groups_drawn"] = drawn;
   s["sampled_reward_mean"] = reward_count ? reward_sum / reward_count : 0.0;
+  Json::Object tasks;
+  for (const auto& [tag, sum_images] : by_task) {
+    if (sum_images.second == 0) continue;
+    tasks[tag] = Json(Json::Object{{"reward", sum_images.first / static_cast<double>(sum_images.second)},
+                                   {"images", sum_images.second}});
+  }
+  s["sampled_by_task"] = Json(std::move(tasks));
   if (counted > 0) {
     s["objects_per_image"] = static_cast<double>(objects) / static_cast<double>(counted);
     s["fragments_per_image"] = static_cast<double>(fragments) / static_cast<double>(counted);

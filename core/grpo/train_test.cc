@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/json.h"
 #include "core/model_io.h"
 #include "core/runtime.h"
 #include "core/safetensors.h"
@@ -101,6 +102,32 @@ TEST_F(TrainTest, ResumeEqualsAnUninterruptedRun) {
   };
   EXPECT_EQ(count_lines(straight.out_dir), 5 + 2);
   EXPECT_EQ(count_lines(interrupted.out_dir), 5 + 2);
+  // Each update line splits the sampled reward by task: the tasks' images add up to every
+  // image drawn, and their weighted rewards to the overall sampled mean.
+  {
+    std::ifstream in(straight.out_dir + "/metrics.jsonl");
+    int updates = 0;
+    for (std::string l; std::getline(in, l);) {
+      auto j = std::move(Json::Parse(l)).value();
+      if (j.Find("kind")->as_string() != "update") continue;
+      ++updates;
+      const Json* by_task = j.Find("sampled_by_task");
+      ASSERT_NE(by_task, nullptr) << l;
+      ASSERT_FALSE(by_task->as_object().empty()) << l;
+      double weighted = 0, images = 0;
+      for (const auto& [tag, task] : by_task->as_object()) {
+        const double reward = task.Find("reward")->as_number(), n = task.Find("images")->as_number();
+        EXPECT_FALSE(tag.empty());
+        EXPECT_GE(reward, 0.0) << tag;
+        EXPECT_LE(reward, 1.0) << tag;
+        EXPECT_GT(n, 0) << tag;
+        weighted += reward * n, images += n;
+      }
+      EXPECT_EQ(images, j.Find("groups_drawn")->as_number() * straight.group_size) << l;
+      EXPECT_NEAR(weighted / images, j.Find("sampled_reward_mean")->as_number(), 1e-9) << l;
+    }
+    EXPECT_EQ(updates, 5);
+  }
   EXPECT_TRUE(fs::exists(straight.out_dir + "/eval/v000000/eval.json"));
   EXPECT_TRUE(fs::exists(straight.out_dir + "/eval/v000005/grid.png"));
   // Only the newest keep_checkpoints (2) remain.
