@@ -57,6 +57,17 @@ def load_seed(seed_dir):
             if j.get("kind") == "update":
                 updates.append(j)
     late = updates[-10:]
+    # The sampled training reward per task over the first and the last 10 updates (image-
+    # weighted), from the update lines' sampled_by_task (runs before 7bf4430 have none).
+    def by_task(lines):
+        sums = {}
+        for u in lines:
+            for tag, t in u.get("sampled_by_task", {}).items():
+                s = sums.setdefault(tag, [0.0, 0])
+                s[0] += t["reward"] * t["images"]
+                s[1] += t["images"]
+        return {tag: s[0] / s[1] for tag, s in sums.items() if s[1] > 0}
+    out["sampled_early"], out["sampled_late"] = by_task(updates[:10]), by_task(late)
     for key in ("objects_per_image", "fragments_per_image", "entropy", "sampled_reward_mean"):
         vals = [u[key] for u in late if key in u]
         out[key] = sum(vals) / len(vals) if vals else None
@@ -148,6 +159,23 @@ def main():
     if base is not None and "tasks" in base:
         per_task("Per task, re-judged (mean over seeds; the base model in brackets):",
                  lambda r: r.get("final"), lambda r: base)
+    # Where a held-out task falls, this says whether the policy also got worse at it on the
+    # prompts it trains on.
+    sampled = [v for v in variants if any(r["sampled_late"] for r in runs[v].values())]
+    if sampled:
+        lines.extend(["Sampled training reward per task, last 10 updates (first 10 in brackets; "
+                      "mean over seeds):", ""])
+        lines.append("| variant | seeds | " + " | ".join(TASKS) + " |")
+        lines.append("|---|---|" + "---|" * len(TASKS))
+        for v in sampled:
+            seeds = [r for r in runs[v].values() if r["sampled_late"]]
+            cells = []
+            for t in TASKS:
+                late = [r["sampled_late"][t] for r in seeds if t in r["sampled_late"]]
+                early = [r["sampled_early"][t] for r in seeds if t in r["sampled_early"]]
+                cells.append(f"{sum(late) / len(late):.3f} ({sum(early) / len(early):.3f})" if late and early else "-")
+            lines.append(f"| {v} | {len(seeds)} | " + " | ".join(cells) + " |")
+        lines.append("")
     table = "\n".join(lines) + "\n"
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(table)

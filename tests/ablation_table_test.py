@@ -11,15 +11,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
 
 
-def write_run(d, before, after, finished=True):
+def write_run(d, before, after, finished=True, counting=None):
     for version, overall in (("v000000", before), ("v000060", after)):
         e = os.path.join(d, "run", "eval", version)
         os.makedirs(e)
         json.dump({"overall": overall, "tasks": {t: overall for t in TASKS}}, open(os.path.join(e, "eval.json"), "w"))
     with open(os.path.join(d, "run", "metrics.jsonl"), "w") as f:
         for v in range(1, 21):
-            f.write(json.dumps({"kind": "update", "version": v, "objects_per_image": 1.0 if v <= 10 else 2.0,
-                                "fragments_per_image": 0.5, "entropy": 1.25}) + "\n")
+            line = {"kind": "update", "version": v, "objects_per_image": 1.0 if v <= 10 else 2.0,
+                    "fragments_per_image": 0.5, "entropy": 1.25}
+            if counting is not None:  # (early, late-on-even-updates) counting reward; colors 0.5
+                # Late, odd updates draw 8 counting images at reward 0 and even ones 24 at the
+                # given reward: only an image-weighted mean gives 3/4 of it.
+                late = 0.0 if v % 2 else counting[1]
+                line["sampled_by_task"] = {
+                    "counting": {"reward": counting[0] if v <= 10 else late, "images": 8 if v % 2 else 24},
+                    "colors": {"reward": 0.5, "images": 16}}
+            f.write(json.dumps(line) + "\n")
     if finished:
         open(os.path.join(d, "seconds"), "w").write("600\n")
 
@@ -36,7 +44,9 @@ with tempfile.TemporaryDirectory() as out:
     for seed, (b, a) in {1: (0.3, 0.4), 2: (0.3, 0.5), 3: (0.3, 0.6)}.items():
         write_run(os.path.join(out, "default", f"seed{seed}"), b, a)
     for seed, (b, a) in {1: (0.3, 0.5), 2: (0.3, 0.5), 3: (0.3, 0.8)}.items():
-        write_run(os.path.join(out, "better", f"seed{seed}"), b, a)
+        # Late counting per seed: 0.75 * 0.2 = 0.15 (seeds 1, 2) and 0.75 * 0.8 = 0.6 (seed 3),
+        # mean 0.3 (an unweighted mean would give 0.2); early 0.4 on every seed.
+        write_run(os.path.join(out, "better", f"seed{seed}"), b, a, counting=(0.4, 0.2 if seed < 3 else 0.8))
     write_run(os.path.join(out, "better", "seed4"), 0.3, 0.9, finished=False)  # still running
     # Re-judged by a final eval: base 0.30, the default's finals 0.45 / 0.50 / 0.55 (gains
     # +0.15 / +0.20 / +0.25, SE 0.029); "better" has no final evals.
@@ -70,4 +80,13 @@ with tempfile.TemporaryDirectory() as out:
     check(os.path.exists(os.path.join(out, "table.md")), "table.md written")
     check(rejudged["default"][3] == "+0.200 +- 0.029", "re-judged gain: " + rejudged["default"][3])
     check(rejudged["better"][1] == "0", "no final evals, no re-judged row")
+    # The 8-column rows (variant, seeds, six tasks) are the sampled-reward table's.
+    sampled = [line for line in table.splitlines() if line.startswith("| better | 3 | ") and line.count("|") == 9]
+    check(len(sampled) == 1, "one sampled-reward-per-task row for the variant that has them")
+    cells = [c.strip() for c in sampled[0].split("|")[1:-1]]
+    check(cells[2 + TASKS.index("counting")] == "0.300 (0.400)", "counting late (early): " + cells[4])
+    check(cells[2 + TASKS.index("colors")] == "0.500 (0.500)", "colors late (early): " + cells[5])
+    check(cells[2 + TASKS.index("position")] == "-", "a task never sampled: " + cells[6])
+    check(not any(line.startswith("| default | 3 | ") and line.count("|") == 9 for line in table.splitlines()),
+          "no sampled row for runs without sampled_by_task")
 print("ablation_table_test: ok")
