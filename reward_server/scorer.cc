@@ -11,7 +11,7 @@
 namespace maskgrpo::reward {
 
 std::vector<std::string> KnownScorers() {
-  return {"shapeworld_dense", "shapeworld_graded", "shapeworld_binary", "torchscript",
+  return {"shapeworld_dense", "shapeworld_graded", "shapeworld_binary", "shapeworld_binary_clean", "torchscript",
           "clip_score",       "pickscore",         "hpsv2",             "aesthetic"};
 }
 
@@ -38,6 +38,7 @@ StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std:
   if (name == "shapeworld_dense") return std::unique_ptr<Scorer>(new ShapeWorldScorer("dense"));
   if (name == "shapeworld_graded") return std::unique_ptr<Scorer>(new ShapeWorldScorer("graded"));
   if (name == "shapeworld_binary") return std::unique_ptr<Scorer>(new ShapeWorldScorer("binary"));
+  if (name == "shapeworld_binary_clean") return std::unique_ptr<Scorer>(new ShapeWorldScorer("binary_clean"));
   if (name == "torchscript") return TorchScriptScorer::Load(model_path);
   std::string known;
   for (const auto& n : KnownScorers()) known += (known.empty() ? "" : ", ") + n;

@@ -1,7 +1,8 @@
 // The built-in GenEval-style scorer of the embedded world: the pixel-only detector and
 // GenEval's rules (core/shapeworld). "shapeworld_dense" gives partial credit in [0, 1],
 // "shapeworld_graded" partial credit that is 0 for an empty image, "shapeworld_binary"
-// GenEval's 0/1 verdict: the same values as `train`'s rewards of those names
+// GenEval's 0/1 verdict, "shapeworld_binary_clean" that verdict minus a small penalty per
+// fragment: the same values as `train`'s rewards of those names
 // (shapeworld::RewardByName; core/shapeworld/scorer.h says how each is computed).
 #pragma once
 
@@ -23,7 +24,7 @@ class ShapeWorldScorer : public Scorer {
   std::vector<std::map<std::string, double>> Statistics(const std::vector<const RewardItem*>& items) const override;
 
  private:
-  std::string reward_;  // dense | graded | binary
+  std::string reward_;  // dense | graded | binary | binary_clean
 };
 
 }  // namespace maskgrpo::reward

@@ -22,7 +22,8 @@ TEST(ShapeWorldScorer, EachNameGivesItsValue) {
   two.objects = {{shapeworld::kCircle, shapeworld::kRed, 0, 0}, {shapeworld::kCircle, shapeworld::kBlue, 4, 4}};
   const RewardItem a = Item(spec, empty), b = Item(spec, one), c = Item(spec, two);
   std::map<std::string, std::vector<double>> got;
-  for (const std::string name : {"shapeworld_dense", "shapeworld_graded", "shapeworld_binary"}) {
+  for (const std::string name :
+       {"shapeworld_dense", "shapeworld_graded", "shapeworld_binary", "shapeworld_binary_clean"}) {
     auto scorer = MakeScorer(name);
     ASSERT_TRUE(scorer.ok()) << scorer.status().ToString();
     EXPECT_EQ((*scorer)->name(), name);
@@ -36,6 +37,9 @@ TEST(ShapeWorldScorer, EachNameGivesItsValue) {
   EXPECT_NEAR(got["shapeworld_graded"][1], 0.5, 1e-9);
   EXPECT_NEAR(got["shapeworld_graded"][2], 1.0, 1e-9);
   EXPECT_EQ(got["shapeworld_binary"], (std::vector<double>{0.0, 0.0, 1.0}));
+  // Clean renders hold no fragments, so binary_clean equals the verdict here (the penalty
+  // itself: core/shapeworld/scorer_test.cc).
+  EXPECT_EQ(got["shapeworld_binary_clean"], (std::vector<double>{0.0, 0.0, 1.0}));
 }
 
 TEST(ShapeWorldScorer, UnknownNameListsTheKnownOnes) {

@@ -16,7 +16,8 @@
 #   the same in the objective, not every step); remask_tokens (remask with every re-masked token weighing the
 #   same: a draw that masks many tokens counts for more than one that masks few); graded,
 #   graded_no_filter (a reward for which the paper's percentile filter acts: with the binary
-#   verdict at G = 8 it resamples only zero-spread groups).
+#   verdict at G = 8 it resamples only zero-spread groups); binary_clean (the binary verdict
+#   minus 0.05 per fragment, at most 4: a signal inside groups where every image fails).
 # The other variants change one thing on top of the default, so rows run before 2396481
 # (docs/ablation.md) were measured on candidate2 and rows run since on remask_tokens.
 #
@@ -60,7 +61,7 @@ shift || true
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate2 candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
-            graded graded_no_filter remask token_weight remask_tokens)
+            graded graded_no_filter remask token_weight remask_tokens binary_clean)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -85,6 +86,7 @@ variant_fields() {
     remask_tokens) echo 'learner { transition: "remask" step_weight: "tokens" }' ;;
     graded) echo 'reward: "graded"' ;;
     graded_no_filter) echo 'reward: "graded" filter { enabled: false }' ;;
+    binary_clean) echo 'reward: "binary_clean"' ;;
     *) echo "unknown variant '$1'" >&2; return 1 ;;
   esac
 }

@@ -38,7 +38,7 @@ struct TrainOptions {
   // schedule still spans `updates`. 0 = run to the end.
   int64_t stop_after = 0;
   FilterOptions filter;
-  std::string reward = "dense";  // one of the world judge's rewards (ShapeWorld: binary, dense, graded, mixed)
+  std::string reward = "dense";  // one of the world judge's rewards (ShapeWorld: binary, dense, graded, mixed, binary_clean)
   EvalOptions eval;
   int64_t eval_every = 20;        // 0: only before and after training
   int64_t checkpoint_every = 10;

@@ -103,6 +103,7 @@ bool GenEvalVerdict(const PromptSpec& spec, const std::vector<Detection>& detect
 ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>& detections) {
   ScoreResult result;
   result.correct = GenEvalVerdict(spec, detections, &result.reason);
+  for (const auto& d : detections) result.fragments += d.shape < 0 ? 1 : 0;
   std::vector<double> credit;
   // `graded` keeps the include and relation credits; exclusions and fragments scale it down
   // instead of adding credit, so that nothing earns credit by itself (an empty image scores 0).

@@ -17,7 +17,16 @@ struct ScoreResult {
   double dense = 0.0;    // partial credit in [0, 1]; an empty image earns credit (see scorer.cc)
   double graded = 0.0;   // partial credit in [0, 1] that is 0 for an empty image (see scorer.cc)
   std::string reason;    // first failed rule, for reports; empty when correct
+  int fragments = 0;     // detections of no shape (broken or half-drawn regions)
 };
+
+// `binary_clean`: the binary verdict minus kFragmentPenalty per fragment, at most
+// kMaxPenalisedFragments of them (a reward in [-0.2, 1]). Fragments go with failure on every
+// task (a trained policy's images hold ~3.5 of them), yet the binary verdict gives a group in
+// which every image fails no signal at all; the penalty ranks such a group's images by how
+// clean they are and breaks ties among correct ones, and stays small beside a verdict's 1.
+inline constexpr double kFragmentPenalty = 0.05;
+inline constexpr int kMaxPenalisedFragments = 4;
 
 // GenEval's relative-position threshold: 10% of the image size between centres.
 inline constexpr double kPositionThreshold = 0.1 * kImageSize;

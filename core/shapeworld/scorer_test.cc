@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/shapeworld/shapeworld_world.h"
+
 namespace maskgrpo::shapeworld {
 namespace {
 
@@ -21,6 +23,30 @@ TEST(ScorerTest, SingleObject) {
   EXPECT_TRUE(ScoreDetections(p, {D(kCircle, kRed, 10, 10), D(kSquare, kBlue, 40, 40)}).correct);  // extras allowed
   EXPECT_FALSE(ScoreDetections(p, {D(kSquare, kRed, 10, 10)}).correct);
   EXPECT_FALSE(ScoreDetections(p, {}).correct);
+}
+
+TEST(ScorerTest, CountsFragmentsAndBinaryCleanSubtractsACappedPenalty) {
+  auto p = MakeCounting(kDiamond, 2);
+  const Detection fragment = D(-1, kRed, 20, 20);
+  std::vector<Detection> two{D(kDiamond, kRed, 5, 5), D(kDiamond, kBlue, 50, 50)};
+  auto clean = ScoreDetections(p, two);
+  EXPECT_TRUE(clean.correct);
+  EXPECT_EQ(clean.fragments, 0);
+  auto with_two = two;
+  with_two.insert(with_two.end(), 2, fragment);
+  auto broken = ScoreDetections(p, with_two);
+  EXPECT_TRUE(broken.correct);  // GenEval's rule ignores fragments
+  EXPECT_EQ(broken.fragments, 2);
+  EXPECT_NEAR(RewardByName("binary_clean", clean), 1.0, 1e-12);
+  EXPECT_NEAR(RewardByName("binary_clean", broken), 1.0 - 2 * kFragmentPenalty, 1e-12);
+  EXPECT_EQ(RewardByName("binary", broken), 1.0);
+  // A failing image is ranked by its fragments too, down to the cap.
+  std::vector<Detection> shards(7, fragment);
+  auto failed = ScoreDetections(p, shards);
+  EXPECT_FALSE(failed.correct);
+  EXPECT_EQ(failed.fragments, 7);
+  EXPECT_NEAR(RewardByName("binary_clean", failed), -kFragmentPenalty * kMaxPenalisedFragments, 1e-12);
+  EXPECT_LT(RewardByName("binary_clean", failed), RewardByName("binary_clean", ScoreDetections(p, {fragment})));
 }
 
 TEST(ScorerTest, TwoObject) {

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "core/shapeworld/detector.h"
 
 namespace maskgrpo::shapeworld {
@@ -81,7 +83,7 @@ StatusOr<PromptSpec> FromPrompt(const Prompt& prompt, const std::string& where) 
   return out;
 }
 
-std::vector<std::string> RewardNames() { return {"binary", "dense", "graded", "mixed"}; }
+std::vector<std::string> RewardNames() { return {"binary", "dense", "graded", "mixed", "binary_clean"}; }
 
 double RewardByName(const std::string& name, const ScoreResult& score) {
   const double binary = score.correct ? 1.0 : 0.0;
@@ -89,6 +91,7 @@ double RewardByName(const std::string& name, const ScoreResult& score) {
   if (name == "dense") return score.dense;
   if (name == "graded") return score.graded;
   if (name == "mixed") return 0.5 * score.dense + 0.5 * binary;
+  if (name == "binary_clean") return binary - kFragmentPenalty * std::min(score.fragments, kMaxPenalisedFragments);
   return 0.0;
 }
 
