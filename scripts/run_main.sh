@@ -2,7 +2,7 @@
 # The main job on the embedded default (ShapeWorld): set up, pretrain the base model if it
 # is not there, then Mask-GRPO fine-tuning with the whole distributed system on this
 # machine (`maskgrpo launch`: a reward server, the learner and 2 rollout workers as child
-# processes on 127.0.0.1; about 20 minutes on 2 CPU cores) and the held-out table before
+# processes on 127.0.0.1; about 24 minutes on 2 CPU cores) and the held-out table before
 # and after. Output: runs/main/ with report.html (see docs/run-folder.md); rerunning resumes
 # or just reprints the result. The same training in one process: `maskgrpo train`.
 set -euo pipefail
