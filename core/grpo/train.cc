@@ -178,8 +178,7 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
   s["groups_drawn"] = drawn;
   s["sampled_reward_mean"] = reward_count ? reward_sum / reward_count : 0.0;
   Json::Object tasks;
-  for (const auto& [tag, sum_images] : by_task) {
-    if (sum_images.second == 0) continue;
+  for (const auto& [tag, sum_images] : by_task) {  // every entry holds a group's images
     tasks[tag] = Json(Json::Object{{"reward", sum_images.first / static_cast<double>(sum_images.second)},
                                    {"images", sum_images.second}});
   }

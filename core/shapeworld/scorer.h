@@ -24,7 +24,9 @@ struct ScoreResult {
 // kMaxPenalisedFragments of them (a reward in [-0.2, 1]). Fragments go with failure on every
 // task (a trained policy's images hold ~3.5 of them), yet the binary verdict gives a group in
 // which every image fails no signal at all; the penalty ranks such a group's images by how
-// clean they are and breaks ties among correct ones, and stays small beside a verdict's 1.
+// clean they are and breaks ties among correct ones. Measured, it loses on every seed: group
+// normalisation blows the small differences up, and the policy stops drawing shapes
+// (docs/ablation.md); it stays selectable as that negative result.
 inline constexpr double kFragmentPenalty = 0.05;
 inline constexpr int kMaxPenalisedFragments = 4;
 

@@ -176,8 +176,8 @@ StatusOr<std::vector<Judgement>> ShapeWorldWorld::Judge(const Prompt& prompt, co
     j.correct = score.correct;
     j.reason = score.reason;
     for (const auto& name : RewardNames()) j.rewards[name] = RewardByName(name, score);
-    j.objects = j.fragments = 0;
-    for (const auto& d : detections) (d.shape < 0 ? j.fragments : j.objects) += 1;
+    j.fragments = score.fragments;
+    j.objects = static_cast<int>(detections.size()) - score.fragments;
   }
   return out;
 }
