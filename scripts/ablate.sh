@@ -17,7 +17,10 @@
 #   same: a draw that masks many tokens counts for more than one that masks few); graded,
 #   graded_no_filter (a reward for which the paper's percentile filter acts: with the binary
 #   verdict at G = 8 it resamples only zero-spread groups); binary_clean (the binary verdict
-#   minus 0.05 per fragment, at most 4: a signal inside groups where every image fails).
+#   minus 0.05 per fragment, at most 4: a signal inside groups where every image fails);
+#   launch (the default config run by the main command's system instead of `train`:
+#   `maskgrpo launch` with configs/launch.textproto, a reward server, the learner and 2
+#   rollout workers on loopback; its paired column is launcher - `train` on the same seeds).
 # The other variants change one thing on top of the default, so rows run before 2396481
 # (docs/ablation.md) were measured on candidate2 and rows run since on remask_tokens.
 #
@@ -37,7 +40,8 @@
 #                          policy (seed<N>/final_eval) with these `maskgrpo eval` flags; the
 #                          table then adds gains under that protocol (to re-judge runs made
 #                          with another ABLATE_EVAL without training them again)
-#   ABLATE_THREADS=N       LibTorch threads per run (default: the config's). Two passes over
+#   ABLATE_THREADS=N       LibTorch threads per run (default: the config's; not `launch`, which
+#                          keeps configs/launch.textproto's split between learner and workers). Two passes over
 #                          disjoint variant lists at 1 thread each use 2 cores better than one
 #                          pass at 2; a last pass over every variant only writes the table.
 #   ABLATE_TRAIN_SPLIT=1   also evaluate each final policy on the training prompts
@@ -61,7 +65,7 @@ shift || true
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate2 candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
-            graded graded_no_filter remask token_weight remask_tokens binary_clean)
+            graded graded_no_filter remask token_weight remask_tokens binary_clean launch)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -87,6 +91,7 @@ variant_fields() {
     graded) echo 'reward: "graded"' ;;
     graded_no_filter) echo 'reward: "graded" filter { enabled: false }' ;;
     binary_clean) echo 'reward: "binary_clean"' ;;
+    launch) echo "" ;;  # the default, through `maskgrpo launch` (launch_learner_config below)
     *) echo "unknown variant '$1'" >&2; return 1 ;;
   esac
 }
@@ -103,12 +108,32 @@ variant_config() {  # VARIANT SEED
   echo "$fields"
 }
 
+# The `launch` variant: the learner's config (configs/learner.textproto with the default train
+# config underneath, plus the seed and the protocol's evaluation, only before and after as
+# `train` runs here) and a launch config that points at it. The learner config is what
+# decides a resume (ablation.textproto), as for `train`.
+launch_learner_config() {  # SEED
+  cat configs/learner.textproto
+  echo "train { seed: $1 $EVAL_FIELDS eval_every: 0 }"
+}
+launch_config() {  # LEARNER_CONFIG_PATH
+  sed "s|^learner_config: .*|learner_config: \"$1\"|" configs/launch.textproto
+}
+
 # ABLATE_CHECK=1: only check that every variant's config parses as a train config (the test
 # suite runs this); nothing is trained and nothing is written under runs/.
 if [ "${ABLATE_CHECK:-0}" = 1 ]; then
   [ -x "$BIN" ] || { echo "no $BIN (set ABLATE_BIN)" >&2; exit 1; }
   tmp=$(mktemp -d)
   for v in "${VARIANTS[@]}"; do
+    if [ "$v" = launch ]; then
+      launch_learner_config "${SEEDS[0]}" > "$tmp/learner.textproto"
+      launch_config "$tmp/learner.textproto" > "$tmp/launch.textproto"
+      "$BIN" check-config learner "$tmp/learner.textproto" > /dev/null &&
+        "$BIN" check-config launch "$tmp/launch.textproto" > /dev/null ||
+        { echo "variant $v: config rejected" >&2; rm -rf "$tmp"; exit 1; }
+      continue
+    fi
     variant_config "$v" "${SEEDS[0]}" > "$tmp/$v.textproto" || { rm -rf "$tmp"; exit 1; }
     "$BIN" check-config train "$tmp/$v.textproto" > /dev/null || { echo "variant $v: config rejected" >&2; rm -rf "$tmp"; exit 1; }
   done
@@ -129,7 +154,7 @@ for v in "${VARIANTS[@]}"; do
       echo "== $v seed $seed: finished earlier, kept ($dir)"
       continue
     fi
-    config=$(variant_config "$v" "$seed")
+    if [ "$v" = launch ]; then config=$(launch_learner_config "$seed"); else config=$(variant_config "$v" "$seed"); fi
     # An interrupted run with the same config resumes from its last checkpoint (`train`
     # does that by itself); anything else starts over.
     if [ ! -f "$dir/ablation.textproto" ] || [ "$(cat "$dir/ablation.textproto")" != "$config" ]; then
@@ -139,8 +164,14 @@ for v in "${VARIANTS[@]}"; do
     fi
     echo "== $v seed $seed: $UPDATES updates ($fields)  $(date +%H:%M:%S)"
     start=$(date +%s)
-    "$BIN" train --config "$dir/ablation.textproto" --out "$dir/run" --updates "$UPDATES" --eval-every 0 \
-      >> "$dir/train.log" 2>&1 || { echo "variant $v seed $seed failed; see $dir/train.log" >&2; exit 1; }
+    if [ "$v" = launch ]; then
+      launch_config "$dir/ablation.textproto" > "$dir/launch.textproto"
+      "$BIN" launch --config "$dir/launch.textproto" --out "$dir/run" --updates "$UPDATES" \
+        >> "$dir/train.log" 2>&1 || { echo "variant $v seed $seed failed; see $dir/train.log" >&2; exit 1; }
+    else
+      "$BIN" train --config "$dir/ablation.textproto" --out "$dir/run" --updates "$UPDATES" --eval-every 0 \
+        >> "$dir/train.log" 2>&1 || { echo "variant $v seed $seed failed; see $dir/train.log" >&2; exit 1; }
+    fi
     if [ "${ABLATE_TRAIN_SPLIT:-0}" = 1 ]; then
       "$BIN" eval --checkpoint "$dir/run/model.safetensors" --out "$dir/train_split" --split train \
         ${ABLATE_THREADS:+--threads "$ABLATE_THREADS"} > "$dir/train_split.log" 2>&1 \

@@ -68,8 +68,12 @@ def load_seed(seed_dir):
                 s[1] += t["images"]
         return {tag: s[0] / s[1] for tag, s in sums.items() if s[1] > 0}
     out["sampled_early"], out["sampled_late"] = by_task(updates[:10]), by_task(late)
+    # The learner service (the `launch` variant) has no objects_per_image / fragments_per_image:
+    # it logs the reward server's image statistics of the admitted groups instead.
+    stat = {"objects_per_image": "stat/objects", "fragments_per_image": "stat/fragments"}
     for key in ("objects_per_image", "fragments_per_image", "entropy", "sampled_reward_mean"):
-        vals = [u[key] for u in late if key in u]
+        vals = [u[key] if key in u else u["components"][stat[key]] for u in late
+                if key in u or stat.get(key) in u.get("components", {})]
         out[key] = sum(vals) / len(vals) if vals else None
     return out
 

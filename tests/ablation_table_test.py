@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
 
 
-def write_run(d, before, after, finished=True, counting=None):
+def write_run(d, before, after, finished=True, counting=None, launcher=False):
     for version, overall in (("v000000", before), ("v000060", after)):
         e = os.path.join(d, "run", "eval", version)
         os.makedirs(e)
@@ -20,6 +20,9 @@ def write_run(d, before, after, finished=True, counting=None):
         for v in range(1, 21):
             line = {"kind": "update", "version": v, "objects_per_image": 1.0 if v <= 10 else 2.0,
                     "fragments_per_image": 0.5, "entropy": 1.25}
+            if launcher:  # the learner service logs the reward server's image statistics instead
+                line = {"kind": "update", "version": v, "entropy": 1.25,
+                        "components": {"stat/objects": 3.0 if v <= 10 else 1.5, "stat/fragments": 4.0}}
             if counting is not None:  # (early, late-on-even-updates) counting reward; colors 0.5
                 # Late, odd updates draw 8 counting images at reward 0 and even ones 24 at the
                 # given reward: only an image-weighted mean gives 3/4 of it.
@@ -48,6 +51,8 @@ with tempfile.TemporaryDirectory() as out:
         # mean 0.3 (an unweighted mean would give 0.2); early 0.4 on every seed.
         write_run(os.path.join(out, "better", f"seed{seed}"), b, a, counting=(0.4, 0.2 if seed < 3 else 0.8))
     write_run(os.path.join(out, "better", "seed4"), 0.3, 0.9, finished=False)  # still running
+    for seed in (1, 2):  # the `launch` variant's run folders, written by the learner service
+        write_run(os.path.join(out, "launch", f"seed{seed}"), 0.3, 0.4, launcher=True)
     # Re-judged by a final eval: base 0.30, the default's finals 0.45 / 0.50 / 0.55 (gains
     # +0.15 / +0.20 / +0.25, SE 0.029); "better" has no final evals.
     os.makedirs(os.path.join(out, "base_eval"))
@@ -57,7 +62,7 @@ with tempfile.TemporaryDirectory() as out:
         os.makedirs(d)
         json.dump({"overall": final}, open(os.path.join(d, "eval.json"), "w"))
     table = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "ablation_table.py"), out, "60", "default",
-                            "better", "missing"], check=True, capture_output=True, text=True).stdout
+                            "better", "missing", "launch"], check=True, capture_output=True, text=True).stdout
     print(table)
     # The rows of the 10-column tables, by variant: the runs' own evaluations, then the re-judged.
     tables = [{}]
@@ -77,6 +82,8 @@ with tempfile.TemporaryDirectory() as out:
     check(rows["better"][6] == "+0.200", "min gain: " + rows["better"][6])
     check(rows["better"][7] == "2.00 / 0.50", "objects / fragments over the last 10 updates: " + rows["better"][7])
     check(rows["missing"][1] == "0", "a variant without runs is listed as such")
+    check(rows["launch"][5] == "-0.050 +- 0.050 (n=2)", "launcher paired with train: " + rows["launch"][5])
+    check(rows["launch"][7] == "1.50 / 4.00", "launcher objects / fragments from stat/: " + rows["launch"][7])
     check(os.path.exists(os.path.join(out, "table.md")), "table.md written")
     check(rejudged["default"][3] == "+0.200 +- 0.029", "re-judged gain: " + rejudged["default"][3])
     check(rejudged["better"][1] == "0", "no final evals, no re-judged row")
