@@ -25,7 +25,17 @@ std::string RandomHex() {
   return buf;
 }
 
+uint64_t MixSeed(uint64_t a, uint64_t b) {
+  uint64_t x = (a + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull ^ (b * 0x94D049BB133111EBull);
+  return x ^ (x >> 29);
+}
+
 }  // namespace
+
+uint64_t LeaseSamplingSeed(uint64_t run_seed, int64_t lease_number) {
+  const uint64_t s = MixSeed(run_seed, static_cast<uint64_t>(lease_number));
+  return s == 0 ? 1 : s;  // 0 means "no seed" on the wire
+}
 
 const char* SubmitOutcomeName(SubmitOutcome o) {
   switch (o) {
@@ -196,8 +206,9 @@ LeaseBatch LearnerCore::TryLease(const std::string& worker_id, int max_leases) {
     info.deadline_unix_ms = now + options_.lease_timeout_ms;
     info.worker_id = worker_id;
     outstanding_[id] = info;
+    const uint64_t seed = LeaseSamplingSeed(t.seed, counters_.leases_issued());
     counters_.set_leases_issued(counters_.leases_issued() + 1);
-    out.leases.push_back({id, &train_prompts_[p.prompt_index()], info.deadline_unix_ms});
+    out.leases.push_back({id, &train_prompts_[p.prompt_index()], info.deadline_unix_ms, seed});
   }
   return out;
 }

@@ -72,7 +72,14 @@ struct LeaseGrant {
   std::string lease_id;
   const Prompt* prompt = nullptr;
   int64_t deadline_unix_ms = 0;
+  uint64_t sampling_seed = 0;  // LeaseSamplingSeed: never 0
 };
+
+// The seed of the run's lease_number-th lease (Lease.sampling_seed, numbered by the
+// checkpointed leases_issued counter): two runs with different seeds sample different noise,
+// and a run resumed from a checkpoint hands out the seeds that followed that checkpoint
+// before. Never 0.
+uint64_t LeaseSamplingSeed(uint64_t run_seed, int64_t lease_number);
 
 // The longest a Lease call waits for room (LeaseRequest.wait_ms is capped to it): long enough
 // to span an update of a small model, short enough that a held call keeps neither a server

@@ -81,6 +81,38 @@ TEST_F(LearnerCoreTest, LeasesStayWithinTheStalenessWindow) {
   EXPECT_FALSE(core->Lease("w", 0).ok());
 }
 
+// Rollout noise follows the run's seed, not the worker: every lease names its sampling seed,
+// the seeds differ from lease to lease (a resampled prompt too), and the same run seed hands
+// out the same seeds while another seed hands out others.
+TEST_F(LearnerCoreTest, LeasesCarrySamplingSeedsThatFollowTheRunSeed) {
+  auto seeds_of = [&](uint64_t run_seed) {
+    o_.train.seed = run_seed;
+    auto core = Make();
+    std::vector<uint64_t> seeds;
+    auto first = core->Lease("w1", 8);
+    EXPECT_TRUE(first.ok());
+    for (const auto& l : first->leases) seeds.push_back(l.sampling_seed);
+    // A zero-spread group sends its prompt back: the new lease gets a new seed.
+    auto flat = core->Submit(Group(first->leases[0], 0, {0.5, 0.5, 0.5, 0.5}));
+    EXPECT_TRUE(flat.ok() && *flat == SubmitOutcome::kResample);
+    auto again = core->Lease("w2", 8);
+    EXPECT_TRUE(again.ok());
+    EXPECT_EQ(again->leases.size(), 1u);
+    for (const auto& l : again->leases) seeds.push_back(l.sampling_seed);
+    fs::remove_all(dir_);
+    return seeds;
+  };
+  const auto a = seeds_of(1), b = seeds_of(1), c = seeds_of(2);
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a, b);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_NE(a[i], 0u);
+    EXPECT_EQ(a[i], LeaseSamplingSeed(1, static_cast<int64_t>(i)));
+    for (size_t j = 0; j < i; ++j) EXPECT_NE(a[i], a[j]);
+    EXPECT_NE(a[i], c[i]);
+  }
+}
+
 TEST_F(LearnerCoreTest, ALongPollLeaseAnswersWhenRoomOpensAndNotBefore) {
   using Clock = std::chrono::steady_clock;
   auto core = Make();

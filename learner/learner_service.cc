@@ -75,6 +75,7 @@ grpc::Status LearnerService::Lease(grpc::ServerContext* context, const v1::Lease
     out->set_lease_id(l.lease_id);
     rpc::ToProto(*l.prompt, out->mutable_prompt());
     out->set_deadline_unix_ms(l.deadline_unix_ms);
+    out->set_sampling_seed(l.sampling_seed);
   }
   if (metrics_) metrics_->Rpc("Lease", "OK");
   return grpc::Status::OK;

@@ -144,6 +144,11 @@ Status RolloutWorker::SyncWeights(int64_t version) {
   return Status::Ok();
 }
 
+uint64_t SamplingSeed(const v1::LeaseReply& reply, uint64_t worker_seed, int64_t call) {
+  if (reply.leases_size() > 0 && reply.leases(0).sampling_seed() != 0) return reply.leases(0).sampling_seed();
+  return Mix(worker_seed, static_cast<uint64_t>(call));
+}
+
 StatusOr<RolloutWorker::SampledBatch> RolloutWorker::Sample(const v1::LeaseReply& reply) {
   const auto start = std::chrono::steady_clock::now();
   if (reply.group_size() < 2) return InvalidArgument("lease: group_size must be >= 2");
@@ -163,7 +168,7 @@ StatusOr<RolloutWorker::SampledBatch> RolloutWorker::Sample(const v1::LeaseReply
   so.gumbel_tau0 = reply.sampling().gumbel_tau0();
   so.record_full = reply.record_full();
   so.candidate1_edge = reply.candidate1_noise_edge() ? Candidate1Edge::kNoise : Candidate1Edge::kFixed;
-  so.seed = Mix(options_.seed, sample_calls_++);
+  so.seed = SamplingSeed(reply, options_.seed, sample_calls_++);
   ASSIGN_OR_RETURN(auto groups,
                    grpo::SampleGroups(*model_, *world_, spec_ptrs, reply.group_size(), so, reply.policy_version()));
   SampledBatch batch;

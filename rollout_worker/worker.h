@@ -35,7 +35,9 @@ struct WorkerOptions {
   std::chrono::milliseconds lease_wait{0};
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{5000};
-  uint64_t seed = 0;  // sampler seeds derive from (seed, call number)
+  // Sampler seeds derive from (seed, call number) only when the learner sends none
+  // (Lease.sampling_seed, SamplingSeed below).
+  uint64_t seed = 0;
   WorldOptions world;  // must be the learner's: prompts are encoded and images decoded by it
   // Weight fan-out: this worker's relay (null = it serves nothing) and the address other
   // workers reach it at. Fetching from other workers' relays needs neither.
@@ -48,6 +50,12 @@ struct WorkerOptions {
   // from the learner itself (the learner bounds the wait too: weights_relay_wait_ms).
   std::chrono::milliseconds relay_wait_max{120000};
 };
+
+// The seed a lease reply's groups are sampled with: the first lease's sampling_seed (set by
+// the learner from the run's seed, so that the run's seed and not the worker decides the
+// noise), or, from a learner that sends none (0), the worker's own stream: a mix of
+// worker_seed and the call number.
+uint64_t SamplingSeed(const v1::LeaseReply& reply, uint64_t worker_seed, int64_t call);
 
 class RolloutWorker {
  public:

@@ -71,6 +71,10 @@ TEST_F(ServiceTest, LearnerRejectsBadSubmissionsWithTheFieldNamedAndCountsDuplic
   v1::LeaseReply lease;
   ASSERT_TRUE(Call([&](grpc::ClientContext* c) { return stub->Lease(c, lease_request, &lease); }).ok());
   ASSERT_EQ(lease.leases_size(), 2);
+  // Each lease names the seed its group is sampled with (from the run's seed), never 0.
+  EXPECT_NE(lease.leases(0).sampling_seed(), 0u);
+  EXPECT_NE(lease.leases(1).sampling_seed(), 0u);
+  EXPECT_NE(lease.leases(0).sampling_seed(), lease.leases(1).sampling_seed());
   const auto before = GetStatus(stub.get());
 
   struct Bad {
