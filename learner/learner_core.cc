@@ -8,6 +8,7 @@
 
 #include "core/grpo/advantages.h"
 #include "core/grpo/run_folder.h"
+#include "core/grpo/seed_mix.h"
 #include "core/model_io.h"
 #include "core/safetensors.h"
 #include "rpc/convert.h"
@@ -25,15 +26,10 @@ std::string RandomHex() {
   return buf;
 }
 
-uint64_t MixSeed(uint64_t a, uint64_t b) {
-  uint64_t x = (a + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull ^ (b * 0x94D049BB133111EBull);
-  return x ^ (x >> 29);
-}
-
 }  // namespace
 
 uint64_t LeaseSamplingSeed(uint64_t run_seed, int64_t lease_number) {
-  const uint64_t s = MixSeed(run_seed, static_cast<uint64_t>(lease_number));
+  const uint64_t s = grpo::MixSeed(run_seed, static_cast<uint64_t>(lease_number));
   return s == 0 ? 1 : s;  // 0 means "no seed" on the wire
 }
 

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/grpo/run_folder.h"
+#include "core/grpo/seed_mix.h"
 #include "core/json.h"
 #include "core/model_io.h"
 #include "core/safetensors.h"
@@ -29,11 +30,6 @@ double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 double PerImage(const Json& line, const char* key) {
   const Json* v = line.Find(key);
   return v && v->is_number() ? v->as_number() : -1.0;
-}
-
-uint64_t RoundSeed(uint64_t seed, int64_t round) {
-  uint64_t x = (seed + 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull ^ static_cast<uint64_t>(round) * 0x94D049BB133111EBull;
-  return x ^ (x >> 29);
 }
 
 // What the trainer adds to the learner's checkpoint: the prompt stream, the sampler round
@@ -155,7 +151,7 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
     SampleOptions so = o_.rollout;
     so.record_full = o_.learner.transition == Transition::kFull;  // costs a replay pass
     so.candidate1_edge = o_.learner.candidate1_edge;
-    so.seed = RoundSeed(o_.seed, state_.sample_round++);
+    so.seed = MixSeed(o_.seed, static_cast<uint64_t>(state_.sample_round++));
     ASSIGN_OR_RETURN(auto groups, SampleScoredGroups(learner_->policy(), world_, specs, o_.group_size, so, o_.reward,
                                                      learner_->version()));
     drawn += need;
