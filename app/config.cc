@@ -155,15 +155,13 @@ StatusOr<DeviceOptions> ToDeviceOptions(const config::Runtime& r) {
 }
 
 StatusOr<SampleOptions> ToSampleOptions(const config::Sampling& s, uint64_t seed) {
-  if (s.steps() < 1) return InvalidArgument("sampling.steps must be >= 1");
-  if (!(s.temperature() > 0)) return InvalidArgument("sampling.temperature must be > 0");
-  if (s.gumbel_tau0() < 0) return InvalidArgument("sampling.gumbel_tau0 must be >= 0");
   SampleOptions o;
   o.steps = s.steps();
   o.guidance = s.guidance();
   o.temperature = s.temperature();
   o.gumbel_tau0 = s.gumbel_tau0();
   o.seed = seed;
+  RETURN_IF_ERROR(CheckSampleSettings(o));
   return o;
 }
 

@@ -2,7 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <cstdio>
 #include <numeric>
+#include <string>
 
 #include "core/schedule.h"
 #include "core/transition.h"
@@ -24,12 +27,34 @@ at::Generator PrivateGenerator(const at::Device& device, uint64_t seed) {
 
 }  // namespace
 
+Status CheckSampleSettings(const SampleOptions& o) {
+  auto in_range = [](double v, double lo, double hi) { return std::isfinite(v) && v >= lo && v <= hi; };
+  auto str = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%g", v);
+    return std::string(buf);
+  };
+  if (o.steps < 1) return InvalidArgument("sampling.steps must be >= 1, got " + std::to_string(o.steps));
+  if (!in_range(o.guidance, 0.0, 100.0)) {
+    return InvalidArgument("sampling.guidance must be in [0, 100], got " + str(o.guidance));
+  }
+  if (!in_range(o.temperature, 0.01, 100.0)) {
+    return InvalidArgument("sampling.temperature must be in [0.01, 100], got " + str(o.temperature));
+  }
+  if (!in_range(o.gumbel_tau0, 0.0, 100.0)) {
+    return InvalidArgument("sampling.gumbel_tau0 must be in [0, 100], got " + str(o.gumbel_tau0));
+  }
+  return Status::Ok();
+}
+
 StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, const PromptBatch& prompts,
                                              const PromptBatch& uncond, const SampleOptions& options) {
   const auto& c = model.config();
-  if (options.steps < 1) return InvalidArgument("sampler: steps must be >= 1");
-  if (options.steps > c.image_len) return InvalidArgument("sampler: steps must not exceed the number of image tokens");
-  if (!(options.temperature > 0)) return InvalidArgument("sampler: temperature must be > 0");
+  RETURN_IF_ERROR(CheckSampleSettings(options));
+  if (options.steps > c.image_len) {
+    return InvalidArgument("sampling.steps must not exceed the model's " + std::to_string(c.image_len) +
+                           " image tokens, got " + std::to_string(options.steps));
+  }
   if (prompts.text_ids.dim() != 2 || prompts.text_ids.size(1) != c.text_len) {
     return InvalidArgument("sampler: prompts must be [B, text_len=" + std::to_string(c.text_len) + "]");
   }

@@ -34,6 +34,15 @@ struct SampleOptions {
   std::function<void(int64_t step, const at::Tensor& codes_before)> on_step;
 };
 
+// The settings the sampler accepts, whoever supplies them (a config's `sampling`, a lease
+// reply from the learner): steps >= 1; guidance (CFG weight) in [0, 100]; temperature in
+// [0.01, 100]; gumbel_tau0 in [0, 100]; all finite. The bounds are far outside any useful
+// setting (Show-o uses CFG <= 10) and keep float32 logits finite: a CFG weight or inverse
+// temperature of 1e30 turns them into inf and the draw into NaN. Errors name the field as
+// `sampling.<name>`. Whether steps fit the model's image tokens is checked where the model is
+// known (SampleTrajectories).
+Status CheckSampleSettings(const SampleOptions& options);
+
 // Samples one trajectory per prompt row (repeat a prompt G times for a group). `uncond` is
 // the empty prompt, [1, text_len]. Deterministic for a given seed, device and batch.
 StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, const PromptBatch& prompts,

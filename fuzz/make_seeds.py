@@ -54,6 +54,16 @@ def torch_save(obj, legacy):
     return buf.getvalue()
 
 
+def crc32c(data):
+    """CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), bit by bit."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
 def protoc_encode(message, text):
     proto_dir = os.path.join(ROOT, "proto")
     files = ["maskgrpo/common.proto", "maskgrpo/learner.proto", "maskgrpo/reward.proto"]
@@ -142,6 +152,45 @@ def main():
     put("submit", "equal_rewards.bin", protoc_encode(
         "SubmitRequest", 'lease_id: "@\\001" worker_id: "w" %s %s' % (group, " ".join(["rewards: 0.5"] * g))))
     put("submit", "unknown_lease.bin", protoc_encode("SubmitRequest", 'lease_id: "nope" %s %s' % (group, rewards)))
+    # Lease replies as the learner sends them (learner_service.cc), small enough to be sampled.
+    sampling = "sampling { steps: %d guidance: %s temperature: 1.0 gumbel_tau0: 1.0 }"
+    put("lease_reply", "one_lease.bin", protoc_encode(
+        "LeaseReply", 'policy_version: 2 group_size: 2 %s leases { lease_id: "a" prompt { text: "a photo of a red square" %s }'
+        ' deadline_unix_ms: 1 sampling_seed: 5 }' % (sampling % (4, "2.0"), 'spec { tag: "single_object" include {'
+                                                        ' class_name: "square" count: 1 color: "red" } }')))
+    put("lease_reply", "two_leases_noise_edge.bin", protoc_encode(
+        "LeaseReply", 'group_size: 4 %s candidate1_noise_edge: true record_full: true'
+        ' leases { lease_id: "a" prompt { text: "a photo of two circles" } sampling_seed: 9 }'
+        ' leases { lease_id: "b" prompt { text: "a photo of a triangle left of a diamond" } }' % (sampling % (2, "0.0"))))
+    put("lease_reply", "unknown_word.bin", protoc_encode(
+        "LeaseReply", 'group_size: 2 %s leases { prompt { text: "a photo of a dog" } }' % (sampling % (2, "2.0"))))
+    put("lease_reply", "huge_guidance.bin", protoc_encode(
+        "LeaseReply", 'group_size: 2 %s leases { prompt { text: "a photo of a red square" } }' % (sampling % (2, "1e300"))))
+    put("lease_reply", "large_group.bin", protoc_encode(
+        "LeaseReply", 'group_size: 64 %s leases { prompt { text: "a photo of a red square" } }' % (sampling % (16, "5.0"))))
+    # Weights streams: frames of (2-byte little-endian length, one WeightsChunk), version 3,
+    # cut as the learner cuts them (weights_stream.cc), each tensor with its CRC-32C.
+    def chunk(text):
+        b = protoc_encode("WeightsChunk", text)
+        return struct.pack("<H", len(b)) + b
+
+    def esc(b):
+        return "".join("\\%03o" % x for x in b)
+
+    a = np.arange(6, dtype="<f4").tobytes()  # F32 [2, 3]
+    bf = bytes(range(8))                      # BF16 [4]
+    stream = (chunk('version: 3 tensor_count: 2 model_config: "{}" tensor_name: "a" dtype: "F32" shape: 2 shape: 3'
+                    ' tensor_bytes: 24 crc32c: %d offset: 0 data: "%s"' % (crc32c(a), esc(a[:16])))
+              + chunk('version: 3 offset: 16 data: "%s"' % esc(a[16:]))
+              + chunk('version: 3 tensor_name: "b" dtype: "BF16" shape: 4 tensor_bytes: 8 crc32c: %d offset: 0'
+                      ' data: "%s"' % (crc32c(bf), esc(bf))))
+    put("weights_stream", "two_tensors.bin", stream)
+    put("weights_stream", "trained_only.bin", chunk(
+        'version: 3 tensor_count: 1 frozen_fingerprint: 77 trained_only: true tensor_name: "b" dtype: "BF16" shape: 4'
+        ' tensor_bytes: 8 crc32c: %d offset: 0 data: "%s"' % (crc32c(bf), esc(bf))))
+    put("weights_stream", "bad_crc.bin", chunk(
+        'version: 3 tensor_count: 1 tensor_name: "b" dtype: "BF16" shape: 4 tensor_bytes: 8 crc32c: 1 offset: 0'
+        ' data: "%s"' % esc(bf)))
     rgb = bytes(rng.integers(0, 256, 64 * 64 * 3, dtype=np.uint8))
     esc = "".join("\\%03o" % b for b in rgb)
     spec = 'spec { tag: "single_object" include { class_name: "square" count: 1 color: "red" } }'

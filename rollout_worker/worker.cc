@@ -149,28 +149,53 @@ uint64_t SamplingSeed(const v1::LeaseReply& reply, uint64_t worker_seed, int64_t
   return Mix(worker_seed, static_cast<uint64_t>(call));
 }
 
+StatusOr<LeaseWork> ReadLeaseReply(const v1::LeaseReply& reply, int max_leases, int64_t image_tokens) {
+  if (reply.policy_version() < 0) {
+    return InvalidArgument("lease reply: policy_version must be >= 0, got " + std::to_string(reply.policy_version()));
+  }
+  if (reply.group_size() < 2 || reply.group_size() > kMaxGroupSize) {
+    return InvalidArgument("lease reply: group_size must be in [2, " + std::to_string(kMaxGroupSize) + "], got " +
+                           std::to_string(reply.group_size()));
+  }
+  if (reply.leases_size() < 1 || reply.leases_size() > max_leases) {
+    return InvalidArgument("lease reply: " + std::to_string(reply.leases_size()) + " leases for a request of at most " +
+                           std::to_string(max_leases));
+  }
+  LeaseWork work;
+  work.group_size = reply.group_size();
+  const auto& s = reply.sampling();
+  work.sampling.steps = s.steps();
+  work.sampling.guidance = s.guidance();
+  work.sampling.temperature = s.temperature();
+  work.sampling.gumbel_tau0 = s.gumbel_tau0();
+  work.sampling.record_full = reply.record_full();
+  work.sampling.candidate1_edge = reply.candidate1_noise_edge() ? Candidate1Edge::kNoise : Candidate1Edge::kFixed;
+  if (Status st = CheckSampleSettings(work.sampling); !st.ok()) return InvalidArgument("lease reply: " + st.message());
+  if (s.steps() > image_tokens) {
+    return InvalidArgument("lease reply: sampling.steps must not exceed the model's " + std::to_string(image_tokens) +
+                           " image tokens, got " + std::to_string(s.steps()));
+  }
+  if (s.temperature() != 1.0) {
+    return InvalidArgument("lease reply: sampling.temperature must be 1 (the learner replays at temperature 1), got " +
+                           std::to_string(s.temperature()));
+  }
+  for (int i = 0; i < reply.leases_size(); ++i) {
+    auto prompt = rpc::FromProto(reply.leases(i).prompt(), "lease reply: leases[" + std::to_string(i) + "].prompt");
+    if (!prompt.ok()) return prompt.status();
+    work.prompts.push_back(std::move(*prompt));
+  }
+  return work;
+}
+
 StatusOr<RolloutWorker::SampledBatch> RolloutWorker::Sample(const v1::LeaseReply& reply) {
   const auto start = std::chrono::steady_clock::now();
-  if (reply.group_size() < 2) return InvalidArgument("lease: group_size must be >= 2");
-  if (reply.sampling().steps() < 1) return InvalidArgument("lease: sampling.steps must be >= 1");
-  std::vector<Prompt> specs;
-  for (int i = 0; i < reply.leases_size(); ++i) {
-    auto prompt = rpc::FromProto(reply.leases(i).prompt(), "leases[" + std::to_string(i) + "].prompt");
-    if (!prompt.ok()) return prompt.status();
-    specs.push_back(std::move(*prompt));
-  }
+  ASSIGN_OR_RETURN(LeaseWork work, ReadLeaseReply(reply, options_.leases_per_request, model_->config().image_len));
   std::vector<const Prompt*> spec_ptrs;
-  for (const auto& s : specs) spec_ptrs.push_back(&s);
-  SampleOptions so;
-  so.steps = reply.sampling().steps();
-  so.guidance = reply.sampling().guidance();
-  so.temperature = reply.sampling().temperature();
-  so.gumbel_tau0 = reply.sampling().gumbel_tau0();
-  so.record_full = reply.record_full();
-  so.candidate1_edge = reply.candidate1_noise_edge() ? Candidate1Edge::kNoise : Candidate1Edge::kFixed;
+  for (const auto& s : work.prompts) spec_ptrs.push_back(&s);
+  SampleOptions so = work.sampling;
   so.seed = SamplingSeed(reply, options_.seed, sample_calls_++);
   ASSIGN_OR_RETURN(auto groups,
-                   grpo::SampleGroups(*model_, *world_, spec_ptrs, reply.group_size(), so, reply.policy_version()));
+                   grpo::SampleGroups(*model_, *world_, spec_ptrs, work.group_size, so, reply.policy_version()));
   SampledBatch batch;
   batch.version = reply.policy_version();
   for (size_t g = 0; g < groups.size(); ++g) {

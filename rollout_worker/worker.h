@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/runtime.h"
+#include "core/sampler.h"
 #include "core/world/registry.h"
 #include "core/transformer.h"
 #include "maskgrpo/learner.pb.h"
@@ -56,6 +57,27 @@ struct WorkerOptions {
 // noise), or, from a learner that sends none (0), the worker's own stream: a mix of
 // worker_seed and the call number.
 uint64_t SamplingSeed(const v1::LeaseReply& reply, uint64_t worker_seed, int64_t call);
+
+// The most images of one prompt a lease reply may ask for: far above any GRPO group (Show-o's
+// Mask-GRPO uses 16), low enough that a corrupted group_size is an error, not an allocation of
+// billions of images.
+inline constexpr int64_t kMaxGroupSize = 1024;
+
+// What a lease reply asks the sampler for.
+struct LeaseWork {
+  std::vector<Prompt> prompts;  // one group each, in lease order
+  int64_t group_size = 0;
+  SampleOptions sampling;  // without the seed (SamplingSeed)
+};
+
+// Reads and checks a lease reply before anything is sampled, so that a reply the worker cannot
+// sample as asked (a learner bug, a corrupted or foreign reply) is an error naming its field
+// rather than a crash or a NaN: group_size in [2, kMaxGroupSize], at most `max_leases` leases
+// (what the worker asked for), the sampling settings in CheckSampleSettings' ranges with steps
+// <= `image_tokens` (the model's), temperature 1 (the learner replays at temperature 1), each
+// lease's prompt well formed. Whether the prompt's words are known is the world's to say when
+// it encodes them.
+StatusOr<LeaseWork> ReadLeaseReply(const v1::LeaseReply& reply, int max_leases, int64_t image_tokens);
 
 class RolloutWorker {
  public:

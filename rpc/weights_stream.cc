@@ -187,6 +187,10 @@ Status WeightsAssembler::Add(const v1::WeightsChunk& c) {
       numel *= d;
     }
     if (numel * dtype->size != c.tensor_bytes()) return fail("tensor " + c.tensor_name() + ": size does not match shape");
+    if (c.tensor_bytes() > max_tensor_bytes_) {
+      return fail("tensor " + c.tensor_name() + " announces " + std::to_string(c.tensor_bytes()) + " bytes, more than " +
+                  std::to_string(max_tensor_bytes_));
+    }
     current_ = std::make_unique<Incoming>();
     current_->name = c.tensor_name();
     current_->expected_crc = c.crc32c();

@@ -23,6 +23,10 @@
 namespace maskgrpo::rpc {
 
 inline constexpr int64_t kMaxWeightsChunkBytes = 1 << 20;
+// The largest tensor a stream may announce: 16 GiB, 30 times Show-o's largest (its 479 MB
+// float32 embedding). A tensor's header is allocated for before its bytes arrive and is not
+// covered by any checksum, so without a bound one corrupted header could reserve terabytes.
+inline constexpr int64_t kMaxStreamTensorBytes = int64_t{1} << 34;
 
 struct TensorBytes {
   std::string name;
@@ -82,7 +86,8 @@ StatusOr<std::shared_ptr<const WeightsSnapshot>> CompleteWithFrozen(const Weight
 // Rebuilds the tensors from a stream, checking order, sizes, offsets and checksums.
 class WeightsAssembler {
  public:
-  explicit WeightsAssembler(int64_t expected_version) : version_(expected_version) {}
+  explicit WeightsAssembler(int64_t expected_version, int64_t max_tensor_bytes = kMaxStreamTensorBytes)
+      : version_(expected_version), max_tensor_bytes_(max_tensor_bytes) {}
   Status Add(const v1::WeightsChunk& chunk);
   // The tensors (CPU, by name) once the stream was complete and every checksum matched.
   StatusOr<std::map<std::string, at::Tensor>> Finish();
@@ -110,6 +115,7 @@ class WeightsAssembler {
   };
   Status CloseTensor();
   int64_t version_;
+  int64_t max_tensor_bytes_;
   int32_t tensor_count_ = -1;
   std::string model_config_json_;
   v1::WeightProbe probe_;

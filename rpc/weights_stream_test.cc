@@ -134,6 +134,22 @@ TEST(WeightsStream, CorruptionTruncationAndWrongVersionAreErrors) {
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.message().find("bad shape"), std::string::npos) << st.message();
   }
+  {  // a consistent header for a tensor beyond the bound: refused, nothing reserved for it
+    WeightsAssembler a(3);
+    auto big = chunks[0];
+    big.clear_shape();
+    big.add_shape(int64_t{1} << 33);  // 2^33 float32 = 32 GiB
+    big.set_tensor_bytes(int64_t{1} << 35);
+    Status st = a.Add(big);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("announces 34359738368 bytes, more than 17179869184"), std::string::npos)
+        << st.message();
+  }
+  {  // the bound is the assembler's: one of 64 bytes refuses the model's first tensor
+    WeightsAssembler a(3, /*max_tensor_bytes=*/64);
+    ASSERT_GT(chunks[0].tensor_bytes(), 64);
+    EXPECT_FALSE(a.Add(chunks[0]).ok());
+  }
 }
 
 TEST(WeightsStream, AWorkerHoldingTheFrozenParametersReceivesOnlyTheTrainedOnes) {

@@ -37,6 +37,11 @@ printf 'rollout { temperature: 0.7 }\n' > "$WORK/temp.textproto"
 expect_error "training refuses a rollout temperature the replay does not use" 2 "rollout.temperature must be 1" -- \
   "$BIN" train --config "$WORK/temp.textproto" --out "$WORK/t"
 [ ! -e "$WORK/t" ] && pass "no run folder written for a refused config" || fail "run folder written for a refused config"
+printf 'rollout { guidance: nan }\n' > "$WORK/nan_guidance.textproto"
+expect_error "a NaN CFG weight is refused before training" 1 "sampling.guidance must be in \[0, 100\], got nan" -- \
+  "$BIN" check-config train "$WORK/nan_guidance.textproto"
+expect_error "an out-of-range sampling flag is refused" 2 "sampling.guidance must be in \[0, 100\], got 1e+06" -- \
+  "$BIN" eval --checkpoint "$BASE" --out "$WORK/e" --guidance 1000000
 expect_error "unknown prompt word" 2 "'dog'" -- "$BIN" generate --checkpoint "$BASE" --out "$WORK/g.png" --prompt "a photo of a dog"
 expect_error "bad device" 2 "device" -- "$BIN" eval --checkpoint "$BASE" --out "$WORK/e" --device tpu
 out=$("$BIN" eval --help 2>&1) && grep -q "^usage: maskgrpo" <<<"$out" && pass "command --help prints the usage" ||
