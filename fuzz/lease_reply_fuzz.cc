@@ -63,7 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(!work.status().message().empty(), "an error without a message");
     return 0;
   }
-  FUZZ_CHECK(work->group_size >= 2 && work->group_size <= worker::kMaxGroupSize, "group_size out of range");
+  FUZZ_CHECK(work->group_size >= 2 && work->group_size <= grpo::kMaxGroupSize, "group_size out of range");
   FUZZ_CHECK(!work->prompts.empty() && static_cast<int>(work->prompts.size()) <= kMaxLeases, "lease count");
   FUZZ_CHECK(work->sampling.steps >= 1 && work->sampling.steps <= image_tokens, "steps out of range");
   const int64_t images = work->group_size * static_cast<int64_t>(work->prompts.size());

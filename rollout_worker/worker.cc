@@ -153,8 +153,8 @@ StatusOr<LeaseWork> ReadLeaseReply(const v1::LeaseReply& reply, int max_leases, 
   if (reply.policy_version() < 0) {
     return InvalidArgument("lease reply: policy_version must be >= 0, got " + std::to_string(reply.policy_version()));
   }
-  if (reply.group_size() < 2 || reply.group_size() > kMaxGroupSize) {
-    return InvalidArgument("lease reply: group_size must be in [2, " + std::to_string(kMaxGroupSize) + "], got " +
+  if (reply.group_size() < 2 || reply.group_size() > grpo::kMaxGroupSize) {
+    return InvalidArgument("lease reply: group_size must be in [2, " + std::to_string(grpo::kMaxGroupSize) + "], got " +
                            std::to_string(reply.group_size()));
   }
   if (reply.leases_size() < 1 || reply.leases_size() > max_leases) {

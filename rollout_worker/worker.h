@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/runtime.h"
+#include "core/grpo/rollout.h"
 #include "core/sampler.h"
 #include "core/world/registry.h"
 #include "core/transformer.h"
@@ -58,11 +59,6 @@ struct WorkerOptions {
 // worker_seed and the call number.
 uint64_t SamplingSeed(const v1::LeaseReply& reply, uint64_t worker_seed, int64_t call);
 
-// The most images of one prompt a lease reply may ask for: far above any GRPO group (Show-o's
-// Mask-GRPO uses 16), low enough that a corrupted group_size is an error, not an allocation of
-// billions of images.
-inline constexpr int64_t kMaxGroupSize = 1024;
-
 // What a lease reply asks the sampler for.
 struct LeaseWork {
   std::vector<Prompt> prompts;  // one group each, in lease order
@@ -72,7 +68,7 @@ struct LeaseWork {
 
 // Reads and checks a lease reply before anything is sampled, so that a reply the worker cannot
 // sample as asked (a learner bug, a corrupted or foreign reply) is an error naming its field
-// rather than a crash or a NaN: group_size in [2, kMaxGroupSize], at most `max_leases` leases
+// rather than a crash or a NaN: group_size in [2, grpo::kMaxGroupSize], at most `max_leases` leases
 // (what the worker asked for), the sampling settings in CheckSampleSettings' ranges with steps
 // <= `image_tokens` (the model's), temperature 1 (the learner replays at temperature 1), each
 // lease's prompt well formed. Whether the prompt's words are known is the world's to say when

@@ -39,7 +39,10 @@ StatusOr<std::vector<SampledGroup>> SampleGroups(const MaskedTransformer& model,
                                                  const std::vector<const Prompt*>& prompts, int64_t group_size,
                                                  const SampleOptions& sampling, int64_t version) {
   if (prompts.empty()) return InvalidArgument("rollout: no prompts");
-  if (group_size < 2) return InvalidArgument("rollout: group_size must be >= 2");
+  if (group_size < 2 || group_size > kMaxGroupSize) {
+    return InvalidArgument("rollout: group_size must be in [2, " + std::to_string(kMaxGroupSize) + "], got " +
+                           std::to_string(group_size));
+  }
   const int64_t text_len = model.config().text_len;
   std::vector<std::string> texts;
   for (const auto* p : prompts)

@@ -38,8 +38,13 @@ struct SampledGroup {
   std::vector<RgbImage> images;
 };
 
-// Samples `group_size` images for each prompt in one sampler call (trajectories on CPU) and
-// decodes them. `version` is recorded as the groups' policy version.
+// The most images of one prompt a group may hold, for every path (config, lease reply): far
+// above any GRPO group (Show-o's Mask-GRPO uses 16), low enough that a corrupted group_size
+// is an error rather than an allocation of billions of images.
+inline constexpr int64_t kMaxGroupSize = 1024;
+
+// Samples `group_size` (2 to kMaxGroupSize) images for each prompt in one sampler call
+// (trajectories on CPU) and decodes them. `version` is recorded as the groups' policy version.
 StatusOr<std::vector<SampledGroup>> SampleGroups(const MaskedTransformer& model, const World& world,
                                                  const std::vector<const Prompt*>& prompts, int64_t group_size,
                                                  const SampleOptions& sampling, int64_t version);

@@ -305,7 +305,10 @@ Status ValidateTrainOptions(const TrainOptions& o) {
   if (o.out_dir.empty()) return InvalidArgument("train: out_dir must be set");
   RETURN_IF_ERROR(ValidateLearnerOptions(o.learner));
   RETURN_IF_ERROR(ValidateFilterOptions(o.filter));
-  if (o.group_size < 2) return InvalidArgument("train: group_size must be >= 2");
+  if (o.group_size < 2 || o.group_size > kMaxGroupSize) {
+    return InvalidArgument("train: group_size must be in [2, " + std::to_string(kMaxGroupSize) + "], got " +
+                           std::to_string(o.group_size));
+  }
   if (o.groups_per_update < 1) return InvalidArgument("train: groups_per_update must be >= 1");
   if (o.updates < 1) return InvalidArgument("train: updates must be >= 1");
   if (o.stop_after < 0) return InvalidArgument("train: stop_after must be >= 0");
