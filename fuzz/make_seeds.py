@@ -188,6 +188,11 @@ def main():
     put("weights_stream", "trained_only.bin", chunk(
         'version: 3 tensor_count: 1 frozen_fingerprint: 77 trained_only: true tensor_name: "b" dtype: "BF16" shape: 4'
         ' tensor_bytes: 8 crc32c: %d offset: 0 data: "%s"' % (crc32c(bf), esc(bf))))
+    put("weights_stream", "empty_tensor.bin", (
+        chunk('version: 3 tensor_count: 2 tensor_name: "e" dtype: "F32" shape: 0 shape: 5 tensor_bytes: 0 crc32c: 0'
+              ' offset: 0')
+        + chunk('version: 3 tensor_name: "b" dtype: "BF16" shape: 4 tensor_bytes: 8 crc32c: %d offset: 0 data: "%s"'
+                % (crc32c(bf), esc(bf)))))
     put("weights_stream", "bad_crc.bin", chunk(
         'version: 3 tensor_count: 1 tensor_name: "b" dtype: "BF16" shape: 4 tensor_bytes: 8 crc32c: 1 offset: 0'
         ' data: "%s"' % esc(bf)))

@@ -134,7 +134,7 @@ bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_byte
       }
       const int64_t n = std::min(max_chunk_bytes, size - offset);
       chunk.set_offset(offset);
-      chunk.set_data(t.data() + offset, static_cast<size_t>(n));
+      if (n > 0) chunk.set_data(t.data() + offset, static_cast<size_t>(n));  // none (null storage) when empty
       offset += n;
       if (!emit(chunk)) return false;
     } while (offset < size);
@@ -212,8 +212,11 @@ Status WeightsAssembler::Add(const v1::WeightsChunk& c) {
   }
   const int64_t n = static_cast<int64_t>(c.data().size());
   if (current_->filled + n > expected_bytes_) return fail("tensor " + current_->name + ": more bytes than announced");
-  std::memcpy(static_cast<char*>(current_->tensor.data_ptr()) + current_->filled, c.data().data(), static_cast<size_t>(n));
-  current_->crc = Crc32c(c.data().data(), static_cast<size_t>(n), current_->crc);
+  if (n > 0) {  // an empty tensor has no storage: its data pointer is null
+    std::memcpy(static_cast<char*>(current_->tensor.data_ptr()) + current_->filled, c.data().data(),
+                static_cast<size_t>(n));
+    current_->crc = Crc32c(c.data().data(), static_cast<size_t>(n), current_->crc);
+  }
   current_->filled += n;
   bytes_ += n;
   return Status::Ok();
