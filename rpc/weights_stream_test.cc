@@ -152,6 +152,33 @@ TEST(WeightsStream, CorruptionTruncationAndWrongVersionAreErrors) {
   }
 }
 
+// An empty tensor has no storage (a null data pointer): streaming and assembling it must not
+// hand that pointer to memcpy, which the weights_stream fuzz target found under UBSan.
+TEST(WeightsStream, AnEmptyTensorStreamsAndAssembles) {
+  WeightsSnapshot s;
+  s.version = 2;
+  s.model_config_json = "{}";
+  for (auto shape : {std::vector<int64_t>{0, 5}, std::vector<int64_t>{3}}) {
+    TensorBytes t;
+    t.name = shape[0] == 0 ? "empty" : "three";
+    t.dtype = "F32";
+    t.shape = shape;
+    t.storage = torch::arange(shape[0] == 0 ? 0 : 3, torch::kFloat).reshape(shape);
+    t.crc32c = Crc32c(t.data(), static_cast<size_t>(t.size()));
+    s.total_bytes += t.size();
+    s.tensors.push_back(t);
+  }
+  const auto chunks = Stream(s, 4);
+  ASSERT_EQ(chunks.size(), 4u);  // the empty tensor's header with no data, then 12 bytes in 3 chunks
+  EXPECT_TRUE(chunks[0].data().empty());
+  WeightsAssembler a(2);
+  for (const auto& c : chunks) ASSERT_TRUE(a.Add(c).ok());
+  auto tensors = a.Finish();
+  ASSERT_TRUE(tensors.ok()) << tensors.status().ToString();
+  EXPECT_EQ(tensors->at("empty").sizes(), (std::vector<int64_t>{0, 5}));
+  EXPECT_TRUE(torch::equal(tensors->at("three"), torch::arange(3, torch::kFloat)));
+}
+
 TEST(WeightsStream, AWorkerHoldingTheFrozenParametersReceivesOnlyTheTrainedOnes) {
   const std::string frozen = "model.embed_tokens.weight";
   auto source = TinyModel(1);
