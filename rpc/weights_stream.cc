@@ -245,6 +245,9 @@ Status WeightsAssembler::CloseTensor() {
 }
 
 StatusOr<std::map<std::string, at::Tensor>> WeightsAssembler::Finish() {
+  // A stream that failed once stays failed, even when the tensors completed before the failure
+  // add up to the announced count (the chunk that failed may have been a later tensor's).
+  if (failed_) return FailedPrecondition("weights stream: already failed");
   RETURN_IF_ERROR(CloseTensor());
   if (tensor_count_ < 0 || static_cast<int32_t>(done_.size()) != tensor_count_) {
     failed_ = true;

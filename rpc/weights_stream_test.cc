@@ -124,6 +124,16 @@ TEST(WeightsStream, CorruptionTruncationAndWrongVersionAreErrors) {
     skipped.set_offset(skipped.offset() + 1);
     EXPECT_FALSE(a.Add(skipped).ok());
   }
+  {  // a whole stream, then a chunk that fails: the stream stays failed (found by weights_stream)
+    WeightsAssembler a(3);
+    for (const auto& c : chunks) ASSERT_TRUE(a.Add(c).ok());
+    auto extra = chunks.back();
+    extra.set_version(4);
+    EXPECT_FALSE(a.Add(extra).ok());
+    auto finished = a.Finish();
+    ASSERT_FALSE(finished.ok());
+    EXPECT_NE(finished.status().message().find("already failed"), std::string::npos) << finished.status().message();
+  }
   {  // a shape whose element count overflows int64 is refused before anything is allocated
     WeightsAssembler a(3);
     auto huge = chunks[0];
