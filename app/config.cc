@@ -270,6 +270,12 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   o.keep_checkpoints = c.keep_checkpoints();
   o.dump_groups = c.dump_groups();
   o.seed = c.seed();
+  // The world's tasks are checked when the world is loaded (CheckTaskWeights); the range
+  // here, so that check-config refuses a bad weight without loading anything.
+  for (const auto& [task, weight] : c.task_weights()) {
+    RETURN_IF_ERROR(grpo::CheckTaskWeightValue(task, weight));
+    o.task_weights[task] = weight;
+  }
   RETURN_IF_ERROR(grpo::ValidateTrainOptions(o));
   return o;
 }

@@ -62,7 +62,7 @@ LearnerCore::LearnerCore(const LearnerCoreOptions& options, LearnerHooks hooks, 
       train_prompts_(world_->prompts(PromptSplitKind::kTrain)),
       incarnation_(RandomHex()),
       filter_(options.train.filter),
-      stream_(train_prompts_, options.train.seed) {
+      stream_(train_prompts_, options.train.seed, 0, options.train.task_weights) {
   if (!hooks_.log) hooks_.log = [](const std::string&) {};
 }
 
@@ -72,6 +72,7 @@ StatusOr<std::unique_ptr<LearnerCore>> LearnerCore::Create(const LearnerCoreOpti
   RETURN_IF_ERROR(ValidateLearnerCoreOptions(options));
   ASSIGN_OR_RETURN(auto world, CreateWorld(options.train.world));
   if (world->prompts(PromptSplitKind::kTrain).empty()) return InvalidArgument("the world has no training prompts");
+  RETURN_IF_ERROR(grpo::CheckTaskWeights(world->prompts(PromptSplitKind::kTrain), options.train.task_weights));
   std::unique_ptr<LearnerCore> core(new LearnerCore(options, std::move(hooks), std::move(world)));
   try {
     ASSIGN_OR_RETURN(core->learner_, grpo::CreateLearner(options.train, *core->world_));

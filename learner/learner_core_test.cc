@@ -113,6 +113,26 @@ TEST_F(LearnerCoreTest, LeasesCarrySamplingSeedsThatFollowTheRunSeed) {
   }
 }
 
+// The learner draws its prompts with the run's task_weights (the launcher's path to the same
+// lever `train` has), and refuses weights that name no task of the world before starting.
+TEST_F(LearnerCoreTest, LeasesFollowTheTaskWeights) {
+  o_.train.groups_per_update = 16;
+  o_.train.task_weights = {{"single_object", 0}, {"two_object", 0}, {"colors", 0}, {"position", 0}, {"color_attr", 0}};
+  {
+    auto core = Make();
+    auto leases = core->Lease("w1", 16);
+    ASSERT_TRUE(leases.ok());
+    ASSERT_GE(leases->leases.size(), 8u);  // all 8 counting by chance: (1/6)^8
+    for (const auto& l : leases->leases) EXPECT_EQ(l.prompt->tag, "counting") << l.prompt->text;
+  }
+  fs::remove_all(dir_);
+  o_.train.task_weights = {{"cooking", 2.0}};
+  auto bad = LearnerCore::Create(o_, LearnerHooks{});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("task_weights names 'cooking'"), std::string::npos) << bad.status().message();
+  EXPECT_FALSE(fs::exists(dir_)) << "a refused learner wrote its run folder";
+}
+
 TEST_F(LearnerCoreTest, ALongPollLeaseAnswersWhenRoomOpensAndNotBefore) {
   using Clock = std::chrono::steady_clock;
   auto core = Make();

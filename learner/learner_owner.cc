@@ -208,7 +208,7 @@ Status LearnerCore::Resume(const std::string& dir) {
   }
   sync::MutexLock lock(&mu_);
   filter_ = filter;
-  stream_ = grpo::PromptStream(train_prompts_, options_.train.seed, st.prompt_position());
+  stream_ = grpo::PromptStream(train_prompts_, options_.train.seed, st.prompt_position(), options_.train.task_weights);
   lease_sequence_ = st.lease_sequence();
   pending_.assign(st.pending().begin(), st.pending().end());
   outstanding_.clear();

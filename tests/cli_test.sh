@@ -43,6 +43,9 @@ expect_error "a NaN CFG weight is refused before training" 1 "sampling.guidance 
 printf 'group_size: 2000\n' > "$WORK/big_group.textproto"
 expect_error "a group larger than any worker samples is refused" 1 "group_size must be in \[2, 1024\], got 2000" -- \
   "$BIN" check-config train "$WORK/big_group.textproto"
+printf 'task_weights { key: "counting" value: -3 }\n' > "$WORK/negative_task_weight.textproto"
+expect_error "a negative task weight is refused before training" 1 "task_weights\['counting'\] must be in \[0, 1e6\], got -3" -- \
+  "$BIN" check-config train "$WORK/negative_task_weight.textproto"
 expect_error "an out-of-range sampling flag is refused" 2 "sampling.guidance must be in \[0, 100\], got 1e+06" -- \
   "$BIN" eval --checkpoint "$BASE" --out "$WORK/e" --guidance 1000000
 expect_error "unknown prompt word" 2 "'dog'" -- "$BIN" generate --checkpoint "$BASE" --out "$WORK/g.png" --prompt "a photo of a dog"

@@ -3,24 +3,63 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <random>
 
 namespace maskgrpo::grpo {
 
-PromptStream::PromptStream(const std::vector<Prompt>& prompts, uint64_t seed, int64_t position)
+PromptStream::PromptStream(const std::vector<Prompt>& prompts, uint64_t seed, int64_t position,
+                           const std::map<std::string, double>& task_weights)
     : prompts_(&prompts), seed_(seed), position_(position) {
   for (const auto& tag : OrderedTags(prompts)) {
     std::vector<int>& list = by_tag_.emplace_back();
     for (size_t i = 0; i < prompts.size(); ++i)
       if (prompts[i].tag == tag) list.push_back(static_cast<int>(i));
+    if (!task_weights.empty()) {
+      const auto it = task_weights.find(tag);
+      tag_weights_.push_back(it == task_weights.end() ? 1.0 : it->second);
+    }
   }
 }
 
 const Prompt& PromptStream::Next() {
   std::mt19937_64 rng(seed_ * 6364136223846793005ull + static_cast<uint64_t>(position_) * 1442695040888963407ull + 17);
   ++position_;
-  const auto& tag = by_tag_[std::uniform_int_distribution<size_t>(0, by_tag_.size() - 1)(rng)];
+  // The uniform draw is kept as it was when no weights are set, so that runs (and their
+  // checkpoints' positions) made before task weights existed replay the same prompts.
+  const size_t t = tag_weights_.empty()
+                       ? std::uniform_int_distribution<size_t>(0, by_tag_.size() - 1)(rng)
+                       : std::discrete_distribution<size_t>(tag_weights_.begin(), tag_weights_.end())(rng);
+  const auto& tag = by_tag_[t];
   return (*prompts_)[tag[std::uniform_int_distribution<size_t>(0, tag.size() - 1)(rng)]];
+}
+
+Status CheckTaskWeightValue(const std::string& task, double weight) {
+  // Bounded so that the weights' sum stays finite for discrete_distribution.
+  if (std::isfinite(weight) && weight >= 0 && weight <= kMaxTaskWeight) return Status::Ok();
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", weight);
+  return InvalidArgument("task_weights['" + task + "'] must be in [0, 1e6], got " + buf);
+}
+
+Status CheckTaskWeights(const std::vector<Prompt>& prompts, const std::map<std::string, double>& task_weights) {
+  if (task_weights.empty()) return Status::Ok();
+  const std::vector<std::string> tags = OrderedTags(prompts);
+  std::string known;
+  for (const auto& t : tags) known += (known.empty() ? "'" : ", '") + t + "'";
+  for (const auto& [task, weight] : task_weights) {
+    if (std::find(tags.begin(), tags.end(), task) == tags.end()) {
+      return InvalidArgument("task_weights names '" + task + "', which is not a task of the training prompts (tasks: " +
+                             known + ")");
+    }
+    RETURN_IF_ERROR(CheckTaskWeightValue(task, weight));
+  }
+  for (const auto& t : tags) {
+    const auto it = task_weights.find(t);
+    if (it == task_weights.end() || it->second > 0) return Status::Ok();
+  }
+  return InvalidArgument("task_weights leave no task with a weight above 0");
 }
 
 Status CheckRewardName(const World& world, const std::string& reward) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,20 +14,33 @@
 
 namespace maskgrpo::grpo {
 
-// Draw p of the stream: a tag uniformly (in OrderedTags order), then a prompt of that tag
-// uniformly, both from (seed, p) alone, so that a position is all a checkpoint needs to record.
+// Draw p of the stream: a tag (in OrderedTags order), then a prompt of that tag uniformly,
+// both from (seed, p) alone, so that a position is all a checkpoint needs to record. Tags are
+// drawn uniformly, or in proportion to `task_weights` (task tag -> weight; a tag it does not
+// name weighs 1), which must have passed CheckTaskWeights for these prompts. The lever exists
+// for tasks that the others' gradients work against (ShapeWorld's counting: the other tasks
+// reward drawing more objects); with no weights the draws are those of the uniform stream.
 class PromptStream {
  public:
-  PromptStream(const std::vector<Prompt>& prompts, uint64_t seed, int64_t position = 0);
+  PromptStream(const std::vector<Prompt>& prompts, uint64_t seed, int64_t position = 0,
+               const std::map<std::string, double>& task_weights = {});
   const Prompt& Next();
   int64_t position() const { return position_; }
 
  private:
   const std::vector<Prompt>* prompts_;
   std::vector<std::vector<int>> by_tag_;
+  std::vector<double> tag_weights_;  // empty: uniform over tags
   uint64_t seed_;
   int64_t position_;
 };
+
+// An error unless every key of `task_weights` is a tag of `prompts`, every weight is in
+// [0, kMaxTaskWeight], and some tag keeps a weight above 0 (unnamed tags weigh 1).
+inline constexpr double kMaxTaskWeight = 1e6;
+// The range part alone (for configs, before the world is loaded).
+Status CheckTaskWeightValue(const std::string& task, double weight);
+Status CheckTaskWeights(const std::vector<Prompt>& prompts, const std::map<std::string, double>& task_weights);
 
 // An error naming the known rewards unless the world's judge computes `reward`.
 Status CheckRewardName(const World& world, const std::string& reward);

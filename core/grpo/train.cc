@@ -44,7 +44,7 @@ class Trainer {
  public:
   Trainer(const TrainOptions& o, const World& world, const std::function<void(const std::string&)>& log)
       : o_(o), log_(log), world_(world), train_(world.prompts(PromptSplitKind::kTrain)), filter_(o.filter),
-        stream_(train_, o.seed) {}
+        stream_(train_, o.seed, 0, o.task_weights) {}
 
   Status Run();
 
@@ -116,7 +116,7 @@ Status Trainer::Resume(const std::string& dir) {
   RETURN_IF_ERROR(learner_->LoadCheckpoint(dir));
   filter_ = restored;
   state_ = st;
-  stream_ = PromptStream(train_, o_.seed, st.prompt_position);
+  stream_ = PromptStream(train_, o_.seed, st.prompt_position, o_.task_weights);
   RETURN_IF_ERROR(metrics_.TruncateAfter(learner_->version()));
   log_("resumed from " + dir + " at version " + std::to_string(learner_->version()));
   return Status::Ok();
@@ -340,6 +340,7 @@ Status RunTrain(const TrainOptions& options, const std::function<void(const std:
   ASSIGN_OR_RETURN(auto world, CreateWorld(options.world));
   RETURN_IF_ERROR(CheckRewardName(*world, options.reward));
   if (world->prompts(PromptSplitKind::kTrain).empty()) return InvalidArgument("train: the world has no training prompts");
+  RETURN_IF_ERROR(CheckTaskWeights(world->prompts(PromptSplitKind::kTrain), options.task_weights));
   try {
     Trainer trainer(options, *world, log);
     return trainer.Run();

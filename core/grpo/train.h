@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "core/evaluate.h"
@@ -45,6 +46,8 @@ struct TrainOptions {
   int64_t keep_checkpoints = 2;
   bool dump_groups = false;
   uint64_t seed = 1;
+  // Relative draw weight per task tag (PromptStream); empty = every task equally.
+  std::map<std::string, double> task_weights;
   // Cap on groups sampled for one update, as a multiple of groups_per_update, so that a
   // policy producing only zero-std groups stops with an error instead of looping.
   int64_t max_draws_factor = 8;

@@ -169,6 +169,7 @@ TEST_F(TrainTest, BadOptionsAreErrorsThatNameTheSetting) {
   expect_error([](TrainOptions& o) { o.learner.reduction = {StepSubset::kFirst, 9}; }, "num_steps");
   expect_error([](TrainOptions& o) { o.learner.loss.clip_low = 1.5; }, "clip_low");
   expect_error([](TrainOptions& o) { o.init_model = "/nonexistent.safetensors"; }, "nonexistent");
+  expect_error([](TrainOptions& o) { o.task_weights["cooking"] = 2.0; }, "task_weights names 'cooking'");
 }
 
 }  // namespace
