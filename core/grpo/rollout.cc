@@ -12,15 +12,15 @@ namespace maskgrpo::grpo {
 PromptStream::PromptStream(const std::vector<Prompt>& prompts, uint64_t seed, int64_t position,
                            const std::map<std::string, double>& task_weights)
     : prompts_(&prompts), seed_(seed), position_(position) {
+  std::vector<double> weights;
   for (const auto& tag : OrderedTags(prompts)) {
     std::vector<int>& list = by_tag_.emplace_back();
     for (size_t i = 0; i < prompts.size(); ++i)
       if (prompts[i].tag == tag) list.push_back(static_cast<int>(i));
-    if (!task_weights.empty()) {
-      const auto it = task_weights.find(tag);
-      tag_weights_.push_back(it == task_weights.end() ? 1.0 : it->second);
-    }
+    const auto it = task_weights.find(tag);
+    weights.push_back(it == task_weights.end() ? 1.0 : it->second);
   }
+  if (!task_weights.empty()) weighted_tags_.emplace(weights.begin(), weights.end());
 }
 
 const Prompt& PromptStream::Next() {
@@ -28,9 +28,8 @@ const Prompt& PromptStream::Next() {
   ++position_;
   // The uniform draw is kept as it was when no weights are set, so that runs (and their
   // checkpoints' positions) made before task weights existed replay the same prompts.
-  const size_t t = tag_weights_.empty()
-                       ? std::uniform_int_distribution<size_t>(0, by_tag_.size() - 1)(rng)
-                       : std::discrete_distribution<size_t>(tag_weights_.begin(), tag_weights_.end())(rng);
+  const size_t t = weighted_tags_ ? (*weighted_tags_)(rng)
+                                  : std::uniform_int_distribution<size_t>(0, by_tag_.size() - 1)(rng);
   const auto& tag = by_tag_[t];
   return (*prompts_)[tag[std::uniform_int_distribution<size_t>(0, tag.size() - 1)(rng)]];
 }

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -30,7 +32,8 @@ class PromptStream {
  private:
   const std::vector<Prompt>* prompts_;
   std::vector<std::vector<int>> by_tag_;
-  std::vector<double> tag_weights_;  // empty: uniform over tags
+  // Built once; its draws depend only on the generator, which Next() seeds from (seed, p).
+  std::optional<std::discrete_distribution<size_t>> weighted_tags_;  // unset: uniform over tags
   uint64_t seed_;
   int64_t position_;
 };
