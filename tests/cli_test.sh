@@ -92,32 +92,44 @@ if "$BIN" generate --checkpoint "$BASE" --out "$WORK/g.png" --images-per-prompt 
 # --- the shipped base model under the default evaluation protocol: schema and score band ---
 # Measured: overall 0.263 (README). The lower bound has 0.05 of slack for numerical
 # differences between CPUs / BLAS builds, which can change sampled tokens.
-if "$BIN" eval --config "$SRC/configs/eval.textproto" --checkpoint "$BASE" --out "$WORK/eval" > "$WORK/eval.log" 2>&1; then
-  if python3 - "$WORK/eval/eval.json" <<'PY'
+# Under the sanitizers (MASKGRPO_SANITIZED=1, set by scripts/test_sanitized.sh) the same
+# command runs on 2 prompts x 2 images per task and only the schema is checked: the 384 images
+# took ~6 of that run's minutes, and a score band over 24 images would be noise; the band is
+# the plain build's check.
+eval_flags=() images=384 per_prompt=4 band=1
+if [ "${MASKGRPO_SANITIZED:-0}" = 1 ]; then
+  eval_flags=(--prompts-per-task 2 --images-per-prompt 2) images=24 per_prompt=2 band=0
+fi
+if "$BIN" eval --config "$SRC/configs/eval.textproto" --checkpoint "$BASE" --out "$WORK/eval" "${eval_flags[@]}" \
+     > "$WORK/eval.log" 2>&1; then
+  if python3 - "$WORK/eval/eval.json" "$images" "$per_prompt" "$band" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
+images, per_prompt, band = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 tasks = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
 assert set(tasks) <= set(j["tasks"]), j
-assert j["images"] == 384, j["images"]
+assert j["images"] == images, j["images"]
 for t in tasks:
     assert 0.0 <= j["tasks"][t] <= 1.0, (t, j["tasks"][t])
 assert abs(j["overall"] - sum(j["tasks"][t] for t in tasks) / 6) < 1e-4, j
-assert j["sampling_steps"] == 16 and j["images_per_prompt"] == 4, j
+assert j["sampling_steps"] == 16 and j["images_per_prompt"] == per_prompt, j
 # results.jsonl: one line per image whose verdicts add up to the table.
 rows = [json.loads(line) for line in open(sys.argv[1].replace("eval.json", "results.jsonl"))]
-assert len(rows) == 384, len(rows)
+assert len(rows) == images, len(rows)
 for t in tasks:
     mine = [r for r in rows if r["tag"] == t]
     assert abs(sum(r["correct"] for r in mine) / len(mine) - j["tasks"][t]) < 1e-9, t
     assert all((r["reason"] == "") == r["correct"] and 0 <= r["graded"] <= 1 for r in mine), t
 # Decent but clearly imperfect (room for RL), with GenEval's pattern: position and colour
 # attribution are the hardest tasks.
-assert 0.20 <= j["overall"] <= 0.65, j["overall"]
-for hard in ["position", "color_attr"]:
-    assert j["tasks"][hard] < j["tasks"]["single_object"], j["tasks"]
-    assert j["tasks"][hard] < j["tasks"]["colors"], j["tasks"]
+if band:
+    assert 0.20 <= j["overall"] <= 0.65, j["overall"]
+    for hard in ["position", "color_attr"]:
+        assert j["tasks"][hard] < j["tasks"]["single_object"], j["tasks"]
+        assert j["tasks"][hard] < j["tasks"]["colors"], j["tasks"]
 PY
-  then pass "base model eval band"; else fail "base model eval: $(cat "$WORK/eval/eval.json")"; fi
+  then pass "base model eval ($images images$([ "$band" = 1 ] && echo ", score band"))"
+  else fail "base model eval: $(cat "$WORK/eval/eval.json")"; fi
 else
   fail "base model eval run: $(tail -5 "$WORK/eval.log")"
 fi
