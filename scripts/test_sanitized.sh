@@ -100,8 +100,24 @@ if [ "$run_tests" -eq 1 ]; then
   start=$(date +%s)
   failed=()
   for t in "$BUILD"/bin/maskgrpo_*_tests; do
+    [ "$(basename "$t")" = maskgrpo_service_tests ] && continue  # below, in two shards
     echo "test_sanitized: $(basename "$t")"
     (cd "$BUILD" && "$t" --gtest_brief=1) || failed+=("$(basename "$t")")
+  done
+  # The multi-process service tests (services, faults, TLS) spend much of their time waiting
+  # on timeouts, restarts and polls, so two GoogleTest shards run side by side; each test
+  # keeps its own folder (named by process id) and its servers bind port 0.
+  echo "test_sanitized: maskgrpo_service_tests, 2 shards side by side"
+  shard_pids=()
+  for shard in 0 1; do
+    (cd "$BUILD" && GTEST_TOTAL_SHARDS=2 GTEST_SHARD_INDEX=$shard bin/maskgrpo_service_tests --gtest_brief=1 \
+       > "$BUILD/service_tests.shard$shard.log" 2>&1) &
+    shard_pids+=($!)
+  done
+  for shard in 0 1; do
+    wait "${shard_pids[$shard]}" || failed+=("maskgrpo_service_tests (shard $shard of 2)")
+    echo "test_sanitized: maskgrpo_service_tests shard $shard of 2:"
+    cat "$BUILD/service_tests.shard$shard.log"
   done
   (cd "$BUILD" && ctest --output-on-failure --timeout 1200 -j 1 -R '(_test|_check)$|^fuzz_replay_' -E "$SKIPPED") \
     || failed+=("ctest script tests")
