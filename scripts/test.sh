@@ -2,8 +2,8 @@
 # Sets up (packages, build) and runs the whole test suite: ctest on the build, then the
 # sanitizer and fuzzing run (scripts/test_sanitized.sh: ASan+UBSan tests, each fuzz target for
 # MASKGRPO_FUZZ_SECONDS, default 10 here, and ThreadSanitizer on the threaded parts).
-# Ends with the minutes each stage took (also when a stage fails), which is where the README's
-# stage-by-stage figures come from.
+# Ends with the minutes each stage took (also when a stage fails), so that every CI log carries
+# the figures for the README's stage-by-stage table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
