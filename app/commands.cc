@@ -256,16 +256,17 @@ int TrainCommand(const std::vector<std::string>& args) {
 
 int BenchCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"model", "checkpoint", "device", "dtype", "threads", "batch", "sampling-steps",
-                                   "guidance", "repeats", "sweep"});
+                                   "guidance", "repeats", "sweep", "forward-prompts"});
   if (!flags.ok()) return ReportError(flags.status());
   SamplerBenchOptions o;
   o.model = flags->Get("model", o.model);
   o.checkpoint = flags->Get("checkpoint");
   o.device.device = flags->Get("device", o.device.device);
   o.device.dtype = flags->Get("dtype", o.device.dtype);
-  int64_t threads = 0, batch = o.batch, steps = o.steps, repeats = o.repeats;
+  int64_t threads = 0, batch = o.batch, steps = o.steps, repeats = o.repeats, forward_prompts = 0;
   Status st;
   if (!(st = flags->GetInt("threads", &threads)).ok() || !(st = flags->GetInt("batch", &batch)).ok() ||
+      !(st = flags->GetInt("forward-prompts", &forward_prompts)).ok() ||
       !(st = flags->GetInt("sampling-steps", &steps)).ok() || !(st = flags->GetInt("repeats", &repeats)).ok() ||
       !(st = flags->GetDouble("guidance", &o.guidance)).ok()) {
     return ReportError(st);
@@ -274,6 +275,11 @@ int BenchCommand(const std::vector<std::string>& args) {
   o.batch = static_cast<int>(batch);
   o.steps = static_cast<int>(steps);
   o.repeats = static_cast<int>(repeats);
+  if (forward_prompts < 0 || forward_prompts > 65536) {
+    return ReportError(InvalidArgument("--forward-prompts must be in 0..65536 (0 = the device's default), got " +
+                                       std::to_string(forward_prompts)));
+  }
+  o.forward_prompts = static_cast<int>(forward_prompts);
   // --sweep 1,8,64,256: sampler images/s at each batch size.
   const std::string sweep = flags->Get("sweep");
   for (size_t start = 0; start < sweep.size();) {

@@ -179,13 +179,15 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
     const double span_gflops = SpanFlops(c, B) / span_s / 1e9;
 
     // 3. The sampler end to end, with the prompt encoded once and re-encoded every step.
-    auto sampler_seconds = [&](int batch, bool reuse) -> StatusOr<double> {
+    // forward_prompts: prompts per transformer forward, 0 = the sampler's default for the device.
+    auto sampler_seconds = [&](int batch, bool reuse, int forward_prompts) -> StatusOr<double> {
       const BenchPrompts rows = OneTokenPrompts(c, batch);
       SampleOptions so;
       so.steps = o.steps;
       so.guidance = o.guidance;
       so.record_full = false;
       so.reuse_prompt_context = reuse;
+      so.max_forward_prompts = forward_prompts;
       Status failed;
       const double s = timed(o.repeats, [&] {
         so.seed += 1;
@@ -194,8 +196,8 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
       if (!failed.ok()) return failed;
       return s;
     };
-    ASSIGN_OR_RETURN(const double sample_s, sampler_seconds(o.batch, true));
-    ASSIGN_OR_RETURN(const double sample_noreuse_s, sampler_seconds(o.batch, false));
+    ASSIGN_OR_RETURN(const double sample_s, sampler_seconds(o.batch, true, o.forward_prompts));
+    ASSIGN_OR_RETURN(const double sample_noreuse_s, sampler_seconds(o.batch, false, o.forward_prompts));
 
     // 4. The authors'-style loop on the same weights and settings.
     auto text_row = torch::full({1, c.text_len}, c.pad_id, torch::TensorOptions().dtype(torch::kLong).device(dev));
@@ -219,8 +221,14 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
     std::printf("%-46s %12.2f\n", "sampler images/s (prompt re-encoded per step)", o.batch / sample_noreuse_s);
     std::printf("%-46s %12.2f\n", "authors'-style loop images/s", 1.0 / loop_s);
     std::printf("%-46s %11.2fx\n", "sampler / authors'-style loop", loop_s * o.batch / sample_s);
-    std::printf("(batch %d images, %d steps, guidance %.1f, %d repeats; the loop: %d images one at a time)\n", o.batch,
-                o.steps, o.guidance, o.repeats, loop_images);
+    {
+      SampleOptions slicing;
+      slicing.max_forward_prompts = o.forward_prompts;
+      std::printf("(batch %d images in forwards of %lld prompts, %d steps, guidance %.1f, %d repeats; the loop: %d images "
+                  "one at a time)\n",
+                  o.batch, static_cast<long long>(SampleForwardPrompts(slicing, dev, o.batch)), o.steps, o.guidance,
+                  o.repeats, loop_images);
+    }
 
     // 5. The learner's replay: every step of `batch` trajectories, forward and backward.
     {
@@ -247,12 +255,18 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
       for (auto& p : model->Parameters()) p.mutable_grad() = torch::Tensor();
     }
 
-    // 6. Throughput per image as the batch grows.
+    // 6. Throughput per image as the batch grows: with the forward sliced as the sampler does
+    // by default on this device (or as --forward-prompts says), and as one forward per step.
     if (!o.sweep.empty()) {
-      std::printf("%8s %14s %16s\n", "batch", "images/s", "ms per image");
+      SampleOptions defaults;
+      defaults.max_forward_prompts = o.forward_prompts;
+      std::printf("%8s %10s %14s %16s %22s\n", "batch", "slice", "images/s", "ms per image", "images/s one forward");
       for (int batch : o.sweep) {
-        ASSIGN_OR_RETURN(const double s, sampler_seconds(batch, true));
-        std::printf("%8d %14.2f %16.2f\n", batch, batch / s, 1000.0 * s / batch);
+        ASSIGN_OR_RETURN(const double s, sampler_seconds(batch, true, o.forward_prompts));
+        ASSIGN_OR_RETURN(const double wide_s, sampler_seconds(batch, true, batch));
+        std::printf("%8d %10lld %14.2f %16.2f %22.2f\n", batch,
+                    static_cast<long long>(SampleForwardPrompts(defaults, dev, batch)), batch / s, 1000.0 * s / batch,
+                    batch / wide_s);
       }
     }
     return Status::Ok();

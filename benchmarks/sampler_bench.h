@@ -24,6 +24,7 @@ struct SamplerBenchOptions {
   double guidance = 2.0;  // CFG doubles the forward batch when != 0
   int repeats = 3;
   std::vector<int> sweep;  // batch sizes for the images/s-per-batch table; empty: none
+  int forward_prompts = 0;  // the sampler's prompts per forward (SampleOptions::max_forward_prompts)
 };
 
 // Runs the benchmark and prints a table to stdout.

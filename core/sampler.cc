@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <numeric>
 #include <string>
+#include <vector>
+#include <algorithm>
 
 #include "core/schedule.h"
 #include "core/transition.h"
@@ -44,7 +46,18 @@ Status CheckSampleSettings(const SampleOptions& o) {
   if (!in_range(o.gumbel_tau0, 0.0, 100.0)) {
     return InvalidArgument("sampling.gumbel_tau0 must be in [0, 100], got " + str(o.gumbel_tau0));
   }
+  if (o.max_forward_prompts < 0) {
+    return InvalidArgument("sampling.max_forward_prompts must be >= 0 (0 = the device's default), got " +
+                           std::to_string(o.max_forward_prompts));
+  }
   return Status::Ok();
+}
+
+int64_t SampleForwardPrompts(const SampleOptions& options, const at::Device& device, int64_t batch) {
+  const int64_t limit = options.max_forward_prompts > 0 ? options.max_forward_prompts
+                        : device.is_cpu()                ? int64_t{64}
+                                                         : batch;
+  return std::max<int64_t>(1, std::min(limit, batch));
 }
 
 StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, const PromptBatch& prompts,
@@ -70,14 +83,33 @@ StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, con
     auto logp_c1 = torch::zeros_like(min_prob), logp_c2 = torch::zeros_like(min_prob);
     const auto inf = std::numeric_limits<float>::infinity();
     int64_t masked_before = N;
+    // The forward runs over slices of at most `chunk` prompts; everything random runs over
+    // the whole batch, so the draws (and the images) are those of one wide forward.
+    const int64_t chunk = SampleForwardPrompts(options, dev, B);
+    std::vector<PromptBatch> slices;
+    for (int64_t b = 0; b < B; b += chunk) {
+      const int64_t e = std::min(B, b + chunk);
+      slices.push_back(PromptBatch{prompts.text_ids.slice(0, b, e), prompts.text_valid.slice(0, b, e)});
+    }
     // The prompts' keys and values do not change across steps: encoded once per rollout.
-    const PromptContext context =
-        options.reuse_prompt_context ? EncodePrompts(model, prompts, uncond, options.guidance) : PromptContext{};
+    std::vector<PromptContext> contexts;
+    if (options.reuse_prompt_context) {
+      for (const auto& slice : slices) contexts.push_back(EncodePrompts(model, slice, uncond, options.guidance));
+    }
+    auto image_log_probs = [&](const at::Tensor& states) {  // [B, N, K]
+      std::vector<at::Tensor> parts;
+      for (size_t i = 0; i < slices.size(); ++i) {
+        const int64_t b = static_cast<int64_t>(i) * chunk;
+        auto rows = states.slice(0, b, b + slices[i].size());
+        parts.push_back(options.reuse_prompt_context
+                            ? ImageLogProbs(model, contexts[i], rows, options.temperature)
+                            : ImageLogProbs(model, slices[i], uncond, rows, options.guidance, options.temperature));
+      }
+      return parts.size() == 1 ? parts.front() : torch::cat(parts, 0);
+    };
     for (int64_t t = 0; t < T; ++t) {
       if (options.on_step) options.on_step(t, codes);
-      auto logp = options.reuse_prompt_context
-                      ? ImageLogProbs(model, context, codes, options.temperature)  // [B,N,K]
-                      : ImageLogProbs(model, prompts, uncond, codes, options.guidance, options.temperature);
+      auto logp = image_log_probs(codes);
       const int64_t K = logp.size(-1);
       auto sampled = torch::multinomial(logp.exp().view({B * N, K}), 1, /*replacement=*/true, gen).view({B, N});
       auto logp_y = logp.gather(-1, sampled.unsqueeze(-1)).squeeze(-1);  // [B, N]

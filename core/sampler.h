@@ -29,6 +29,11 @@ struct SampleOptions {
   // false re-encodes them at every step: the same values up to float reassociation, kept
   // for the benchmark's comparison.
   bool reuse_prompt_context = true;
+  // Prompt rows per transformer forward (the CFG twin doubles them); the unmasking draws
+  // still run over the whole batch, so the images do not depend on this. 0 = the device's
+  // default (SampleForwardPrompts). On a CPU a forward wider than the caches loses per image
+  // (bench --sweep); on a GPU a wider forward is what fills the device.
+  int64_t max_forward_prompts = 0;
   // Optional observer: called with each step index and the codes before that step
   // ([B, N], -1 = masked). For tests and debugging; costs nothing when unset.
   std::function<void(int64_t step, const at::Tensor& codes_before)> on_step;
@@ -42,6 +47,11 @@ struct SampleOptions {
 // `sampling.<name>`. Whether steps fit the model's image tokens is checked where the model is
 // known (SampleTrajectories).
 Status CheckSampleSettings(const SampleOptions& options);
+
+// The prompt rows per forward the sampler uses for `batch` prompts on `device`:
+// options.max_forward_prompts when set, otherwise 64 on a CPU (the widest batch that kept
+// its images/s in the sweep) and the whole batch elsewhere.
+int64_t SampleForwardPrompts(const SampleOptions& options, const at::Device& device, int64_t batch);
 
 // Samples one trajectory per prompt row (repeat a prompt G times for a group). `uncond` is
 // the empty prompt, [1, text_len]. Deterministic for a given seed, device and batch.

@@ -97,7 +97,44 @@ TEST_P(SamplerTest, TheNoiseEdgeIsRecordedAndReplayedAlike) {
   EXPECT_FALSE(torch::allclose(wrong->candidate1, noise->logp_candidate1.index_select(1, idx), 1e-4, 1e-4));
 }
 
+TEST_P(SamplerTest, NarrowForwardsDrawTheSameImages) {
+  // The forward split into slices of 1 and 2 prompts (of 3): the draws run over the whole
+  // batch either way, so the images and the recorded log-probs are those of one forward (up
+  // to float reassociation inside the slices' matmuls).
+  SampleOptions o;
+  o.steps = 8;
+  o.guidance = GetParam();
+  o.seed = 44;
+  o.max_forward_prompts = 3;
+  auto wide = SampleTrajectories(*model_, prompts_, uncond_, o);
+  ASSERT_TRUE(wide.ok()) << wide.status().ToString();
+  for (int64_t slice : {1, 2}) {
+    for (bool reuse : {true, false}) {
+      o.max_forward_prompts = slice;
+      o.reuse_prompt_context = reuse;
+      auto narrow = SampleTrajectories(*model_, prompts_, uncond_, o);
+      ASSERT_TRUE(narrow.ok()) << narrow.status().ToString();
+      EXPECT_TRUE(torch::equal(narrow->tokens, wide->tokens)) << "slices of " << slice << ", reuse " << reuse;
+      EXPECT_TRUE(torch::equal(narrow->reveal_step, wide->reveal_step)) << "slices of " << slice;
+      EXPECT_TRUE(torch::allclose(narrow->logp_candidate1, wide->logp_candidate1, 1e-5, 1e-5));
+      EXPECT_TRUE(torch::allclose(narrow->logp_candidate2, wide->logp_candidate2, 1e-5, 1e-5));
+      EXPECT_TRUE(torch::allclose(narrow->logp_full, wide->logp_full, 1e-5, 1e-5));
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(WithAndWithoutCfg, SamplerTest, ::testing::Values(0.0, 1.5));
+
+TEST(SampleForwardPromptsTest, SlicesOnACpuAndNotElsewhere) {
+  SampleOptions o;
+  EXPECT_EQ(SampleForwardPrompts(o, at::Device(at::kCPU), 256), 64);
+  EXPECT_EQ(SampleForwardPrompts(o, at::Device(at::kCPU), 10), 10);
+  EXPECT_EQ(SampleForwardPrompts(o, at::Device(at::kCUDA, 0), 256), 256);
+  o.max_forward_prompts = 100;
+  EXPECT_EQ(SampleForwardPrompts(o, at::Device(at::kCUDA, 0), 256), 100);
+  EXPECT_EQ(SampleForwardPrompts(o, at::Device(at::kCPU), 256), 100);
+  EXPECT_EQ(SampleForwardPrompts(o, at::Device(at::kCPU), 30), 30);
+}
 
 TEST_F(SamplerTest, IsReproducibleForASeedAndVariesAcrossSeeds) {
   SampleOptions o;
@@ -119,6 +156,11 @@ TEST_F(SamplerTest, RejectsBadOptions) {
   EXPECT_FALSE(SampleTrajectories(*model_, prompts_, uncond_, o).ok());
   o.steps = config_.image_len + 1;
   EXPECT_FALSE(SampleTrajectories(*model_, prompts_, uncond_, o).ok());
+  o.steps = 4;
+  o.max_forward_prompts = -1;
+  auto negative = SampleTrajectories(*model_, prompts_, uncond_, o);
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("max_forward_prompts"), std::string::npos) << negative.status().ToString();
 }
 
 TEST(TransitionTest, Candidate1SecondTermHasAGradientAndVanishesAtCEqualsOne) {

@@ -50,6 +50,7 @@ expect_error "an out-of-range sampling flag is refused" 2 "sampling.guidance mus
   "$BIN" eval --checkpoint "$BASE" --out "$WORK/e" --guidance 1000000
 expect_error "unknown prompt word" 2 "'dog'" -- "$BIN" generate --checkpoint "$BASE" --out "$WORK/g.png" --prompt "a photo of a dog"
 expect_error "bad device" 2 "device" -- "$BIN" eval --checkpoint "$BASE" --out "$WORK/e" --device tpu
+expect_error "bench negative forward slice" 2 "forward-prompts must be in 0..65536" -- "$BIN" bench --forward-prompts -4
 out=$("$BIN" eval --help 2>&1) && grep -q "^usage: maskgrpo" <<<"$out" && pass "command --help prints the usage" ||
   fail "eval --help: $out"
 # The service executables answer --help too (the container test calls them as a user would).
