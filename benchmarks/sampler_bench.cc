@@ -196,6 +196,12 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
       if (!failed.ok()) return failed;
       return s;
     };
+    // The slice the sampler uses for `batch` prompts with these options, for the printout.
+    auto forward_slice = [&](int batch) {
+      SampleOptions slicing;
+      slicing.max_forward_prompts = o.forward_prompts;
+      return static_cast<long long>(SampleForwardPrompts(slicing, dev, batch));
+    };
     ASSIGN_OR_RETURN(const double sample_s, sampler_seconds(o.batch, true, o.forward_prompts));
     ASSIGN_OR_RETURN(const double sample_noreuse_s, sampler_seconds(o.batch, false, o.forward_prompts));
 
@@ -221,14 +227,9 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
     std::printf("%-46s %12.2f\n", "sampler images/s (prompt re-encoded per step)", o.batch / sample_noreuse_s);
     std::printf("%-46s %12.2f\n", "authors'-style loop images/s", 1.0 / loop_s);
     std::printf("%-46s %11.2fx\n", "sampler / authors'-style loop", loop_s * o.batch / sample_s);
-    {
-      SampleOptions slicing;
-      slicing.max_forward_prompts = o.forward_prompts;
-      std::printf("(batch %d images in forwards of %lld prompts, %d steps, guidance %.1f, %d repeats; the loop: %d images "
-                  "one at a time)\n",
-                  o.batch, static_cast<long long>(SampleForwardPrompts(slicing, dev, o.batch)), o.steps, o.guidance,
-                  o.repeats, loop_images);
-    }
+    std::printf("(batch %d images in forwards of %lld prompts, %d steps, guidance %.1f, %d repeats; the loop: %d images "
+                "one at a time)\n",
+                o.batch, forward_slice(o.batch), o.steps, o.guidance, o.repeats, loop_images);
 
     // 5. The learner's replay: every step of `batch` trajectories, forward and backward.
     {
@@ -258,14 +259,11 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
     // 6. Throughput per image as the batch grows: with the forward sliced as the sampler does
     // by default on this device (or as --forward-prompts says), and as one forward per step.
     if (!o.sweep.empty()) {
-      SampleOptions defaults;
-      defaults.max_forward_prompts = o.forward_prompts;
       std::printf("%8s %10s %14s %16s %22s\n", "batch", "slice", "images/s", "ms per image", "images/s one forward");
       for (int batch : o.sweep) {
         ASSIGN_OR_RETURN(const double s, sampler_seconds(batch, true, o.forward_prompts));
         ASSIGN_OR_RETURN(const double wide_s, sampler_seconds(batch, true, batch));
-        std::printf("%8d %10lld %14.2f %16.2f %22.2f\n", batch,
-                    static_cast<long long>(SampleForwardPrompts(defaults, dev, batch)), batch / s, 1000.0 * s / batch,
+        std::printf("%8d %10lld %14.2f %16.2f %22.2f\n", batch, forward_slice(batch), batch / s, 1000.0 * s / batch,
                     batch / wide_s);
       }
     }

@@ -2,12 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <numeric>
 #include <string>
 #include <vector>
-#include <algorithm>
 
 #include "core/schedule.h"
 #include "core/transition.h"

@@ -111,8 +111,8 @@ TEST_F(FaultTest, RewardServerDownDropsGroupsWithoutInventingRewardsAndTrainingC
   EXPECT_TRUE(s.finished());
   EXPECT_EQ(s.policy_version(), 4);
   // The only groups the learner may refuse are late ones: a group whose scoring outlived its
-  // 4 s lease while the worker retried the absent reward server (slow builds, e.g. under
-  // the sanitizers, see this) is refused as an unknown or expired lease. Any other refusal
+  // 4 s lease while the worker retried the absent reward server (seen under the sanitizers)
+  // is refused as an unknown or expired lease. Any other refusal
   // (a malformed group, a wrong version) is a defect.
   EXPECT_LE(s.groups_invalid(), s.leases_expired());
   const std::string worker_log = LogText("w1");
