@@ -12,7 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -20,6 +22,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "app/child_process.h"
 #include "maskgrpo/learner.grpc.pb.h"
@@ -202,14 +205,32 @@ class ServiceFixture : public ::testing::Test {
     return s;
   }
 
-  // Polls until `done(status)` or the timeout; returns the last status.
+  // What moves when the service makes progress: a new version, a group in or out, a lease
+  // issued or expired.
+  static std::vector<int64_t> Progress(const v1::LearnerStatus& s) {
+    return {s.policy_version(), s.groups_accepted(),  s.groups_resampled(), s.groups_dropped(),
+            s.groups_stale(),   s.groups_invalid(),   s.leases_expired(),   s.prompts_issued()};
+  }
+
+  // Polls until `done(status)`; returns the last status. Gives up after `stall_seconds`
+  // without progress, or after kMaxWaitSeconds in all. The limit is on stalls, not on total
+  // time, because these tests check that the service keeps going, not how fast: under ASan
+  // with two test shards on two cores a 20-update run took longer than 300 s while still
+  // advancing (CI at 523baef), and a fixed deadline failed it.
+  static constexpr int kMaxWaitSeconds = 900;
   static v1::LearnerStatus WaitFor(v1::Learner::Stub* stub, const std::function<bool(const v1::LearnerStatus&)>& done,
-                                   int seconds) {
+                                   int stall_seconds) {
     v1::LearnerStatus s;
-    const auto until = Clock::now() + std::chrono::seconds(seconds);
-    while (Clock::now() < until) {
+    const auto give_up = Clock::now() + std::chrono::seconds(std::max(stall_seconds, kMaxWaitSeconds));
+    auto stalled_at = Clock::now() + std::chrono::seconds(stall_seconds);
+    std::vector<int64_t> last;
+    while (Clock::now() < stalled_at && Clock::now() < give_up) {
       s = GetStatus(stub);
       if (s.policy_version() >= 0 && done(s)) break;
+      if (s.policy_version() >= 0 && Progress(s) != last) {
+        last = Progress(s);
+        stalled_at = Clock::now() + std::chrono::seconds(stall_seconds);
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     return s;
