@@ -60,8 +60,11 @@ struct Launch {
   }
 };
 
+// Late groups were scored too (their lease expired before they arrived); invalid ones may
+// not have been.
 int64_t ImagesScored(const v1::LearnerStatus& s, int64_t group_size) {
-  return (s.groups_accepted() + s.groups_resampled() + s.groups_dropped() + s.groups_stale()) * group_size;
+  return (s.groups_accepted() + s.groups_resampled() + s.groups_dropped() + s.groups_stale() + s.groups_late()) *
+         group_size;
 }
 
 // Rates count from `first`, the first status this launch saw: a resumed learner's counters

@@ -70,10 +70,13 @@ void ExpectSameState(const LearnerStatusSnapshot& a, const LearnerStatusSnapshot
   FUZZ_CHECK(a.outstanding_leases == b.outstanding_leases, "a rejected submission changed the leases");
   FUZZ_CHECK(a.pending_prompts == b.pending_prompts, "a rejected submission changed the pending prompts");
   v1::LearnerCounters ca = a.counters, cb = b.counters;
-  const int64_t invalid = cb.groups_invalid() - ca.groups_invalid(), stale = cb.groups_stale() - ca.groups_stale();
-  FUZZ_CHECK(invalid + stale == 1 && invalid >= 0 && stale >= 0, "a rejection is counted once, as invalid or stale");
+  const int64_t invalid = cb.groups_invalid() - ca.groups_invalid(), stale = cb.groups_stale() - ca.groups_stale(),
+                late = cb.groups_late() - ca.groups_late();
+  FUZZ_CHECK(invalid + stale + late == 1 && invalid >= 0 && stale >= 0 && late >= 0,
+             "a rejection is counted once, as invalid, stale or late");
   cb.set_groups_invalid(ca.groups_invalid());
   cb.set_groups_stale(ca.groups_stale());
+  cb.set_groups_late(ca.groups_late());
   FUZZ_CHECK(ca.SerializeAsString() == cb.SerializeAsString(), "a rejected submission changed a counter");
 }
 

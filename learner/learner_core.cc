@@ -99,6 +99,7 @@ void LearnerCore::ExpireLeases(int64_t now_ms) {
     p.set_resamples(it->second.resamples);
     pending_.push_front(p);  // re-issued before new prompts
     counters_.set_leases_expired(counters_.leases_expired() + 1);
+    RememberExpired(it->first);
     hooks_.log("lease " + it->first + " of worker " + it->second.worker_id + " expired; its prompt is re-issued");
     it = outstanding_.erase(it);
     lease_cv_.SignalAll();
@@ -237,6 +238,15 @@ void LearnerCore::RememberCompleted(const std::string& lease_id, SubmitOutcome o
   }
 }
 
+void LearnerCore::RememberExpired(const std::string& lease_id) {
+  expired_.insert(lease_id);
+  expired_order_.push_front(lease_id);
+  while (expired_order_.size() > kCompletedKept) {
+    expired_.erase(expired_order_.back());
+    expired_order_.pop_back();
+  }
+}
+
 StatusOr<SubmitOutcome> LearnerCore::Submit(Submission s) {
   auto count_invalid = [this] {
     sync::MutexLock lock(&mu_);
@@ -361,9 +371,16 @@ std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(con
     counters_.set_groups_duplicate(counters_.groups_duplicate() + 1);
     return StatusOr<SubmitOutcome>(SubmitOutcome::kDuplicate);
   }
+  if (expired_.count(lease_id)) {
+    counters_.set_groups_late(counters_.groups_late() + 1);
+    return StatusOr<SubmitOutcome>(FailedPrecondition(
+        "lease_id: lease '" + lease_id + "' expired before its group arrived (lease_timeout_ms " +
+        std::to_string(options_.lease_timeout_ms) + "); its prompt was re-issued"));
+  }
   if (!outstanding_.count(lease_id)) {
     counters_.set_groups_invalid(counters_.groups_invalid() + 1);
-    return StatusOr<SubmitOutcome>(FailedPrecondition("lease_id: unknown or expired lease '" + lease_id + "'"));
+    return StatusOr<SubmitOutcome>(FailedPrecondition("lease_id: unknown lease '" + lease_id +
+                                                      "' (not issued by this learner, or expired before it restarted)"));
   }
   return std::nullopt;
 }

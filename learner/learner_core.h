@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -142,8 +143,9 @@ class LearnerCore {
   // starts sampling as soon as it can, instead of up to a retry_after_ms late.
   StatusOr<LeaseBatch> Lease(const std::string& worker_id, int max_leases, int64_t wait_ms = 0);
   // Errors: INVALID_ARGUMENT (malformed group, the field named), FAILED_PRECONDITION
-  // (unknown or expired lease, version beyond the staleness bound). State is unchanged on
-  // error except for the error's counter.
+  // (unknown lease, counted as invalid; expired lease, counted as late; version beyond the
+  // staleness bound, counted as stale). State is unchanged on error except for the error's
+  // counter.
   StatusOr<SubmitOutcome> Submit(Submission submission);
   // Null when `version` is not (or no longer) held.
   std::shared_ptr<const rpc::WeightsSnapshot> Weights(int64_t version) const;
@@ -197,11 +199,13 @@ class LearnerCore {
   // Notes that `worker_id` asks now; returns the workers that asked within one lease timeout
   // (longer than any sampling round of a live worker, which holds its leases meanwhile).
   int ActiveWorkers(const std::string& worker_id, int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A submission for a lease already completed (a duplicate, counted) or not outstanding
-  // (unknown or expired, counted as invalid); nullopt when the lease is outstanding.
+  // A submission for a lease already completed (a duplicate, counted), expired (late,
+  // counted) or never issued (unknown, counted as invalid); nullopt when the lease is
+  // outstanding.
   std::optional<StatusOr<SubmitOutcome>> RejectDuplicateOrUnknown(const std::string& lease_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberCompleted(const std::string& lease_id, SubmitOutcome outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RememberExpired(const std::string& lease_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status CheckGroup(const Submission& s, int64_t current_version) const;
   // Waits for a full update's worth of admitted groups; false on Stop().
   bool TakeBatch(std::vector<QueuedGroup>* batch, double* staleness_mean);
@@ -239,6 +243,10 @@ class LearnerCore {
   std::map<std::string, int64_t> worker_last_seen_ms_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> completed_order_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, SubmitOutcome> completed_ ABSL_GUARDED_BY(mu_);
+  // Leases that expired in this incarnation, so that their late groups are told apart from
+  // unknown lease ids (not checkpointed: after a restart a late group counts as invalid).
+  std::deque<std::string> expired_order_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> expired_ ABSL_GUARDED_BY(mu_);
   std::deque<QueuedGroup> queue_ ABSL_GUARDED_BY(mu_);
   v1::LearnerCounters counters_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::shared_ptr<const rpc::WeightsSnapshot>> weights_ ABSL_GUARDED_BY(mu_);

@@ -278,6 +278,19 @@ TEST_F(LearnerCoreTest, ExpiredLeasesAreReissued) {
   EXPECT_EQ(core->GetStatus().counters.leases_expired(), 1);
   auto late = core->Submit(Group(first->leases[0], 0, {0.1, 0.5, 0.9, 0.2}));
   EXPECT_EQ(late.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(late.status().message().find("expired before its group arrived"), std::string::npos)
+      << late.status().ToString();
+  // Counted as late, not as invalid: a slow worker, not a malformed group.
+  auto s = core->GetStatus();
+  EXPECT_EQ(s.counters.groups_late(), 1);
+  EXPECT_EQ(s.counters.groups_invalid(), 0);
+  EXPECT_EQ(s.outstanding_leases, 1);  // the re-issued lease is untouched
+  // A lease id never issued stays invalid.
+  auto unknown = core->Submit(Group(LeaseGrant{"nope", nullptr, 0}, 0, {0.1, 0.5, 0.9, 0.2}));
+  EXPECT_EQ(unknown.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(unknown.status().message().find("unknown lease"), std::string::npos) << unknown.status().ToString();
+  EXPECT_EQ(core->GetStatus().counters.groups_invalid(), 1);
+  EXPECT_EQ(core->GetStatus().counters.groups_late(), 1);
 }
 
 TEST_F(LearnerCoreTest, UpdatesPublishWeightsAndResumeKeepsLeasesAndCounters) {

@@ -123,9 +123,9 @@ void LearnerMetrics::Sync(const LearnerStatusSnapshot& s) {
   const std::pair<const char*, int64_t> totals[] = {
       {"accepted", s.counters.groups_accepted()}, {"duplicate", s.counters.groups_duplicate()},
       {"resampled", s.counters.groups_resampled()}, {"dropped", s.counters.groups_dropped()},
-      {"stale", s.counters.groups_stale()},       {"invalid", s.counters.groups_invalid()},
-      {"trained", s.counters.groups_trained()},   {"leases_issued", s.counters.leases_issued()},
-      {"leases_expired", s.counters.leases_expired()}};
+      {"stale", s.counters.groups_stale()},       {"late", s.counters.groups_late()},
+      {"invalid", s.counters.groups_invalid()},   {"trained", s.counters.groups_trained()},
+      {"leases_issued", s.counters.leases_issued()}, {"leases_expired", s.counters.leases_expired()}};
   sync::MutexLock lock(&mu_);
   for (const auto& [name, total] : totals) {
     auto [it, fresh] = mirrored_.emplace(name, 0);

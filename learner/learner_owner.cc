@@ -332,6 +332,7 @@ Status LearnerCore::Run() {
       line["groups_dropped_total"] = status.counters.groups_dropped();
       line["groups_stale_total"] = status.counters.groups_stale();
       line["groups_invalid_total"] = status.counters.groups_invalid();
+      line["groups_late_total"] = status.counters.groups_late();
       line["leases_expired_total"] = status.counters.leases_expired();
       if (!component_means.empty()) {
         Json components;
@@ -348,12 +349,13 @@ Status LearnerCore::Run() {
       const double per_update = Since(start) / static_cast<double>(s.version - first);
       std::snprintf(buf, sizeof(buf),
                     "update %4lld/%lld  reward %.3f+-%.3f  staleness %.2f  groups accepted %lld resampled %lld dropped "
-                    "%lld stale %lld invalid %lld  loss %+.4f  clip %.3f  approx-kl %.4f  learn %.1fs wait %.1fs  ETA %s",
+                    "%lld stale %lld late %lld invalid %lld  loss %+.4f  clip %.3f  approx-kl %.4f  learn %.1fs wait %.1fs  ETA %s",
                     static_cast<long long>(s.version), static_cast<long long>(t.updates), s.reward_mean, s.reward_std,
                     staleness, static_cast<long long>(status.counters.groups_accepted()),
                     static_cast<long long>(status.counters.groups_resampled()),
                     static_cast<long long>(status.counters.groups_dropped()),
                     static_cast<long long>(status.counters.groups_stale()),
+                    static_cast<long long>(status.counters.groups_late()),
                     static_cast<long long>(status.counters.groups_invalid()), s.loss, s.clip_fraction, s.approx_kl,
                     s.seconds, wait_s, grpo::FormatDuration(per_update * (t.updates - s.version)).c_str());
       hooks_.log(buf);

@@ -153,6 +153,7 @@ grpc::Status LearnerService::GetStatus(grpc::ServerContext* context, const v1::S
   reply->set_groups_dropped(s.counters.groups_dropped());
   reply->set_groups_stale(s.counters.groups_stale());
   reply->set_groups_invalid(s.counters.groups_invalid());
+  reply->set_groups_late(s.counters.groups_late());
   reply->set_leases_expired(s.counters.leases_expired());
   reply->set_prompts_issued(s.counters.leases_issued());
   reply->set_last_reward_mean(s.last_reward_mean);

@@ -112,13 +112,14 @@ TEST_F(FaultTest, RewardServerDownDropsGroupsWithoutInventingRewardsAndTrainingC
   EXPECT_EQ(s.policy_version(), 4);
   // The only groups the learner may refuse are late ones: a group whose scoring outlived its
   // 4 s lease while the worker retried the absent reward server (seen under the sanitizers)
-  // is refused as an unknown or expired lease. Any other refusal
-  // (a malformed group, a wrong version) is a defect.
-  EXPECT_LE(s.groups_invalid(), s.leases_expired());
+  // is refused and counted as late. Any other refusal (a malformed group, a wrong version)
+  // is a defect.
+  EXPECT_EQ(s.groups_invalid(), 0);
+  EXPECT_LE(s.groups_late(), s.leases_expired());
   const std::string worker_log = LogText("w1");
   for (size_t at = worker_log.find("not admitted"); at != std::string::npos; at = worker_log.find("not admitted", at + 1)) {
     const std::string line = worker_log.substr(at, worker_log.find('\n', at) - at);
-    EXPECT_NE(line.find("unknown or expired lease"), std::string::npos) << line;
+    EXPECT_NE(line.find("expired before its group arrived"), std::string::npos) << line;
   }
 }
 
