@@ -27,6 +27,31 @@ at::Generator PrivateGenerator(const at::Device& device, uint64_t seed) {
   return gen;
 }
 
+// The `full` transition's log-probs, replayed after sampling with a row per prompt and step.
+// Slices of `slice_prompts` prompts bound the forward's rows (and activations): one replay of
+// the whole batch would run B x T rows at once.
+StatusOr<at::Tensor> ReplayFullLogProbs(const MaskedTransformer& model, const PromptBatch& prompts,
+                                        const PromptBatch& uncond, const TrajectoryBatch& traj,
+                                        const SampleOptions& options, int64_t slice_prompts) {
+  std::vector<int64_t> all_steps(traj.steps);
+  std::iota(all_steps.begin(), all_steps.end(), 0);
+  std::vector<at::Tensor> parts;
+  for (int64_t b = 0; b < traj.size(); b += slice_prompts) {
+    const int64_t e = std::min(traj.size(), b + slice_prompts);
+    TrajectoryBatch part;  // what the replay reads: the final tokens, when each was revealed, c_t
+    part.steps = traj.steps;
+    part.tokens = traj.tokens.slice(0, b, e);
+    part.reveal_step = traj.reveal_step.slice(0, b, e);
+    part.min_revealed_prob = traj.min_revealed_prob.slice(0, b, e);
+    const PromptBatch part_prompts{prompts.text_ids.slice(0, b, e), prompts.text_valid.slice(0, b, e)};
+    ASSIGN_OR_RETURN(StepLogProbs replay,
+                     ReplayStepLogProbs(model, part_prompts, uncond, part, all_steps, options.guidance, false,
+                                        options.candidate1_edge, options.gumbel_tau0));
+    parts.push_back(replay.full);
+  }
+  return parts.size() == 1 ? parts.front() : torch::cat(parts, 0);
+}
+
 }  // namespace
 
 Status CheckSampleSettings(const SampleOptions& o) {
@@ -148,12 +173,9 @@ StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, con
     traj.logp_candidate1 = logp_c1;
     traj.logp_candidate2 = logp_c2;
     if (options.record_full) {
-      std::vector<int64_t> all(T);
-      std::iota(all.begin(), all.end(), 0);
-      ASSIGN_OR_RETURN(StepLogProbs replay, ReplayStepLogProbs(model, prompts, uncond, traj, all, options.guidance,
-                                                                          false, options.candidate1_edge,
-                                                                          options.gumbel_tau0));
-      traj.logp_full = replay.full;
+      // T rows per prompt: chunk / T prompts per forward keep it as wide as a sampling step's.
+      ASSIGN_OR_RETURN(traj.logp_full, ReplayFullLogProbs(model, prompts, uncond, traj, options,
+                                                          std::max<int64_t>(1, chunk / T)));
     } else {
       traj.logp_full = torch::full_like(min_prob, std::numeric_limits<float>::quiet_NaN());
     }

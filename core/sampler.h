@@ -51,6 +51,8 @@ Status CheckSampleSettings(const SampleOptions& options);
 // The prompt rows per forward the sampler uses for `batch` prompts on `device`:
 // options.max_forward_prompts when set, otherwise 64 on a CPU (bench --sweep: sliced there,
 // batch 256 kept batch 64's images/s; one wide forward lost 9 %) and the whole batch elsewhere.
+// The replay that records the `full` transition (record_full) runs T rows per prompt, so it
+// takes this many / T prompts (at least one) per forward.
 int64_t SampleForwardPrompts(const SampleOptions& options, const at::Device& device, int64_t batch);
 
 // Samples one trajectory per prompt row (repeat a prompt G times for a group). `uncond` is
