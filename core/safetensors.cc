@@ -40,7 +40,7 @@ bool TypeOf(const std::string& name, at::ScalarType* out) {
 }  // namespace
 
 StatusOr<std::string> EncodeSafetensors(const TensorFile& file) {
-  Json header;
+  Json header{Json::Object{}};  // "{}" when there are no tensors (a null Json dumps "null")
   std::vector<at::Tensor> ordered;
   uint64_t offset = 0;
   for (const auto& [name, tensor] : file.tensors) {

@@ -38,6 +38,20 @@ TEST(SafetensorsTest, RoundTripsDtypesAndMetadata) {
   }
 }
 
+TEST(SafetensorsTest, AnEmptyFileRoundTrips) {
+  // The header "{}" with no tensors is a valid file (the fuzzer found that it decoded and
+  // then encoded to the header "null").
+  auto empty = DecodeSafetensors(Header("{}"));
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_TRUE(empty->tensors.empty());
+  auto bytes = EncodeSafetensors(*empty);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  auto again = DecodeSafetensors(*bytes);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->tensors.empty());
+  EXPECT_TRUE(again->metadata.empty());
+}
+
 TEST(SafetensorsTest, ReportsEachCorruption) {
   TensorFile f;
   f.tensors["weight"] = torch::randn({2, 2});
