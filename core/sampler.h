@@ -49,8 +49,10 @@ struct SampleOptions {
 Status CheckSampleSettings(const SampleOptions& options);
 
 // The prompt rows per forward the sampler uses for `batch` prompts on `device`:
-// options.max_forward_prompts when set, otherwise 64 on a CPU (bench --sweep: sliced there,
-// batch 256 kept batch 64's images/s; one wide forward lost 9 %) and the whole batch elsewhere.
+// options.max_forward_prompts when set, otherwise 64 on a CPU and the whole batch elsewhere.
+// On a CPU the slices bound the forward's memory; their speed gain at batch 256 (+4 % over
+// one forward, timed column after column) vanished when bench --sweep timed the two in
+// alternation (README "Measured figures").
 // The replay that records the `full` transition (record_full) runs T rows per prompt, so it
 // takes this many / T prompts (at least one) per forward.
 int64_t SampleForwardPrompts(const SampleOptions& options, const at::Device& device, int64_t batch);
