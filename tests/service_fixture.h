@@ -208,8 +208,8 @@ class ServiceFixture : public ::testing::Test {
   // What moves when the service makes progress: a new version, a group in or out, a lease
   // issued or expired.
   static std::vector<int64_t> Progress(const v1::LearnerStatus& s) {
-    return {s.policy_version(), s.groups_accepted(),  s.groups_resampled(), s.groups_dropped(),
-            s.groups_stale(),   s.groups_invalid(),   s.leases_expired(),   s.prompts_issued()};
+    return {s.policy_version(), s.groups_accepted(), s.groups_resampled(), s.groups_dropped(), s.groups_stale(),
+            s.groups_late(),    s.groups_invalid(),  s.leases_expired(),   s.prompts_issued()};
   }
 
   // Polls until `done(status)`; returns the last status. Gives up after `stall_seconds`
