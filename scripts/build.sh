@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_BASEDIR="$PWD" CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
+# ccache hashes LANG and the LC_* variables (they change the compiler's messages): one fixed
+# locale, so that a build in the Docker image (where none is set) hits the host's cache.
+export LANG=C.UTF-8
+unset LC_ALL LC_CTYPE LC_MESSAGES
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release > build.configure.log 2>&1 || { cat build.configure.log; exit 1; }
 rm -f build.configure.log
 # Two jobs: the machines have 2 cores and a torch translation unit needs ~1.5 GB.

@@ -67,8 +67,10 @@ image_phase() {
   mkdir -p "$ccache_dir"
   start=$SECONDS
   # --format docker keeps the Dockerfile's HEALTHCHECK (the OCI format drops it).
+  # The build argument compiles at this checkout's path: CMake's unity sources hold absolute
+  # paths, so only then are the host build's objects ccache hits (558-594 s in CI before, 142 s after).
   if ! podman build --format docker --layers -v "$ccache_dir:/root/.cache/ccache" \
-      -t "$IMAGE" -f docker/Dockerfile . > "$WORK/build.log" 2>&1; then
+      --build-arg MASKGRPO_SRC_DIR="$SRC" -t "$IMAGE" -f docker/Dockerfile . > "$WORK/build.log" 2>&1; then
     tail -40 "$WORK/build.log"
     fatal "podman build -f docker/Dockerfile"
   fi
