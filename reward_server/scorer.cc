@@ -11,8 +11,8 @@
 namespace maskgrpo::reward {
 
 std::vector<std::string> KnownScorers() {
-  return {"shapeworld_dense", "shapeworld_graded", "shapeworld_binary", "shapeworld_binary_clean", "torchscript",
-          "clip_score",       "pickscore",         "hpsv2",             "aesthetic"};
+  return {"shapeworld_dense", "shapeworld_graded",  "shapeworld_binary", "shapeworld_binary_clean",
+          "shapeworld_graded_nofrag", "torchscript", "clip_score", "pickscore", "hpsv2", "aesthetic"};
 }
 
 StatusOr<std::unique_ptr<Scorer>> MakeScorer(const config::ScorerConfig& config) {
@@ -39,6 +39,7 @@ StatusOr<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std:
   if (name == "shapeworld_graded") return std::unique_ptr<Scorer>(new ShapeWorldScorer("graded"));
   if (name == "shapeworld_binary") return std::unique_ptr<Scorer>(new ShapeWorldScorer("binary"));
   if (name == "shapeworld_binary_clean") return std::unique_ptr<Scorer>(new ShapeWorldScorer("binary_clean"));
+  if (name == "shapeworld_graded_nofrag") return std::unique_ptr<Scorer>(new ShapeWorldScorer("graded_nofrag"));
   if (name == "torchscript") return TorchScriptScorer::Load(model_path);
   std::string known;
   for (const auto& n : KnownScorers()) known += (known.empty() ? "" : ", ") + n;

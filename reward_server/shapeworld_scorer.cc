@@ -10,6 +10,7 @@ std::string ShapeWorldScorer::description() const {
   const std::string rules = "ShapeWorld GenEval rules on the pixel-only detector, ";
   if (reward_ == "dense") return rules + "partial credit in [0, 1]";
   if (reward_ == "graded") return rules + "partial credit in [0, 1], 0 for an empty image";
+  if (reward_ == "graded_nofrag") return rules + "partial credit in [0, 1], 0 for an empty image, fragments free";
   if (reward_ == "binary") return rules + "binary verdict (0 or 1)";
   if (reward_ == "binary_clean") return rules + "binary verdict minus 0.05 per fragment (at most 4), in [-0.2, 1]";
   return rules + reward_;

@@ -23,7 +23,8 @@ TEST(ShapeWorldScorer, EachNameGivesItsValue) {
   const RewardItem a = Item(spec, empty), b = Item(spec, one), c = Item(spec, two);
   std::map<std::string, std::vector<double>> got;
   for (const std::string name :
-       {"shapeworld_dense", "shapeworld_graded", "shapeworld_binary", "shapeworld_binary_clean"}) {
+       {"shapeworld_dense", "shapeworld_graded", "shapeworld_binary", "shapeworld_binary_clean",
+        "shapeworld_graded_nofrag"}) {
     auto scorer = MakeScorer(name);
     ASSERT_TRUE(scorer.ok()) << scorer.status().ToString();
     EXPECT_EQ((*scorer)->name(), name);
@@ -40,6 +41,7 @@ TEST(ShapeWorldScorer, EachNameGivesItsValue) {
   // Clean renders hold no fragments, so binary_clean equals the verdict here (the penalty
   // itself: core/shapeworld/scorer_test.cc).
   EXPECT_EQ(got["shapeworld_binary_clean"], (std::vector<double>{0.0, 0.0, 1.0}));
+  EXPECT_EQ(got["shapeworld_graded_nofrag"], got["shapeworld_graded"]);
 }
 
 TEST(ShapeWorldScorer, UnknownNameListsTheKnownOnes) {

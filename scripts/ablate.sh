@@ -20,6 +20,8 @@
 #   minus 0.05 per fragment, at most 4: a signal inside groups where every image fails);
 #   counting_x3 (counting prompts drawn 3 times as often as each other task's: 3/8 of the
 #   groups instead of 1/6, a lever for the one task that ends below the base model);
+#   graded_nofrag (`graded` without its charge for fragments: does a continuous reward that,
+#   like a CLIP score, does not charge for broken regions learn under the default?);
 #   launch (the default config run by the main command's system instead of `train`:
 #   `maskgrpo launch` with configs/launch.textproto, a reward server, the learner and 2
 #   rollout workers on loopback; its paired column is launcher - `train` on the same seeds).
@@ -67,7 +69,8 @@ shift || true
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate2 candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
-            graded graded_no_filter remask token_weight remask_tokens binary_clean counting_x3 launch)
+            graded graded_no_filter remask token_weight remask_tokens binary_clean counting_x3 launch
+            graded_nofrag)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -93,6 +96,7 @@ variant_fields() {
     graded) echo 'reward: "graded"' ;;
     graded_no_filter) echo 'reward: "graded" filter { enabled: false }' ;;
     binary_clean) echo 'reward: "binary_clean"' ;;
+    graded_nofrag) echo 'reward: "graded_nofrag"' ;;
     counting_x3) echo 'task_weights { key: "counting" value: 3 }' ;;
     launch) echo "" ;;  # the default, through `maskgrpo launch` (launch_learner_config below)
     *) echo "unknown variant '$1'" >&2; return 1 ;;

@@ -151,8 +151,9 @@ ScoreResult ScoreDetections(const PromptSpec& spec, const std::vector<Detection>
   result.dense = sum / credit.size();
   double graded_sum = 0;
   for (double c : graded_terms) graded_sum += c;
-  graded_factor /= 1.0 + 0.5 * fragments;
-  result.graded = graded_terms.empty() ? 0.0 : graded_factor * graded_sum / graded_terms.size();
+  const double graded_credit = graded_terms.empty() ? 0.0 : graded_factor * graded_sum / graded_terms.size();
+  result.graded_nofrag = graded_credit;
+  result.graded = graded_credit / (1.0 + 0.5 * fragments);
   return result;
 }
 

@@ -16,6 +16,10 @@ struct ScoreResult {
   bool correct = false;  // GenEval's binary verdict (top-`count` detections per class, see scorer.cc)
   double dense = 0.0;    // partial credit in [0, 1]; an empty image earns credit (see scorer.cc)
   double graded = 0.0;   // partial credit in [0, 1] that is 0 for an empty image (see scorer.cc)
+  // `graded` without its charge for fragments: the continuous partial credit alone, as a
+  // CLIP-like reward would give it (whether a continuous reward learns once fragments cost
+  // nothing: docs/ablation.md).
+  double graded_nofrag = 0.0;
   std::string reason;    // first failed rule, for reports; empty when correct
   int fragments = 0;     // detections of no shape (broken or half-drawn regions)
 };

@@ -176,6 +176,21 @@ TEST(ScorerTest, GradedIsZeroForAnEmptyImageAndOneForACleanCorrectOne) {
   EXPECT_NEAR(ScoreDetections(pair, {D(kSquare, kRed, 40, 40), D(-1, kRed, 5, 5)}).graded, 0.5 / 1.5, 1e-9);
 }
 
+TEST(ScorerTest, GradedNofragIsGradedWithoutTheFragmentCharge) {
+  auto pair = MakeTwoObject(kSquare, kTriangle);
+  const std::vector<Detection> one{D(kSquare, kRed, 40, 40)};
+  const std::vector<Detection> one_broken{D(kSquare, kRed, 40, 40), D(-1, kRed, 5, 5), D(-1, kBlue, 60, 5)};
+  EXPECT_NEAR(ScoreDetections(pair, one).graded_nofrag, 0.5, 1e-9);
+  EXPECT_NEAR(ScoreDetections(pair, one_broken).graded_nofrag, 0.5, 1e-9);  // fragments cost nothing
+  EXPECT_NEAR(ScoreDetections(pair, one_broken).graded, 0.5 / 2.0, 1e-9);
+  EXPECT_NEAR(RewardByName("graded_nofrag", ScoreDetections(pair, one_broken)), 0.5, 1e-9);
+  // Still 0 for an empty image, and too many still halves the credit.
+  EXPECT_EQ(ScoreDetections(pair, {}).graded_nofrag, 0.0);
+  auto counting = MakeCounting(kDiamond, 1);
+  EXPECT_NEAR(ScoreDetections(counting, {D(kDiamond, kRed, 5, 5), D(kDiamond, kRed, 40, 40)}).graded_nofrag, 0.5,
+              1e-9);
+}
+
 TEST(ScorerTest, GradedPositionRisesAsTheObjectMovesTowardsTheAskedSide) {
   auto p = MakePosition(kCircle, Relation::kLeftOf, kSquare);
   auto at = [&](double circle_x) {

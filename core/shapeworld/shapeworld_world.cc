@@ -83,13 +83,16 @@ StatusOr<PromptSpec> FromPrompt(const Prompt& prompt, const std::string& where) 
   return out;
 }
 
-std::vector<std::string> RewardNames() { return {"binary", "dense", "graded", "mixed", "binary_clean"}; }
+std::vector<std::string> RewardNames() {
+  return {"binary", "dense", "graded", "mixed", "binary_clean", "graded_nofrag"};
+}
 
 double RewardByName(const std::string& name, const ScoreResult& score) {
   const double binary = score.correct ? 1.0 : 0.0;
   if (name == "binary") return binary;
   if (name == "dense") return score.dense;
   if (name == "graded") return score.graded;
+  if (name == "graded_nofrag") return score.graded_nofrag;
   if (name == "mixed") return 0.5 * score.dense + 0.5 * binary;
   if (name == "binary_clean") return binary - kFragmentPenalty * std::min(score.fragments, kMaxPenalisedFragments);
   return 0.0;
