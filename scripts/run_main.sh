@@ -10,7 +10,10 @@ set -euo pipefail
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
-bash scripts/build.sh
+# Only the executables the main job runs (`maskgrpo launch` starts the other three from the
+# same folder): about half the full build, which adds tests, benchmarks and fuzz targets
+# (scripts/test.sh builds everything).
+bash scripts/build.sh maskgrpo learner rollout_worker reward_server
 
 BASE=models/shapeworld_base.safetensors
 OUT=runs/main
