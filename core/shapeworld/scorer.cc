@@ -200,7 +200,7 @@ Json EvalTable::ToJson() const {
   Json j;
   j["overall"] = Overall();
   j["images"] = images();
-  Json tasks;
+  Json tasks{Json::Object{}};  // an object even when empty (a default Json dumps "null")
   for (int i = 0; i < kNumTasks; ++i) tasks[TaskName(static_cast<Task>(i))] = TaskScore(static_cast<Task>(i));
   j["tasks"] = tasks;
   return j;

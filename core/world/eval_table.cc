@@ -59,7 +59,7 @@ Json EvalTable::ToJson() const {
   Json j;
   j["overall"] = Overall();
   j["images"] = images();
-  Json tasks;
+  Json tasks{Json::Object{}};  // an object even when empty (a default Json dumps "null")
   for (const auto& tag : tags()) tasks[tag] = TaskScore(tag);
   j["tasks"] = tasks;
   return j;
