@@ -11,8 +11,9 @@
 namespace maskgrpo::reward {
 
 std::vector<std::string> KnownScorers() {
-  return {"shapeworld_dense", "shapeworld_graded",  "shapeworld_binary", "shapeworld_binary_clean",
-          "shapeworld_graded_nofrag", "torchscript", "clip_score", "pickscore", "hpsv2", "aesthetic"};
+  return {"shapeworld_dense",         "shapeworld_graded", "shapeworld_binary", "shapeworld_binary_clean",
+          "shapeworld_graded_nofrag", "torchscript",       "clip_score",        "pickscore",
+          "hpsv2",                    "aesthetic"};
 }
 
 StatusOr<std::unique_ptr<Scorer>> MakeScorer(const config::ScorerConfig& config) {
