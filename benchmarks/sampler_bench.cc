@@ -9,6 +9,7 @@
 #include <numeric>
 #include <utility>
 
+#include "core/grpo/learner.h"
 #include "core/model_io.h"
 #include "core/runtime.h"
 #include "core/sampler.h"
@@ -257,8 +258,12 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
                 "one at a time)\n",
                 o.batch, forward_slice(o.batch), o.steps, o.guidance, o.repeats, loop_images);
 
-    // 5. The learner's replay: every step of `batch` trajectories, forward and backward.
+    // 5. The learner's replay: every step of `batch` trajectories, forward and backward, in
+    // micro-batches of the learner's default size with gradients accumulated, as an update
+    // runs it (one replay of all B x T rows at once needs ~5 MB per row here: batch 256 at
+    // T = 16 ran this machine's 24 GB out of memory).
     {
+      const int64_t micro = grpo::LearnerOptions().micro_batch;
       const BenchPrompts rows = OneTokenPrompts(c, o.batch);
       SampleOptions so;
       so.steps = o.steps;
@@ -269,16 +274,26 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
       Status failed;
       torch::AutoGradMode grad(true);
       const double replay_s = timed(1, [&] {
-        auto r = ReplayStepLogProbs(*model, rows.prompts, rows.uncond, traj, all, /*guidance=*/0.0);
-        if (!r.ok()) {
-          failed = r.status();
-          return;
+        for (int64_t b = 0; b < o.batch && failed.ok(); b += micro) {
+          const int64_t e = std::min<int64_t>(o.batch, b + micro);
+          TrajectoryBatch part;
+          part.steps = traj.steps;
+          part.tokens = traj.tokens.slice(0, b, e);
+          part.reveal_step = traj.reveal_step.slice(0, b, e);
+          part.min_revealed_prob = traj.min_revealed_prob.slice(0, b, e);
+          const PromptBatch part_prompts{rows.prompts.text_ids.slice(0, b, e), rows.prompts.text_valid.slice(0, b, e)};
+          auto r = ReplayStepLogProbs(*model, part_prompts, rows.uncond, part, all, /*guidance=*/0.0);
+          if (!r.ok()) {
+            failed = r.status();
+            return;
+          }
+          r->candidate1.sum().backward();
         }
-        r->candidate1.sum().backward();
       });
       RETURN_IF_ERROR(failed);
       std::printf("%-46s %12.3f\n", "replay seconds (all steps, forward + backward)", replay_s);
-      std::printf("(%d trajectories x %d steps, guidance 0 as in training)\n", o.batch, o.steps);
+      std::printf("(%d trajectories x %d steps in micro-batches of %lld, guidance 0 as in training)\n", o.batch, o.steps,
+                  static_cast<long long>(micro));
       for (auto& p : model->Parameters()) p.mutable_grad() = torch::Tensor();
     }
 

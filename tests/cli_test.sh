@@ -51,6 +51,13 @@ expect_error "an out-of-range sampling flag is refused" 2 "sampling.guidance mus
 expect_error "unknown prompt word" 2 "'dog'" -- "$BIN" generate --checkpoint "$BASE" --out "$WORK/g.png" --prompt "a photo of a dog"
 expect_error "bad device" 2 "device" -- "$BIN" eval --checkpoint "$BASE" --out "$WORK/e" --device tpu
 expect_error "bench negative forward slice" 2 "forward-prompts must be in 0..65536" -- "$BIN" bench --forward-prompts -4
+# The benchmark end to end at a tiny size: every section prints, the replay runs in the
+# learner's micro-batches (10 trajectories: one of 8 and one of 2).
+out=$("$BIN" bench --batch 10 --sampling-steps 2 --repeats 1 --threads 1 --sweep 3 2>&1)
+rc=$?
+[ "$rc" -eq 0 ] && grep -q "sampler / authors'-style loop" <<<"$out" &&
+  grep -q "10 trajectories x 2 steps in micro-batches of 8" <<<"$out" && grep -Eq "^ +3 +3 " <<<"$out" &&
+  pass "bench runs every section at a tiny size" || fail "bench (exit $rc): $out"
 out=$("$BIN" eval --help 2>&1) && grep -q "^usage: maskgrpo" <<<"$out" && pass "command --help prints the usage" ||
   fail "eval --help: $out"
 # The service executables answer --help too (the container test calls them as a user would).
