@@ -380,7 +380,7 @@ std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(con
   if (!outstanding_.count(lease_id)) {
     counters_.set_groups_invalid(counters_.groups_invalid() + 1);
     return StatusOr<SubmitOutcome>(FailedPrecondition("lease_id: unknown lease '" + lease_id +
-                                                      "' (not issued by this learner, or expired before it restarted)"));
+                                                      "' (not issued by this learner, or expired too long ago to be remembered)"));
   }
   return std::nullopt;
 }

@@ -171,8 +171,10 @@ class LearnerCore {
   static StatusOr<Json> VerifyCheckpoint(const LearnerCoreOptions& options, const std::string& dir);
 
  private:
-  static constexpr size_t kCompletedKept = 65536;      // lease ids remembered for duplicate detection
-  static constexpr int kCompletedCheckpointed = 4096;  // of which a checkpoint keeps the newest
+  // Lease ids remembered (completed ones for duplicate detection, expired ones to count late
+  // groups as late), and how many of the newest of each a checkpoint keeps.
+  static constexpr size_t kCompletedKept = 65536;
+  static constexpr int kCompletedCheckpointed = 4096;
   struct LeaseInfo {
     int64_t prompt_index = 0;
     int64_t resamples = 0;

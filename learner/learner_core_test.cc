@@ -293,6 +293,36 @@ TEST_F(LearnerCoreTest, ExpiredLeasesAreReissued) {
   EXPECT_EQ(core->GetStatus().counters.groups_late(), 1);
 }
 
+// A group for a lease that expired before a restart is late after it too (not an unknown
+// lease, which is counted as invalid): the checkpoint keeps the expired lease ids.
+TEST_F(LearnerCoreTest, ALeaseExpiredBeforeARestartIsLateAfterIt) {
+  o_.lease_timeout_ms = 30;
+  LeaseGrant expired;
+  {
+    auto core = Make();
+    std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+    auto first = core->Lease("w1", 1);
+    ASSERT_TRUE(first.ok() && first->leases.size() == 1);
+    expired = first->leases[0];
+    std::this_thread::sleep_for(std::chrono::milliseconds(80));
+    ASSERT_TRUE(core->Lease("w2", 1).ok());  // expires the first lease, re-issues its prompt
+    ASSERT_EQ(core->GetStatus().counters.leases_expired(), 1);
+    core->Stop();  // writes a checkpoint
+    owner.join();
+  }
+  auto core = Make();
+  std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+  auto late = core->Submit(Group(LeaseGrant{expired.lease_id, nullptr, 0}, 0, {0.1, 0.5, 0.9, 0.2}));
+  EXPECT_EQ(late.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(late.status().message().find("expired before its group arrived"), std::string::npos)
+      << late.status().ToString();
+  auto s = core->GetStatus();
+  EXPECT_EQ(s.counters.groups_late(), 1);
+  EXPECT_EQ(s.counters.groups_invalid(), 0);
+  core->Stop();
+  owner.join();
+}
+
 TEST_F(LearnerCoreTest, UpdatesPublishWeightsAndResumeKeepsLeasesAndCounters) {
   std::string lease_kept;
   double eval_before = -1;

@@ -132,6 +132,11 @@ Status LearnerCore::Checkpoint() {
       if (kept++ == kCompletedCheckpointed) break;
       st.add_completed_leases(id);
     }
+    kept = 0;
+    for (const auto& id : expired_order_) {
+      if (kept++ == kCompletedCheckpointed) break;
+      st.add_expired_leases(id);
+    }
     for (const auto& q : queue_) {
       auto* r = st.add_queued();
       rpc::ToProto(q.group.trajectories, r->mutable_group());
@@ -222,6 +227,7 @@ Status LearnerCore::Resume(const std::string& dir) {
     outstanding_[l.lease_id()] = info;
   }
   for (int i = st.completed_leases_size() - 1; i >= 0; --i) RememberCompleted(st.completed_leases(i), SubmitOutcome::kAccepted);
+  for (int i = st.expired_leases_size() - 1; i >= 0; --i) RememberExpired(st.expired_leases(i));
   queue_ = std::move(queue);
   counters_ = st.counters();
   resumed_from_ = Json();
