@@ -273,7 +273,9 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
       std::iota(all.begin(), all.end(), 0);
       Status failed;
       torch::AutoGradMode grad(true);
-      const double replay_s = timed(1, [&] {
+      // candidate1 (its term over the [rows, N, K] log-probs included) or candidate2 (skipped).
+      // One update's replay of all B trajectories with `transition` as the objective.
+      auto replay_update = [&](Transition transition) {
         for (int64_t b = 0; b < o.batch && failed.ok(); b += micro) {
           const int64_t e = std::min<int64_t>(o.batch, b + micro);
           TrajectoryBatch part;
@@ -282,16 +284,22 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
           part.reveal_step = traj.reveal_step.slice(0, b, e);
           part.min_revealed_prob = traj.min_revealed_prob.slice(0, b, e);
           const PromptBatch part_prompts{rows.prompts.text_ids.slice(0, b, e), rows.prompts.text_valid.slice(0, b, e)};
-          auto r = ReplayStepLogProbs(*model, part_prompts, rows.uncond, part, all, /*guidance=*/0.0);
+          auto r = ReplayStepLogProbs(*model, part_prompts, rows.uncond, part, all, /*guidance=*/0.0, false,
+                                      Candidate1Edge::kFixed, 1.0, transition == Transition::kCandidate1);
           if (!r.ok()) {
             failed = r.status();
             return;
           }
-          r->candidate1.sum().backward();
+          r->Get(transition).sum().backward();
         }
-      });
+      };
+      auto replay_seconds = [&](Transition transition) { return timed(1, [&] { replay_update(transition); }); };
+      const double replay_c1_s = replay_seconds(Transition::kCandidate1);
       RETURN_IF_ERROR(failed);
-      std::printf("%-46s %12.3f\n", "replay seconds (all steps, forward + backward)", replay_s);
+      const double replay_c2_s = replay_seconds(Transition::kCandidate2);
+      RETURN_IF_ERROR(failed);
+      std::printf("%-46s %12.3f\n", "replay seconds, candidate1 (fwd + bwd)", replay_c1_s);
+      std::printf("%-46s %12.3f\n", "replay seconds, candidate2 (fwd + bwd)", replay_c2_s);
       std::printf("(%d trajectories x %d steps in micro-batches of %lld, guidance 0 as in training)\n", o.batch, o.steps,
                   static_cast<long long>(micro));
       for (auto& p : model->Parameters()) p.mutable_grad() = torch::Tensor();

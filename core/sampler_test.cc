@@ -69,6 +69,17 @@ TEST_P(SamplerTest, FollowsTheScheduleAndReplaysExactly) {
   EXPECT_TRUE(torch::allclose((traj->logp_candidate1 - traj->logp_candidate2).select(1, T - 1), torch::zeros({3})));
   // full covers every still-masked position, so it is the smallest.
   EXPECT_TRUE((traj->logp_full <= traj->logp_candidate2 + 1e-5).all().item<bool>());
+
+  // A replay without the candidate1 term (a learner on candidate2 or full) gives the other
+  // quantities unchanged and refuses to hand out the one it skipped.
+  auto lean = ReplayStepLogProbs(*model_, prompts_, uncond_, *traj, steps, o.guidance, false, Candidate1Edge::kFixed,
+                                 1.0, /*with_candidate1=*/false);
+  ASSERT_TRUE(lean.ok()) << lean.status().ToString();
+  EXPECT_FALSE(lean->candidate1.defined());
+  EXPECT_TRUE(torch::equal(lean->Get(Transition::kCandidate2), replay->candidate2));
+  EXPECT_TRUE(torch::equal(lean->Get(Transition::kFull), replay->full));
+  EXPECT_TRUE(torch::equal(lean->entropy, replay->entropy));
+  EXPECT_THROW(lean->Get(Transition::kCandidate1), c10::Error);
 }
 
 TEST_P(SamplerTest, TheNoiseEdgeIsRecordedAndReplayedAlike) {

@@ -28,13 +28,16 @@ const char* TransitionName(Transition t) {
 }
 
 const at::Tensor& StepLogProbs::Get(Transition t) const {
+  const at::Tensor* out = nullptr;
   switch (t) {
-    case Transition::kCandidate1: return candidate1;
-    case Transition::kCandidate2: return candidate2;
-    case Transition::kFull: return full;
+    case Transition::kCandidate1: out = &candidate1; break;
+    case Transition::kCandidate2: out = &candidate2; break;
+    case Transition::kFull: out = &full; break;
     case Transition::kRemask: break;  // not a step quantity: RemaskLogProbs
   }
-  return candidate1;
+  TORCH_CHECK(out != nullptr && out->defined(), "StepLogProbs: the ", TransitionName(t),
+              " log-probabilities were not computed");
+  return *out;
 }
 
 StatusOr<Candidate1Edge> ParseCandidate1Edge(const std::string& name) {
@@ -51,7 +54,8 @@ double Candidate1EdgeWidth(Candidate1Edge edge, double gumbel_tau0, int64_t step
 }
 
 StepLogProbs ComputeStepLogProbs(const at::Tensor& logp, const at::Tensor& tokens, const at::Tensor& revealed,
-                                 const at::Tensor& remaining, const at::Tensor& min_prob, const at::Tensor& edge_width) {
+                                 const at::Tensor& remaining, const at::Tensor& min_prob, const at::Tensor& edge_width,
+                                 bool with_candidate1) {
   auto tok = tokens.clamp_min(0).unsqueeze(-1);
   auto logp_tok = logp.gather(-1, tok).squeeze(-1);  // [R, N]
   auto zero = torch::zeros({}, logp.options());
@@ -60,19 +64,21 @@ StepLogProbs ComputeStepLogProbs(const at::Tensor& logp, const at::Tensor& token
   StepLogProbs out;
   out.candidate2 = revealed_sum;
   out.full = torch::where(predicted, logp_tok, zero).sum(-1);
-  // Probability that a still-masked position would have drawn something less confident
-  // than the least confident revealed token. c_t is data (a float), never a bool.
-  // Membership {k : p_i(k) < c_t} is softened into a sigmoid weight on log(c_t / p_i(k)) with
-  // a width of kCandidate1ThresholdSoftness nats: the hard set makes the log-probability jump when float
-  // noise (a different batch shape in the replay) moves a token across c_t, which shows up as
-  // ratios of e^100 on-policy. Tokens further than ~5 widths from c_t count exactly as in the
-  // hard definition.
-  auto log_c = torch::log(min_prob.to(logp.scalar_type()).clamp_min(1e-30)).view({-1, 1, 1});
-  auto width = edge_width.defined() ? edge_width.to(logp.scalar_type()).view({-1, 1, 1})
-                                    : torch::full({1, 1, 1}, kCandidate1ThresholdSoftness, logp.options());
-  auto weight = torch::log_sigmoid((log_c - logp) / width);
-  auto lse = torch::logsumexp(logp + weight, -1);  // [R, N]
-  out.candidate1 = revealed_sum + torch::where(remaining, lse, zero).sum(-1);
+  if (with_candidate1) {
+    // Probability that a still-masked position would have drawn something less confident
+    // than the least confident revealed token. c_t is data (a float), never a bool.
+    // Membership {k : p_i(k) < c_t} is softened into a sigmoid weight on log(c_t / p_i(k)) with
+    // a width of kCandidate1ThresholdSoftness nats: the hard set makes the log-probability jump when float
+    // noise (a different batch shape in the replay) moves a token across c_t, which shows up as
+    // ratios of e^100 on-policy. Tokens further than ~5 widths from c_t count exactly as in the
+    // hard definition.
+    auto log_c = torch::log(min_prob.to(logp.scalar_type()).clamp_min(1e-30)).view({-1, 1, 1});
+    auto width = edge_width.defined() ? edge_width.to(logp.scalar_type()).view({-1, 1, 1})
+                                      : torch::full({1, 1, 1}, kCandidate1ThresholdSoftness, logp.options());
+    auto weight = torch::log_sigmoid((log_c - logp) / width);
+    auto lse = torch::logsumexp(logp + weight, -1);  // [R, N]
+    out.candidate1 = revealed_sum + torch::where(remaining, lse, zero).sum(-1);
+  }
   {
     torch::NoGradGuard no_grad;
     auto position_entropy = -(logp.exp() * logp).sum(-1);  // [R, N]
@@ -197,7 +203,8 @@ at::Tensor StateBeforeStep(const TrajectoryBatch& traj, int64_t t) {
 StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const PromptBatch& prompts,
                                           const PromptBatch& uncond, const TrajectoryBatch& traj,
                                           const std::vector<int64_t>& steps, double guidance,
-                                          bool detach_uncond, Candidate1Edge edge, double gumbel_tau0) {
+                                          bool detach_uncond, Candidate1Edge edge, double gumbel_tau0,
+                                          bool with_candidate1) {
   const int64_t B = traj.size(), S = static_cast<int64_t>(steps.size());
   if (prompts.size() != B) return InvalidArgument("replay: prompts and trajectories differ in batch size");
   if (S == 0) return InvalidArgument("replay: no steps selected");
@@ -221,8 +228,9 @@ StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const 
     std::vector<float> widths;
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t : steps) widths.push_back(static_cast<float>(Candidate1EdgeWidth(edge, gumbel_tau0, traj.steps, t)));
-    auto out = ComputeStepLogProbs(logp, tok_rep, revealed, remaining, c, torch::tensor(widths).to(dev));
-    out.candidate1 = out.candidate1.view({B, S});
+    auto out = ComputeStepLogProbs(logp, tok_rep, revealed, remaining, c, torch::tensor(widths).to(dev),
+                                   with_candidate1);
+    if (with_candidate1) out.candidate1 = out.candidate1.view({B, S});
     out.candidate2 = out.candidate2.view({B, S});
     out.full = out.full.view({B, S});
     out.entropy = out.entropy.view({B, S});

@@ -27,6 +27,7 @@ struct StepLogProbs {
   // Mean entropy (nats) of the policy's token distribution over the positions revealed at
   // the step, without gradient: a diagnostic of how decided the policy is where it acts.
   at::Tensor entropy;     // [R]
+  // The definition's tensor; throws (c10::Error) when it was not computed.
   const at::Tensor& Get(Transition t) const;
 };
 
@@ -43,9 +44,13 @@ struct StepLogProbs {
 //   edge_width: [R] float32 widths (nats) of that soft edge per state; undefined: the fixed
 //               kCandidate1ThresholdSoftness for every state.
 inline constexpr double kCandidate1ThresholdSoftness = 0.02;
+//   with_candidate1: false leaves `candidate1` undefined. Its term costs five passes over the
+//               [R, N, K] log-probs (and under autograd keeps tensors of that size for the
+//               backward: 1.3 GB each for a Show-o micro-batch of 4 x 10 steps), which a
+//               learner training on candidate2 or full never reads.
 StepLogProbs ComputeStepLogProbs(const at::Tensor& logp, const at::Tensor& tokens, const at::Tensor& revealed,
                                  const at::Tensor& remaining, const at::Tensor& min_prob,
-                                 const at::Tensor& edge_width = {});
+                                 const at::Tensor& edge_width = {}, bool with_candidate1 = true);
 
 // The width of candidate1's soft edge at step t of T.
 //   kFixed: kCandidate1ThresholdSoftness, a numerical softening of the paper's hard set.
@@ -97,12 +102,13 @@ at::Tensor ImageLogProbs(const MaskedTransformer& model, const PromptContext& co
 // Rebuilds the states of the selected steps of every trajectory and recomputes the step
 // log-probabilities in one batched forward over (trajectories x steps). Result tensors are
 // [B, steps.size()], differentiable when grad mode is on.
-// `edge` and `gumbel_tau0` must be those the trajectories were sampled with (candidate1 only).
+// `edge` and `gumbel_tau0` must be those the trajectories were sampled with (candidate1 only);
+// `with_candidate1` as in ComputeStepLogProbs.
 StatusOr<StepLogProbs> ReplayStepLogProbs(const MaskedTransformer& model, const PromptBatch& prompts,
                                           const PromptBatch& uncond, const TrajectoryBatch& traj,
                                           const std::vector<int64_t>& steps, double guidance,
                                           bool detach_uncond = false, Candidate1Edge edge = Candidate1Edge::kFixed,
-                                          double gumbel_tau0 = 1.0);
+                                          double gumbel_tau0 = 1.0, bool with_candidate1 = true);
 
 // Re-masking draws for B images of N tokens, S per image, a pure function of `seed`: draw s
 // of image b masks m positions chosen uniformly, m = clamp(round(N cos(pi u / 2)), 1, N) with

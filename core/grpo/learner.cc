@@ -281,6 +281,8 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
     auto params = policy_->Parameters();
     auto gen = at::detail::createCPUGenerator(DeriveSeed(options_.seed, version_, /*purpose=*/2));
     for (int64_t epoch = 0; epoch < options_.inner_epochs; ++epoch) {
+      // The candidate1 term is replayed only when it is the objective (see ComputeStepLogProbs).
+      const bool with_candidate1 = options_.transition == Transition::kCandidate1;
       const auto dealt = DealMinibatches(B, G, options_.minibatches, options_.group_minibatches, gen);
       for (const auto& rows : dealt) {
         auto idx = torch::tensor(rows, torch::kLong).to(dev);
@@ -310,14 +312,15 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
             ASSIGN_OR_RETURN(StepLogProbs now,
                              ReplayStepLogProbs(*policy_, c_prompts, uncond_, c_traj, steps, options_.guidance,
                                                 options_.detach_unconditional, options_.candidate1_edge,
-                                                options_.gumbel_tau0));
+                                                options_.gumbel_tau0, with_candidate1));
             now_lp = now.Get(options_.transition);
             entropy = now.entropy;
             if (options_.loss.kl_beta > 0) {
               torch::NoGradGuard no_grad;
               ASSIGN_OR_RETURN(StepLogProbs r,
                                ReplayStepLogProbs(*reference_, c_prompts, uncond_, c_traj, steps, options_.guidance,
-                                                  false, options_.candidate1_edge, options_.gumbel_tau0));
+                                                  false, options_.candidate1_edge, options_.gumbel_tau0,
+                                                  with_candidate1));
               ref = r.Get(options_.transition);
             }
           }
