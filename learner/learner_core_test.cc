@@ -64,6 +64,18 @@ class LearnerCoreTest : public ::testing::Test {
     return s;
   }
 
+  // A group for `lease_id`, whose lease expired, is refused as late and counted as late (a
+  // slow worker), not as invalid (a malformed group).
+  void ExpectRefusedAsLate(LearnerCore& core, const std::string& lease_id) {
+    auto late = core.Submit(Group(LeaseGrant{lease_id, nullptr, 0}, 0, {0.1, 0.5, 0.9, 0.2}));
+    EXPECT_EQ(late.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(late.status().message().find("expired before its group arrived"), std::string::npos)
+        << late.status().ToString();
+    auto s = core.GetStatus();
+    EXPECT_EQ(s.counters.groups_late(), 1);
+    EXPECT_EQ(s.counters.groups_invalid(), 0);
+  }
+
   fs::path dir_;
   LearnerCoreOptions o_;
 };
@@ -276,15 +288,8 @@ TEST_F(LearnerCoreTest, ExpiredLeasesAreReissued) {
   EXPECT_EQ(second->leases[0].prompt, first->leases[0].prompt);  // the same prompt, re-issued
   EXPECT_NE(second->leases[0].lease_id, first->leases[0].lease_id);
   EXPECT_EQ(core->GetStatus().counters.leases_expired(), 1);
-  auto late = core->Submit(Group(first->leases[0], 0, {0.1, 0.5, 0.9, 0.2}));
-  EXPECT_EQ(late.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(late.status().message().find("expired before its group arrived"), std::string::npos)
-      << late.status().ToString();
-  // Counted as late, not as invalid: a slow worker, not a malformed group.
-  auto s = core->GetStatus();
-  EXPECT_EQ(s.counters.groups_late(), 1);
-  EXPECT_EQ(s.counters.groups_invalid(), 0);
-  EXPECT_EQ(s.outstanding_leases, 1);  // the re-issued lease is untouched
+  ExpectRefusedAsLate(*core, first->leases[0].lease_id);
+  EXPECT_EQ(core->GetStatus().outstanding_leases, 1);  // the re-issued lease is untouched
   // A lease id never issued stays invalid.
   auto unknown = core->Submit(Group(LeaseGrant{"nope", nullptr, 0}, 0, {0.1, 0.5, 0.9, 0.2}));
   EXPECT_EQ(unknown.status().code(), StatusCode::kFailedPrecondition);
@@ -297,13 +302,13 @@ TEST_F(LearnerCoreTest, ExpiredLeasesAreReissued) {
 // lease, which is counted as invalid): the checkpoint keeps the expired lease ids.
 TEST_F(LearnerCoreTest, ALeaseExpiredBeforeARestartIsLateAfterIt) {
   o_.lease_timeout_ms = 30;
-  LeaseGrant expired;
+  std::string expired;
   {
     auto core = Make();
     std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
     auto first = core->Lease("w1", 1);
     ASSERT_TRUE(first.ok() && first->leases.size() == 1);
-    expired = first->leases[0];
+    expired = first->leases[0].lease_id;
     std::this_thread::sleep_for(std::chrono::milliseconds(80));
     ASSERT_TRUE(core->Lease("w2", 1).ok());  // expires the first lease, re-issues its prompt
     ASSERT_EQ(core->GetStatus().counters.leases_expired(), 1);
@@ -312,13 +317,7 @@ TEST_F(LearnerCoreTest, ALeaseExpiredBeforeARestartIsLateAfterIt) {
   }
   auto core = Make();
   std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
-  auto late = core->Submit(Group(LeaseGrant{expired.lease_id, nullptr, 0}, 0, {0.1, 0.5, 0.9, 0.2}));
-  EXPECT_EQ(late.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(late.status().message().find("expired before its group arrived"), std::string::npos)
-      << late.status().ToString();
-  auto s = core->GetStatus();
-  EXPECT_EQ(s.counters.groups_late(), 1);
-  EXPECT_EQ(s.counters.groups_invalid(), 0);
+  ExpectRefusedAsLate(*core, expired);
   core->Stop();
   owner.join();
 }
