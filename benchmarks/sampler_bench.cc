@@ -273,8 +273,8 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
       std::iota(all.begin(), all.end(), 0);
       Status failed;
       torch::AutoGradMode grad(true);
-      // candidate1 (its term over the [rows, N, K] log-probs included) or candidate2 (skipped).
-      // One update's replay of all B trajectories with `transition` as the objective.
+      // One update's replay of all B trajectories with `transition` as the objective: candidate1
+      // computes its term over the [rows, N, K] log-probs, candidate2 skips it.
       auto replay_update = [&](Transition transition) {
         for (int64_t b = 0; b < o.batch && failed.ok(); b += micro) {
           const int64_t e = std::min<int64_t>(o.batch, b + micro);

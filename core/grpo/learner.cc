@@ -280,9 +280,9 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
     SetLearningRate(*optimizer_, lr);
     auto params = policy_->Parameters();
     auto gen = at::detail::createCPUGenerator(DeriveSeed(options_.seed, version_, /*purpose=*/2));
+    // The candidate1 term is replayed only when it is the objective (see ComputeStepLogProbs).
+    const bool with_candidate1 = options_.transition == Transition::kCandidate1;
     for (int64_t epoch = 0; epoch < options_.inner_epochs; ++epoch) {
-      // The candidate1 term is replayed only when it is the objective (see ComputeStepLogProbs).
-      const bool with_candidate1 = options_.transition == Transition::kCandidate1;
       const auto dealt = DealMinibatches(B, G, options_.minibatches, options_.group_minibatches, gen);
       for (const auto& rows : dealt) {
         auto idx = torch::tensor(rows, torch::kLong).to(dev);
