@@ -1,6 +1,6 @@
 #include "benchmarks/sampler_bench.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <chrono>
 #include <cstdio>

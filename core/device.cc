@@ -1,6 +1,6 @@
 #include "core/device.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 namespace maskgrpo {
 

@@ -1,6 +1,6 @@
 #include "core/evaluate.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <cstdio>

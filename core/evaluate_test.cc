@@ -2,7 +2,7 @@
 #include "core/evaluate.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <map>

@@ -1,6 +1,6 @@
 #include "core/pretrain.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <chrono>
 #include <cmath>

@@ -1,6 +1,6 @@
 #include "core/runtime.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cstdlib>
 #include <string>

@@ -1,6 +1,6 @@
 #include "core/safetensors.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cstdio>
 #include <cstring>

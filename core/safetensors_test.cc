@@ -1,7 +1,7 @@
 #include "core/safetensors.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cstdio>
 

@@ -1,7 +1,7 @@
 #include "core/sampler.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "core/schedule.h"
 #include "core/testing/tiny_model.h"

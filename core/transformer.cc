@@ -1,6 +1,6 @@
 #include "core/transformer.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 #include <torch/version.h>
 
 #include <cmath>

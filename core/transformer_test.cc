@@ -1,7 +1,7 @@
 #include "core/transformer.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "core/testing/tiny_model.h"
 #include "core/transition.h"

@@ -1,6 +1,6 @@
 #include "core/weight_probe.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <cmath>

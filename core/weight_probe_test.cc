@@ -1,7 +1,7 @@
 #include "core/weight_probe.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <map>
 

@@ -1,6 +1,6 @@
 #include "learner/learner_core.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <chrono>
 #include <cstdio>

@@ -1,7 +1,7 @@
 #include "learner/learner_core.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <atomic>
 #include <filesystem>

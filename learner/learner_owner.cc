@@ -1,5 +1,5 @@
 // LearnerCore's owner thread: updates, weight publishing, eval, checkpoints and resume.
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <chrono>
 #include <cmath>

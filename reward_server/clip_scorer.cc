@@ -1,6 +1,6 @@
 #include "reward_server/clip_scorer.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <filesystem>
 #include <list>

@@ -4,7 +4,7 @@
 #include "reward_server/clip_scorer.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cmath>
 #include <filesystem>

@@ -1,6 +1,6 @@
 #include "rollout_worker/worker.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cstdlib>
 

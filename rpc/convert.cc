@@ -1,6 +1,6 @@
 #include "rpc/convert.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,7 +1,7 @@
 #include "rpc/convert.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "core/world/registry.h"
 

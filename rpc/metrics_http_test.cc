@@ -8,7 +8,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <sys/socket.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 #include <unistd.h>
 
 namespace maskgrpo::rpc {

@@ -1,6 +1,6 @@
 #include "rpc/weights_stream.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <cstring>

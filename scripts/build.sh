@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_BASEDIR="$PWD" CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
+# Depend mode: ccache hashes the files the compiler's .d output lists instead of running the
+# preprocessor over every LibTorch header first (a cold build with an empty cache took 567 s
+# in the default mode, 527 s in this one, 492 s without ccache; 2 cores, 2026-12-06).
+export CCACHE_DEPEND=1
 # ccache hashes LANG and the LC_* variables (they change the compiler's messages): one fixed
 # locale, so that a build in the Docker image (where none is set) hits the host's cache.
 export LANG=C.UTF-8

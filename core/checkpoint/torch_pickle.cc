@@ -1,6 +1,6 @@
 #include "core/checkpoint/torch_pickle.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cerrno>
 #include <cstdio>

@@ -5,7 +5,7 @@
 #include "core/checkpoint/torch_pickle.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cstdio>
 #include <cstdlib>

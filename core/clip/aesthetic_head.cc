@@ -1,5 +1,5 @@
 // The LAION improved aesthetic predictor head (showo-stack.md 4.5).
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "core/checkpoint/checkpoint_files.h"
 #include "core/clip/clip_model.h"

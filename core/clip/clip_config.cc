@@ -1,5 +1,5 @@
 // ClipConfig, the two checkpoint layouts, and reading the sizes from a state dict.
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cmath>
 #include <optional>

@@ -2,7 +2,7 @@
 // passes of open_clip's VisionTransformer / TextTransformer (showo-stack.md 4.1).
 #include "core/clip/clip_model.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cmath>
 #include <limits>

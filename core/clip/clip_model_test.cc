@@ -1,7 +1,7 @@
 #include "core/clip/clip_model.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 #include <unistd.h>
 
 #include <cstdlib>

@@ -1,6 +1,6 @@
 #include "core/grpo/learner.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <chrono>
 #include <cmath>

@@ -4,7 +4,7 @@
 #include "core/grpo/learner.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cmath>
 #include <filesystem>

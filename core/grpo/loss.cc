@@ -1,6 +1,6 @@
 #include "core/grpo/loss.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 namespace maskgrpo::grpo {
 

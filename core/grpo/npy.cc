@@ -1,6 +1,6 @@
 #include "core/grpo/npy.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cstring>
 

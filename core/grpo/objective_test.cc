@@ -1,7 +1,7 @@
 // The GRPO objective's pieces on hand-built inputs: advantages, the clipped loss, KL,
 // step subsets and token counts, the std filter and the .npy writer.
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cmath>
 

@@ -1,6 +1,6 @@
 #include "core/grpo/rollout.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 #include "core/grpo/run_folder.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,6 +1,6 @@
 #include "core/grpo/train.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 #include <chrono>

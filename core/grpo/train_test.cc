@@ -3,7 +3,7 @@
 #include "core/grpo/train.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <filesystem>
 #include <fstream>

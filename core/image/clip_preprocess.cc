@@ -4,7 +4,7 @@
 // rather than to a tolerance.
 #include "core/image/clip_preprocess.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cmath>
 #include <cstdint>

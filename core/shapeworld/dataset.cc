@@ -1,6 +1,6 @@
 #include "core/shapeworld/dataset.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <map>
 

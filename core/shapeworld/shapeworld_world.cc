@@ -1,6 +1,6 @@
 #include "core/shapeworld/shapeworld_world.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <algorithm>
 

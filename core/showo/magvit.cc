@@ -1,7 +1,7 @@
 #include "core/showo/magvit.h"
 #include "core/tensor_text.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cmath>
 #include <functional>

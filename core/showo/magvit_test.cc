@@ -1,7 +1,7 @@
 #include "core/showo/magvit.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 #include <unistd.h>
 
 #include <chrono>

@@ -1,6 +1,6 @@
 #include "core/showo/showo_model.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <filesystem>
 #include <regex>

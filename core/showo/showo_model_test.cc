@@ -3,7 +3,7 @@
 #include "core/showo/showo_model.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cstdlib>
 #include <filesystem>

@@ -1,6 +1,6 @@
 #include "core/showo/showo_world.h"
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cmath>
 #include <filesystem>

@@ -4,7 +4,7 @@
 #include "core/showo/showo_world.h"
 
 #include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include <cstdlib>
 #include <filesystem>

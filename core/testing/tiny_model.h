@@ -1,7 +1,7 @@
 // Test helpers: a tiny model config and prompt batches, shared by the core unit tests.
 #pragma once
 
-#include <torch/torch.h>
+#include "core/torch_api.h"
 
 #include "core/transformer.h"
 #include "core/trajectory.h"
