@@ -185,6 +185,10 @@ int GenerateCommand(const std::vector<std::string>& args) {
   Status st = LoadSamplingCommandConfig(*flags, &c);
   if (!st.ok()) return ReportError(st);
   const int64_t k = c.images_per_prompt();
+  if (k <= 0) return ReportError(InvalidArgument("generate: images_per_prompt must be > 0, got " + std::to_string(k)));
+  if (c.batch_images() <= 0) {
+    return ReportError(InvalidArgument("generate: batch_images must be > 0, got " + std::to_string(c.batch_images())));
+  }
   auto sampling = ToSampleOptions(c.sampling(), c.seed());
   if (!sampling.ok()) return ReportError(sampling.status());
   auto device = ToDeviceOptions(c.runtime());
@@ -208,7 +212,11 @@ int GenerateCommand(const std::vector<std::string>& args) {
   ConfigureThreads(c.runtime().threads());
   auto model = (*world)->LoadModel(flags->Get("checkpoint"), *device);
   if (!model.ok()) return ReportError(model.status());
-  auto images = GenerateImages(**model, **world, prompts, static_cast<int>(k), *sampling);
+  const int64_t total = static_cast<int64_t>(prompts.size()) * k;
+  auto images = GenerateImages(**model, **world, prompts, static_cast<int>(k), *sampling, c.batch_images(),
+                               [total](int done, int) {
+                                 if (done < total) Log("generate: " + std::to_string(done) + "/" + std::to_string(total) + " images");
+                               });
   if (!images.ok()) return ReportError(images.status());
   std::vector<std::string> captions;
   for (const auto& p : prompts)

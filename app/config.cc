@@ -78,6 +78,7 @@ config::GenerateConfig DefaultGenerateConfig() {
   c.set_seed(7);
   c.set_images_per_prompt(4);
   c.set_scale(3);
+  c.set_batch_images(64);
   return c;
 }
 

@@ -278,13 +278,7 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
       auto replay_update = [&](Transition transition) {
         for (int64_t b = 0; b < o.batch && failed.ok(); b += micro) {
           const int64_t e = std::min<int64_t>(o.batch, b + micro);
-          TrajectoryBatch part;
-          part.steps = traj.steps;
-          part.tokens = traj.tokens.slice(0, b, e);
-          part.reveal_step = traj.reveal_step.slice(0, b, e);
-          part.min_revealed_prob = traj.min_revealed_prob.slice(0, b, e);
-          const PromptBatch part_prompts{rows.prompts.text_ids.slice(0, b, e), rows.prompts.text_valid.slice(0, b, e)};
-          auto r = ReplayStepLogProbs(*model, part_prompts, rows.uncond, part, all, /*guidance=*/0.0, false,
+          auto r = ReplayStepLogProbs(*model, rows.prompts.Rows(b, e), rows.uncond, traj.Rows(b, e), all, /*guidance=*/0.0, false,
                                       Candidate1Edge::kFixed, 1.0, transition == Transition::kCandidate1);
           if (!r.ok()) {
             failed = r.status();

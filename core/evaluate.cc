@@ -9,6 +9,13 @@
 #include "core/safetensors.h"
 
 namespace maskgrpo {
+namespace {
+
+// The sampler's seed for the chunk-th sampler call of an evaluation or a generation: chunks
+// never share a seed, and chunk 0 keeps the caller's.
+uint64_t ChunkSeed(uint64_t base, int chunk) { return base + static_cast<uint64_t>(chunk) * 1000003ull; }
+
+}  // namespace
 
 StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World& world,
                                      const EvalOptions& options, const std::function<void(int, int)>& progress,
@@ -54,7 +61,7 @@ StatusOr<EvalResult> EvaluateHeldout(const MaskedTransformer& model, const World
     for (int i = begin; i < end; ++i) texts.push_back(rows[i]->text);
     ASSIGN_OR_RETURN(PromptBatch prompts, world.EncodePrompts(texts, text_len));
     SampleOptions so = options.sampling;
-    so.seed = options.sampling.seed + static_cast<uint64_t>(chunk) * 1000003ull;
+    so.seed = ChunkSeed(options.sampling.seed, chunk);
     so.record_full = false;
     ASSIGN_OR_RETURN(TrajectoryBatch traj, SampleTrajectories(model, prompts, uncond, so));
     ASSIGN_OR_RETURN(std::vector<RgbImage> images, world.DecodeImages(traj.tokens));
@@ -151,18 +158,33 @@ Status WriteImageResults(const std::string& path, const EvalResult& result) {
 }
 
 StatusOr<std::vector<RgbImage>> GenerateImages(const MaskedTransformer& model, const World& world,
-                                            const std::vector<std::string>& prompts, int per_prompt,
-                                            const SampleOptions& options) {
+                                               const std::vector<std::string>& prompts, int per_prompt,
+                                               const SampleOptions& options, int batch_images,
+                                               const std::function<void(int, int)>& progress) {
   if (per_prompt <= 0) return InvalidArgument("generate: images per prompt must be > 0");
+  if (batch_images < 0) return InvalidArgument("generate: batch_images must be >= 0 (0: every image in one call)");
   std::vector<std::string> texts;
   for (const auto& p : prompts)
     for (int k = 0; k < per_prompt; ++k) texts.push_back(p);
+  const int total = static_cast<int>(texts.size());
+  const int chunk_size = batch_images > 0 ? batch_images : std::max(1, total);
   const int64_t text_len = model.config().text_len;
-  ASSIGN_OR_RETURN(PromptBatch batch, world.EncodePrompts(texts, text_len));
-  SampleOptions so = options;
-  so.record_full = false;
-  ASSIGN_OR_RETURN(TrajectoryBatch traj, SampleTrajectories(model, batch, world.UnconditionalPrompt(text_len), so));
-  return world.DecodeImages(traj.tokens);
+  const auto uncond = world.UnconditionalPrompt(text_len);
+  std::vector<RgbImage> images;
+  images.reserve(texts.size());
+  for (int begin = 0, chunk = 0; begin < total; begin += chunk_size, ++chunk) {
+    const int end = std::min(total, begin + chunk_size);
+    ASSIGN_OR_RETURN(PromptBatch batch,
+                     world.EncodePrompts(std::vector<std::string>(texts.begin() + begin, texts.begin() + end), text_len));
+    SampleOptions so = options;
+    so.seed = ChunkSeed(options.seed, chunk);
+    so.record_full = false;
+    ASSIGN_OR_RETURN(TrajectoryBatch traj, SampleTrajectories(model, batch, uncond, so));
+    ASSIGN_OR_RETURN(std::vector<RgbImage> decoded, world.DecodeImages(traj.tokens));
+    for (auto& img : decoded) images.push_back(std::move(img));
+    if (progress) progress(end, total);
+  }
+  return images;
 }
 
 }  // namespace maskgrpo

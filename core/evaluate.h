@@ -64,8 +64,14 @@ std::string FormatRewardMeans(const std::map<std::string, std::map<std::string, 
 Status WriteImageResults(const std::string& path, const EvalResult& result);
 
 // Samples `per_prompt` images for each prompt text, returns pixels (prompt-major order).
+// The images are sampled `batch_images` at a time (0: all in one call), because the sampler's
+// memory grows with its batch (Show-o: ~32 MB of float32 logits per image per step). Chunk c
+// samples with seed options.seed + c * 1000003, as the evaluation does, so a chunk's images do
+// not depend on the other chunks; one chunk reproduces the unchunked call. `progress` (may be
+// empty) hears (images done, total) after each chunk.
 StatusOr<std::vector<RgbImage>> GenerateImages(const MaskedTransformer& model, const World& world,
-                                                        const std::vector<std::string>& prompts, int per_prompt,
-                                                        const SampleOptions& options);
+                                               const std::vector<std::string>& prompts, int per_prompt,
+                                               const SampleOptions& options, int batch_images = 0,
+                                               const std::function<void(int done, int total)>& progress = {});
 
 }  // namespace maskgrpo

@@ -81,5 +81,47 @@ TEST(Evaluate, ZeroPromptsPerTaskEvaluatesEveryHeldOutPromptOnce) {
   EXPECT_FALSE(EvaluateHeldout(*model, *world, o, nullptr).ok());
 }
 
+// `generate` samples in chunks (the sampler's memory grows with its batch); each chunk has its
+// own seed, so a chunk's images are those of a call on that chunk's prompts alone with that seed.
+TEST(Generate, SamplesInChunksEachWithItsOwnSeed) {
+  ConfigureThreads(1);
+  auto world = std::move(CreateWorld(WorldOptions{})).value();
+  const auto& heldout = world->prompts(PromptSplitKind::kHeldout);
+  ASSERT_GE(heldout.size(), 2u);
+  const std::string a = heldout[0].text, b = heldout[1].text;
+  auto model = std::move(MaskedTransformer::Create(shapeworld::ShapeWorldModelConfig(32, 1, 2, 64, 8), {}, 5)).value();
+  SampleOptions so;
+  so.steps = 2;
+  so.seed = 11;
+  auto rgb = [](const std::vector<RgbImage>& images, size_t begin, size_t end) {
+    std::vector<std::vector<uint8_t>> out;
+    for (size_t i = begin; i < end; ++i) out.push_back(images.at(i).rgb);
+    return out;
+  };
+  auto whole = GenerateImages(*model, *world, {a, b}, 3, so);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  ASSERT_EQ(whole->size(), 6u);
+  auto one_chunk = GenerateImages(*model, *world, {a, b}, 3, so, 6);
+  ASSERT_TRUE(one_chunk.ok());
+  EXPECT_EQ(rgb(*one_chunk, 0, 6), rgb(*whole, 0, 6));
+
+  std::vector<std::pair<int, int>> heard;
+  auto chunked = GenerateImages(*model, *world, {a, b}, 3, so, 4, [&](int done, int total) { heard.emplace_back(done, total); });
+  ASSERT_TRUE(chunked.ok()) << chunked.status().ToString();
+  ASSERT_EQ(chunked->size(), 6u);
+  EXPECT_EQ(heard, (std::vector<std::pair<int, int>>{{4, 6}, {6, 6}}));
+  auto first = GenerateImages(*model, *world, {a, a, a, b}, 1, so);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(rgb(*chunked, 0, 4), rgb(*first, 0, 4));
+  SampleOptions second_seed = so;
+  second_seed.seed = so.seed + 1000003;
+  auto second = GenerateImages(*model, *world, {b, b}, 1, second_seed);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(rgb(*chunked, 4, 6), rgb(*second, 0, 2));
+
+  EXPECT_FALSE(GenerateImages(*model, *world, {a}, 1, so, -1).ok());
+  EXPECT_FALSE(GenerateImages(*model, *world, {a}, 0, so).ok());
+}
+
 }  // namespace
 }  // namespace maskgrpo

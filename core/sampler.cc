@@ -38,14 +38,8 @@ StatusOr<at::Tensor> ReplayFullLogProbs(const MaskedTransformer& model, const Pr
   std::vector<at::Tensor> parts;
   for (int64_t b = 0; b < traj.size(); b += slice_prompts) {
     const int64_t e = std::min(traj.size(), b + slice_prompts);
-    TrajectoryBatch part;  // what the replay reads: the final tokens, when each was revealed, c_t
-    part.steps = traj.steps;
-    part.tokens = traj.tokens.slice(0, b, e);
-    part.reveal_step = traj.reveal_step.slice(0, b, e);
-    part.min_revealed_prob = traj.min_revealed_prob.slice(0, b, e);
-    const PromptBatch part_prompts{prompts.text_ids.slice(0, b, e), prompts.text_valid.slice(0, b, e)};
     ASSIGN_OR_RETURN(StepLogProbs replay,
-                     ReplayStepLogProbs(model, part_prompts, uncond, part, all_steps, options.guidance, false,
+                     ReplayStepLogProbs(model, prompts.Rows(b, e), uncond, traj.Rows(b, e), all_steps, options.guidance, false,
                                         options.candidate1_edge, options.gumbel_tau0));
     parts.push_back(replay.full);
   }
@@ -114,7 +108,7 @@ StatusOr<TrajectoryBatch> SampleTrajectories(const MaskedTransformer& model, con
     std::vector<PromptBatch> slices;
     for (int64_t b = 0; b < B; b += chunk) {
       const int64_t e = std::min(B, b + chunk);
-      slices.push_back(PromptBatch{prompts.text_ids.slice(0, b, e), prompts.text_valid.slice(0, b, e)});
+      slices.push_back(prompts.Rows(b, e));
     }
     // The prompts' keys and values do not change across steps: encoded once per rollout.
     std::vector<PromptContext> contexts;

@@ -12,6 +12,8 @@ struct PromptBatch {
   at::Tensor text_ids;    // [B, text_len] int64, pad-filled
   at::Tensor text_valid;  // [B, text_len] bool, false at pads
   int64_t size() const { return text_ids.size(0); }
+  PromptBatch Rows(int64_t begin, int64_t end) const;  // prompts [begin, end), views
+  PromptBatch Select(const at::Tensor& index) const;   // the prompts `index` (int64), copies
 };
 
 // A batch of trajectories in the compact form of mask-grpo.md section 2. Everything
@@ -27,6 +29,10 @@ struct TrajectoryBatch {
   at::Tensor logp_candidate2;
   at::Tensor logp_full;
   int64_t size() const { return tokens.size(0); }
+  // Trajectories [begin, end) as views, or the rows `index` (int64) as copies; a quantity that
+  // was not recorded (e.g. logp_full without record_full) stays undefined.
+  TrajectoryBatch Rows(int64_t begin, int64_t end) const;
+  TrajectoryBatch Select(const at::Tensor& index) const;
 };
 
 }  // namespace maskgrpo

@@ -24,18 +24,6 @@ uint64_t DeriveSeed(uint64_t seed, int64_t version, uint64_t purpose) {
   return x;
 }
 
-TrajectoryBatch SelectRows(const TrajectoryBatch& t, const torch::Tensor& idx) {
-  TrajectoryBatch out;
-  out.steps = t.steps;
-  out.tokens = t.tokens.index_select(0, idx);
-  out.reveal_step = t.reveal_step.index_select(0, idx);
-  out.min_revealed_prob = t.min_revealed_prob.index_select(0, idx);
-  out.logp_candidate1 = t.logp_candidate1.index_select(0, idx);
-  out.logp_candidate2 = t.logp_candidate2.index_select(0, idx);
-  out.logp_full = t.logp_full.index_select(0, idx);
-  return out;
-}
-
 const torch::Tensor& BehaviourLogp(const TrajectoryBatch& t, Transition transition) {
   switch (transition) {
     // remask scores the final tokens in the learner; the recorded candidate2 is only
@@ -261,8 +249,7 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
       std::vector<torch::Tensor> parts;
       for (int64_t c0 = 0; c0 < B; c0 += options_.micro_batch) {
         auto cidx = torch::arange(c0, std::min(B, c0 + options_.micro_batch), torch::kLong).to(dev);
-        ASSIGN_OR_RETURN(auto lp, RemaskLogProbs(*policy_, PromptBatch{prompts.text_ids.index_select(0, cidx),
-                                                                       prompts.text_valid.index_select(0, cidx)},
+        ASSIGN_OR_RETURN(auto lp, RemaskLogProbs(*policy_, prompts.Select(cidx),
                                                  uncond_, traj.tokens.index_select(0, cidx), masks.index_select(0, cidx),
                                                  options_.guidance));
         parts.push_back(lp.to(torch::kFloat));
@@ -296,8 +283,8 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
           // This part's share of the minibatch's loss: of its rows, or of its tokens when the
           // loss weighs every token equally (options_.loss.weight).
           const double weight = PartWeight(counts.index_select(0, cidx), mb_counts, options_.loss.weight);
-          PromptBatch c_prompts{prompts.text_ids.index_select(0, cidx), prompts.text_valid.index_select(0, cidx)};
-          auto c_traj = SelectRows(traj, cidx);
+          PromptBatch c_prompts = prompts.Select(cidx);
+          auto c_traj = traj.Select(cidx);
           torch::Tensor now_lp, ref, entropy;
           if (remask) {
             auto c_masks = masks.index_select(0, cidx);
