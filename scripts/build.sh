@@ -6,10 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_BASEDIR="$PWD" CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
-# Depend mode: ccache hashes the files the compiler's .d output lists instead of running the
-# preprocessor over every LibTorch header first (a cold build with an empty cache took 567 s
-# in the default mode, 527 s in this one, 492 s without ccache; 2 cores, 2026-12-06).
-export CCACHE_DEPEND=1
+# Not ccache's depend mode, though it saves a preprocessor pass per compile (a cold build took
+# 527 s instead of 567 in a measurement of 2026-12-06): it hashes every header as bytes, so a
+# machine whose kernel headers differ by a patch release (linux/version.h) misses on every
+# file that includes them, where the default mode compares the preprocessed text and hits.
+# The Docker image's build (tests/container_test.sh) missed 15 of 37 compiles that way.
 # ccache hashes LANG and the LC_* variables (they change the compiler's messages): one fixed
 # locale, so that a build in the Docker image (where none is set) hits the host's cache.
 export LANG=C.UTF-8

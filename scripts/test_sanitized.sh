@@ -42,7 +42,9 @@ done
 SKIPPED='^(container_image|container_compose|container_kube|learning_test|service_bench_smoke)$'
 
 export CCACHE_BASEDIR="$ROOT" CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
-export CCACHE_DEPEND=1  # no preprocessor run per compile (scripts/build.sh says why)
+# Depend mode: no preprocessor pass per compile. These trees are never shared with the Docker
+# image's build, the one place where depend mode misses (scripts/build.sh).
+export CCACHE_DEPEND=1
 
 if [ "$thread" -eq 1 ]; then
   # ThreadSanitizer sees the accesses of instrumented code only: LibTorch, gRPC and Protobuf
