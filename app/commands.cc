@@ -264,7 +264,7 @@ int TrainCommand(const std::vector<std::string>& args) {
 
 int BenchCommand(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"model", "checkpoint", "device", "dtype", "threads", "batch", "sampling-steps",
-                                   "guidance", "repeats", "sweep", "forward-prompts"});
+                                   "guidance", "repeats", "sweep", "forward-prompts", "loop-codes", "loop-seed"});
   if (!flags.ok()) return ReportError(flags.status());
   SamplerBenchOptions o;
   o.model = flags->Get("model", o.model);
@@ -288,6 +288,11 @@ int BenchCommand(const std::vector<std::string>& args) {
                                        std::to_string(forward_prompts)));
   }
   o.forward_prompts = static_cast<int>(forward_prompts);
+  o.loop_codes = flags->Get("loop-codes");
+  int64_t loop_seed = 0;
+  if (!(st = flags->GetInt("loop-seed", &loop_seed)).ok()) return ReportError(st);
+  if (loop_seed < 0) return ReportError(InvalidArgument("--loop-seed must be >= 0, got " + std::to_string(loop_seed)));
+  o.loop_seed = static_cast<uint64_t>(loop_seed);
   // --sweep 1,8,64,256: sampler images/s at each batch size.
   const std::string sweep = flags->Get("sweep");
   for (size_t start = 0; start < sweep.size();) {

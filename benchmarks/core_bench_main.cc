@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
     else if (a == "--guidance") o.guidance = std::atof(next().c_str());
     else if (a == "--repeats") o.repeats = std::atoi(next().c_str());
     else if (a == "--forward-prompts") o.forward_prompts = std::atoi(next().c_str());
+    else if (a == "--loop-codes") o.loop_codes = next();
+    else if (a == "--loop-seed") o.loop_seed = std::strtoull(next().c_str(), nullptr, 10);
     else if (a == "--sweep") {
       std::string list = next();
       for (size_t start = 0; start <= list.size();) {
@@ -35,7 +37,8 @@ int main(int argc, char** argv) {
     }
     else {
       std::fprintf(stderr, "unknown flag %s\nflags: --model shapeworld|mid|showo512 --checkpoint F --device D --dtype T "
-                           "--threads N --batch N --steps N --guidance W --repeats N --sweep B1,B2,... --forward-prompts N\n", a.c_str());
+                           "--threads N --batch N --steps N --guidance W --repeats N --sweep B1,B2,... --forward-prompts N "
+                           "--loop-codes F.npy --loop-seed S\n", a.c_str());
       return 2;
     }
   }

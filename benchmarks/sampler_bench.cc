@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/grpo/learner.h"
+#include "core/grpo/npy.h"
 #include "core/model_io.h"
 #include "core/runtime.h"
 #include "core/sampler.h"
@@ -47,7 +48,8 @@ double SpanFlops(const ModelConfig& c, int64_t B) {
 // The loop a user of the Mask-GRPO authors' scripts runs: one image at a time, every step a
 // full-sequence forward of the prompt and its CFG twin together (full attention mask, logits
 // over the whole vocabulary, then the image-code slice), the same schedule and noise.
-void AuthorsStyleSample(const MaskedTransformer& model, const at::Tensor& text_row, const at::Tensor& uncond_row,
+// Returns the image's codes [N]. benchmarks/authors_loop.py is the same loop in Python.
+at::Tensor AuthorsStyleSample(const MaskedTransformer& model, const at::Tensor& text_row, const at::Tensor& uncond_row,
                         int64_t steps, double guidance, at::Generator& gen) {
   const auto& c = model.config();
   const int64_t N = c.image_len;
@@ -80,6 +82,7 @@ void AuthorsStyleSample(const MaskedTransformer& model, const at::Tensor& text_r
     codes[0] = torch::where(masked & remaining.logical_not(), sampled, codes[0]);
     masked_before = keep;
   }
+  return codes[0];
 }
 
 // `batch` prompts of one token each (and the unconditional row for CFG): the benchmark times the
@@ -238,6 +241,16 @@ Status RunSamplerBench(const SamplerBenchOptions& o) {
     auto uncond_row = torch::full_like(text_row, c.pad_id);
     uncond_row.select(1, 0).fill_(1);
     auto gen = at::globalContext().defaultGenerator(dev);
+    if (!o.loop_codes.empty()) {
+      // One image from a generator seeded as benchmarks/authors_loop.py --seed seeds its own,
+      // so that the Python loop can be checked draw for draw (tests/authors_loop_test.sh).
+      at::Generator seeded = dev.is_cpu() ? at::detail::createCPUGenerator(o.loop_seed) : gen;
+      if (!dev.is_cpu()) seeded.set_current_seed(o.loop_seed);
+      RETURN_IF_ERROR(grpo::WriteNpy(o.loop_codes, AuthorsStyleSample(*model, text_row, uncond_row, o.steps,
+                                                                      o.guidance, seeded)));
+      std::printf("wrote the authors'-style loop's first image (seed %llu) to %s\n",
+                  static_cast<unsigned long long>(o.loop_seed), o.loop_codes.c_str());
+    }
     const int loop_images = std::max(1, std::min(o.batch, 8));
     const double loop_s = timed(1, [&] {
       for (int i = 0; i < loop_images; ++i) AuthorsStyleSample(*model, text_row, uncond_row, o.steps, o.guidance, gen);

@@ -3,6 +3,7 @@
 // transformer forward, and a plain matmul's GFLOP/s measured in the same run.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ struct SamplerBenchOptions {
   int repeats = 3;
   std::vector<int> sweep;  // batch sizes for the images/s-per-batch table; empty: none
   int forward_prompts = 0;  // the sampler's prompts per forward (SampleOptions::max_forward_prompts)
+  // When set: the authors'-style loop's first image, drawn from a generator seeded with
+  // loop_seed, is written here as .npy (compared with benchmarks/authors_loop.py's draw).
+  std::string loop_codes;
+  uint64_t loop_seed = 0;
 };
 
 // Runs the benchmark and prints a table to stdout.

@@ -5,10 +5,10 @@
 namespace maskgrpo {
 namespace {
 
-// Applies `pick` to every recorded tensor of `t`, keeping the unrecorded ones undefined.
-template <typename Pick>
-TrajectoryBatch PickTrajectoryRows(const TrajectoryBatch& t, Pick pick) {
-  auto apply = [&](const at::Tensor& x) { return x.defined() ? pick(x) : at::Tensor(); };
+// Applies `op` to every recorded tensor of `t`, keeping the unrecorded ones undefined.
+template <typename Op>
+TrajectoryBatch MapRecorded(const TrajectoryBatch& t, Op op) {
+  auto apply = [&](const at::Tensor& x) { return x.defined() ? op(x) : at::Tensor(); };
   TrajectoryBatch out;
   out.steps = t.steps;
   out.tokens = apply(t.tokens);
@@ -30,12 +30,20 @@ PromptBatch PromptBatch::Select(const at::Tensor& index) const {
   return PromptBatch{text_ids.index_select(0, index), text_valid.index_select(0, index)};
 }
 
+PromptBatch PromptBatch::To(const c10::Device& device) const {
+  return PromptBatch{text_ids.to(device), text_valid.to(device)};
+}
+
 TrajectoryBatch TrajectoryBatch::Rows(int64_t begin, int64_t end) const {
-  return PickTrajectoryRows(*this, [&](const at::Tensor& x) { return x.slice(0, begin, end); });
+  return MapRecorded(*this, [&](const at::Tensor& x) { return x.slice(0, begin, end); });
 }
 
 TrajectoryBatch TrajectoryBatch::Select(const at::Tensor& index) const {
-  return PickTrajectoryRows(*this, [&](const at::Tensor& x) { return x.index_select(0, index); });
+  return MapRecorded(*this, [&](const at::Tensor& x) { return x.index_select(0, index); });
+}
+
+TrajectoryBatch TrajectoryBatch::To(const c10::Device& device) const {
+  return MapRecorded(*this, [&](const at::Tensor& x) { return x.to(device); });
 }
 
 }  // namespace maskgrpo

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 
@@ -14,6 +15,7 @@ struct PromptBatch {
   int64_t size() const { return text_ids.size(0); }
   PromptBatch Rows(int64_t begin, int64_t end) const;  // prompts [begin, end), views
   PromptBatch Select(const at::Tensor& index) const;   // the prompts `index` (int64), copies
+  PromptBatch To(const c10::Device& device) const;     // on `device` (itself where it is already)
 };
 
 // A batch of trajectories in the compact form of mask-grpo.md section 2. Everything
@@ -33,6 +35,9 @@ struct TrajectoryBatch {
   // was not recorded (e.g. logp_full without record_full) stays undefined.
   TrajectoryBatch Rows(int64_t begin, int64_t end) const;
   TrajectoryBatch Select(const at::Tensor& index) const;
+  // Every recorded quantity on `device` (one transfer each, so a caller that splits a batch
+  // into groups moves the batch once rather than each group's slices).
+  TrajectoryBatch To(const c10::Device& device) const;
 };
 
 }  // namespace maskgrpo

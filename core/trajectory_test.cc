@@ -54,5 +54,27 @@ TEST(TrajectoryRows, SelectCopiesTheRowsAndKeepsUnrecordedQuantitiesUndefined) {
   EXPECT_TRUE(torch::equal(prompts.Rows(2, 5).text_ids, prompts.text_ids.slice(0, 2, 5)));
 }
 
+TEST(TrajectoryRows, ToMovesEveryRecordedQuantityAndKeepsUnrecordedOnesUndefined) {
+  TrajectoryBatch t = Numbered(4, 2, 3, /*with_full=*/false);
+  t.logp_candidate1 = at::Tensor();  // a learner that never records it
+  const TrajectoryBatch host = t.To(torch::kCPU);
+  EXPECT_EQ(host.steps, 2);
+  EXPECT_TRUE(torch::equal(host.tokens, t.tokens));
+  EXPECT_TRUE(torch::equal(host.reveal_step, t.reveal_step));
+  EXPECT_TRUE(torch::equal(host.min_revealed_prob, t.min_revealed_prob));
+  EXPECT_TRUE(torch::equal(host.logp_candidate2, t.logp_candidate2));
+  EXPECT_FALSE(host.logp_candidate1.defined());
+  EXPECT_FALSE(host.logp_full.defined());
+  const PromptBatch prompts{torch::arange(6, torch::kLong).view({3, 2}), torch::ones({3, 2}, torch::kBool)};
+  EXPECT_TRUE(torch::equal(prompts.To(torch::kCPU).text_ids, prompts.text_ids));
+  if (torch::cuda::is_available()) {  // where a GPU exists, a round trip keeps every value
+    const TrajectoryBatch back = t.To(torch::kCUDA).To(torch::kCPU);
+    EXPECT_TRUE(back.tokens.device().is_cpu());
+    EXPECT_TRUE(torch::equal(back.tokens, t.tokens));
+    EXPECT_TRUE(torch::equal(back.logp_candidate2, t.logp_candidate2));
+    EXPECT_FALSE(back.logp_candidate1.defined());
+  }
+}
+
 }  // namespace
 }  // namespace maskgrpo

@@ -51,6 +51,7 @@ expect_error "an out-of-range sampling flag is refused" 2 "sampling.guidance mus
 expect_error "unknown prompt word" 2 "'dog'" -- "$BIN" generate --checkpoint "$BASE" --out "$WORK/g.png" --prompt "a photo of a dog"
 expect_error "bad device" 2 "device" -- "$BIN" eval --checkpoint "$BASE" --out "$WORK/e" --device tpu
 expect_error "bench negative forward slice" 2 "forward-prompts must be in 0..65536" -- "$BIN" bench --forward-prompts -4
+expect_error "bench negative loop seed" 2 "loop-seed must be >= 0, got -1" -- "$BIN" bench --loop-seed -1
 # The benchmark end to end at a tiny size: every section prints, the replay runs in the
 # learner's micro-batches (10 trajectories: one of 8 and one of 2).
 out=$("$BIN" bench --batch 10 --sampling-steps 2 --repeats 1 --threads 1 --sweep 3 2>&1)

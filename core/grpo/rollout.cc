@@ -88,24 +88,18 @@ StatusOr<std::vector<SampledGroup>> SampleGroups(const MaskedTransformer& model,
   ASSIGN_OR_RETURN(PromptBatch batch, world.EncodePrompts(texts, text_len));
   const auto uncond = world.UnconditionalPrompt(text_len);
   ASSIGN_OR_RETURN(TrajectoryBatch traj, SampleTrajectories(model, batch, uncond, sampling));
-  auto cpu = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kCPU) : t; };
   ASSIGN_OR_RETURN(std::vector<RgbImage> images, world.DecodeImages(traj.tokens));
+  // Groups travel and are stored on the host: one transfer per batch, then each group's rows.
+  const PromptBatch host_prompts = batch.To(torch::kCPU);
+  const TrajectoryBatch host_traj = traj.To(torch::kCPU);
   std::vector<SampledGroup> out(prompts.size());
   for (size_t g = 0; g < prompts.size(); ++g) {
     const int64_t begin = static_cast<int64_t>(g) * group_size, end = begin + group_size;
     auto& sg = out[g];
     sg.prompt = prompts[g];
     sg.group.prompt_text = prompts[g]->text;
-    sg.group.prompt = PromptBatch{cpu(batch.text_ids.slice(0, begin, begin + 1)),
-                                  cpu(batch.text_valid.slice(0, begin, begin + 1))};
-    auto& t = sg.group.trajectories;
-    t.steps = traj.steps;
-    t.tokens = cpu(traj.tokens.slice(0, begin, end));
-    t.reveal_step = cpu(traj.reveal_step.slice(0, begin, end));
-    t.min_revealed_prob = cpu(traj.min_revealed_prob.slice(0, begin, end));
-    t.logp_candidate1 = cpu(traj.logp_candidate1.slice(0, begin, end));
-    t.logp_candidate2 = cpu(traj.logp_candidate2.slice(0, begin, end));
-    if (traj.logp_full.defined()) t.logp_full = cpu(traj.logp_full.slice(0, begin, end));
+    sg.group.prompt = host_prompts.Rows(begin, begin + 1);  // the group's members share one prompt
+    sg.group.trajectories = host_traj.Rows(begin, end);
     sg.group.policy_version = version;
     for (int64_t i = begin; i < end; ++i) sg.images.push_back(std::move(images[static_cast<size_t>(i)]));
   }
