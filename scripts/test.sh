@@ -28,6 +28,8 @@ trap report EXIT
 
 stage "packages" bash scripts/install_deps.sh
 stage "build" bash scripts/build.sh
-stage "ctest" bash -c 'cd build && ctest --output-on-failure --timeout 900 -j 1'
+# Two tests at a time; the timed, fault-injecting and two-core tests run alone (RUN_SERIAL in
+# tests/CMakeLists.txt), and the container image build starts first, beside the unit tests.
+stage "ctest" bash -c 'cd build && ctest --output-on-failure --timeout 900 -j 2'
 stage "asan+ubsan build, tests, fuzz" env MASKGRPO_FUZZ_SECONDS="${MASKGRPO_FUZZ_SECONDS:-10}" bash scripts/test_sanitized.sh
 stage "tsan build and tests" bash scripts/test_sanitized.sh --thread
