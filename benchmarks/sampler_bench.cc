@@ -49,8 +49,8 @@ double SpanFlops(const ModelConfig& c, int64_t B) {
 // full-sequence forward of the prompt and its CFG twin together (full attention mask, logits
 // over the whole vocabulary, then the image-code slice), the same schedule and noise.
 // Returns the image's codes [N]. benchmarks/authors_loop.py is the same loop in Python.
-at::Tensor AuthorsStyleSample(const MaskedTransformer& model, const at::Tensor& text_row, const at::Tensor& uncond_row,
-                        int64_t steps, double guidance, at::Generator& gen) {
+at::Tensor AuthorsStyleSample(const MaskedTransformer& model, const at::Tensor& text_row,
+                              const at::Tensor& uncond_row, int64_t steps, double guidance, at::Generator& gen) {
   const auto& c = model.config();
   const int64_t N = c.image_len;
   auto dev = model.device();
