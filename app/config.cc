@@ -118,6 +118,7 @@ config::TrainConfig DefaultTrainConfig() {
   l->set_warmup_updates(5);
   l->set_max_grad_norm(1.0);
   l->set_micro_batch(8);
+  l->set_ema_decay(0.0);
   auto* f = c.mutable_filter();
   f->set_enabled(true);
   f->set_window(512);
@@ -257,6 +258,7 @@ StatusOr<grpo::TrainOptions> ToTrainOptions(const config::TrainConfig& c) {
   lo.micro_batch = l.micro_batch();
   lo.seed = c.seed();
   lo.frozen_parameters.assign(l.frozen_parameters().begin(), l.frozen_parameters().end());
+  lo.ema_decay = l.ema_decay();
   const auto& f = c.filter();
   o.filter.enabled = f.enabled();
   o.filter.window = f.window();

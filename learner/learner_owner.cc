@@ -85,9 +85,8 @@ Status LearnerCore::Evaluate(const std::string& label) {
     hooks_.log("eval " + label + " skipped: world '" + world_->name() + "' has no built-in judge");
     return Status::Ok();
   }
-  ASSIGN_OR_RETURN(Json line, grpo::EvaluateIntoRunFolder(learner_->policy(), *world_, options_.train.eval,
-                                                           options_.train.out_dir, version, label, metrics,
-                                                           hooks_.log));
+  ASSIGN_OR_RETURN(Json line, grpo::EvaluateLearnerIntoRunFolder(*learner_, *world_, options_.train.eval,
+                                                                  options_.train.out_dir, label, metrics, hooks_.log));
   {
     sync::MutexLock lock(&mu_);
     last_eval_overall_ = line.Find("overall")->as_number();
@@ -382,8 +381,7 @@ Status LearnerCore::Run() {
     if (!std::filesystem::exists(t.out_dir + "/eval/" + grpo::VersionDir(learner_->version()) + "/eval.json")) {
       RETURN_IF_ERROR(Evaluate("after training"));
     }
-    RETURN_IF_ERROR(SaveModel(t.out_dir + "/model.safetensors", learner_->policy(),
-                              {{"policy_version", std::to_string(learner_->version())}}));
+    ASSIGN_OR_RETURN(std::vector<std::string> models, grpo::SaveFinalModels(t.out_dir, *learner_));
     RETURN_IF_ERROR(Checkpoint());
     {
       sync::MutexLock lock(&mu_);
@@ -394,8 +392,8 @@ Status LearnerCore::Run() {
       line["version"] = learner_->version();
       Record(std::move(line));
     }
-    hooks_.log("trained " + std::to_string(learner_->version()) + " updates; final policy: " + t.out_dir +
-               "/model.safetensors");
+    hooks_.log("trained " + std::to_string(learner_->version()) + " updates; final policy: " + models[0] +
+               (models.size() > 1 ? ", moving average of its weights: " + models[1] : ""));
     return Status::Ok();
   } catch (const c10::Error& e) {
     return Internal(std::string("learner failed: ") + e.what_without_backtrace());

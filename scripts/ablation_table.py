@@ -43,6 +43,10 @@ def load_seed(seed_dir):
     before = json.load(open(os.path.join(eval_dir, versions[0], "eval.json")))
     after = json.load(open(os.path.join(eval_dir, versions[-1], "eval.json")))
     out = {"before": before, "after": after, "seconds": float(open(os.path.join(seed_dir, "seconds")).read())}
+    # The moving average of the weights (learner { ema_decay }), judged on the same images.
+    ema_dir = os.path.join(run, "eval_ema")
+    if os.path.isdir(ema_dir) and sorted(os.listdir(ema_dir))[-1:] == versions[-1:]:
+        out["ema_after"] = json.load(open(os.path.join(ema_dir, versions[-1], "eval.json")))
     final = os.path.join(seed_dir, "final_eval", "eval.json")
     if os.path.exists(final):
         out["final"] = json.load(open(final))
@@ -94,7 +98,17 @@ def main():
 
     # The default is loaded even when not listed: the paired column needs it.
     runs = {v: load_variant(v) for v in set(variants) | {"default"}}
-    default = runs.get("default", {})
+    # A variant whose runs kept a moving average of the weights gets a second row judging
+    # those weights, paired with the same runs' policy (the same training, the same images).
+    reference = {}
+    for v in list(variants):
+        with_ema = {s: dict(r, after=r["ema_after"]) for s, r in runs[v].items() if "ema_after" in r}
+        for r in with_ema.values():
+            r.pop("final", None)  # the re-judged evaluation is of the policy
+        if with_ema:
+            name = f"{v}, moving average (paired: minus the same runs' policy)"
+            runs[name], reference[name] = with_ema, v
+            variants.insert(variants.index(v) + 1, name)
 
     base_path = os.path.join(out_dir, "base_eval", "eval.json")
     base = json.load(open(base_path)) if os.path.exists(base_path) else None
@@ -115,7 +129,8 @@ def main():
             order = sorted(seeds)
             gains = [gain(seeds[s]) for s in order]
             afters = [after(seeds[s]) for s in order]
-            paired = ([gain(seeds[s]) - gain(default[s]) for s in order if s in default and gain(default[s]) is not None]
+            ref = runs.get(reference.get(v, "default"), {})
+            paired = ([gain(seeds[s]) - gain(ref[s]) for s in order if s in ref and gain(ref[s]) is not None]
                       if v != "default" else [])
             objs = [seeds[s]["objects_per_image"] for s in order if seeds[s]["objects_per_image"] is not None]
             frags = [seeds[s]["fragments_per_image"] for s in order if seeds[s]["fragments_per_image"] is not None]

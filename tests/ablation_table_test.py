@@ -11,9 +11,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
 
 
-def write_run(d, before, after, finished=True, counting=None, launcher=False):
-    for version, overall in (("v000000", before), ("v000060", after)):
-        e = os.path.join(d, "run", "eval", version)
+def write_run(d, before, after, finished=True, counting=None, launcher=False, ema_after=None):
+    evals = [("eval", "v000000", before), ("eval", "v000060", after)]
+    if ema_after is not None:  # a run with learner { ema_decay }: the average judged beside the policy
+        evals += [("eval_ema", "v000000", before), ("eval_ema", "v000060", ema_after)]
+    for kind, version, overall in evals:
+        e = os.path.join(d, "run", kind, version)
         os.makedirs(e)
         json.dump({"overall": overall, "tasks": {t: overall for t in TASKS}}, open(os.path.join(e, "eval.json"), "w"))
     with open(os.path.join(d, "run", "metrics.jsonl"), "w") as f:
@@ -53,6 +56,11 @@ with tempfile.TemporaryDirectory() as out:
     write_run(os.path.join(out, "better", "seed4"), 0.3, 0.9, finished=False)  # still running
     for seed in (1, 2):  # the `launch` variant's run folders, written by the learner service
         write_run(os.path.join(out, "launch", f"seed{seed}"), 0.3, 0.4, launcher=True)
+    # The moving average: policy gains +0.15, +0.20 and the average's +0.20, +0.30 on the same
+    # runs, so paired with the policy +0.05, +0.10 (mean 0.075, SE 0.025; with the default's
+    # +0.10, +0.20 it would read +0.100 +- 0.000).
+    for seed, (a, ema) in {1: (0.45, 0.5), 2: (0.5, 0.6)}.items():
+        write_run(os.path.join(out, "ema", f"seed{seed}"), 0.3, a, ema_after=ema)
     # Re-judged by a final eval: base 0.30, the default's finals 0.45 / 0.50 / 0.55 (gains
     # +0.15 / +0.20 / +0.25, SE 0.029); "better" has no final evals.
     os.makedirs(os.path.join(out, "base_eval"))
@@ -62,7 +70,7 @@ with tempfile.TemporaryDirectory() as out:
         os.makedirs(d)
         json.dump({"overall": final}, open(os.path.join(d, "eval.json"), "w"))
     table = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "ablation_table.py"), out, "60", "default",
-                            "better", "missing", "launch"], check=True, capture_output=True, text=True).stdout
+                            "better", "missing", "launch", "ema"], check=True, capture_output=True, text=True).stdout
     print(table)
     # The rows of the 10-column tables, by variant: the runs' own evaluations, then the re-judged.
     tables = [{}]
@@ -84,6 +92,12 @@ with tempfile.TemporaryDirectory() as out:
     check(rows["missing"][1] == "0", "a variant without runs is listed as such")
     check(rows["launch"][5] == "-0.050 +- 0.050 (n=2)", "launcher paired with train: " + rows["launch"][5])
     check(rows["launch"][7] == "1.50 / 4.00", "launcher objects / fragments from stat/: " + rows["launch"][7])
+    check(rows["ema"][3] == "+0.175 +- 0.025", "the ema runs' policy: " + rows["ema"][3])
+    ema_row = "ema, moving average (paired: minus the same runs' policy)"
+    check(ema_row in rows, "a row for the moving average: " + ", ".join(rows))
+    check(rows[ema_row][2] == "1: +0.200, 2: +0.300", "the average's gains: " + rows[ema_row][2])
+    check(rows[ema_row][5] == "+0.075 +- 0.025 (n=2)", "the average paired with its policy: " + rows[ema_row][5])
+    check(not any(k.startswith("default, moving") for k in rows), "no average row for runs without one")
     check(os.path.exists(os.path.join(out, "table.md")), "table.md written")
     check(rejudged["default"][3] == "+0.200 +- 0.029", "re-judged gain: " + rejudged["default"][3])
     check(rejudged["better"][1] == "0", "no final evals, no re-judged row")

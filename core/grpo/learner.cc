@@ -72,6 +72,7 @@ Status ValidateLearnerOptions(const LearnerOptions& o) {
   if (o.warmup_updates < 0) return InvalidArgument("warmup_updates must be >= 0");
   if (o.total_updates < 1) return InvalidArgument("total_updates must be >= 1");
   if (!(o.max_grad_norm >= 0)) return InvalidArgument("max_grad_norm must be >= 0");
+  if (!(o.ema_decay >= 0 && o.ema_decay < 1)) return InvalidArgument("ema_decay must be in [0, 1)");
   if (o.reduction.subset != StepSubset::kAll && o.reduction.num_steps < 1) {
     return InvalidArgument("reduction.num_steps must be >= 1 for a first/last/random subset");
   }
@@ -109,6 +110,25 @@ StatusOr<std::vector<std::string>> FrozenParameterNames(const MaskedTransformer&
   return names;
 }
 
+namespace {
+
+// The dtype the moving average is kept in: float32, or float64 for a float64 policy.
+DeviceOptions EmaDevice(const MaskedTransformer& policy) {
+  return {policy.device().str(), policy.dtype() == at::kDouble ? "float64" : "float32"};
+}
+
+// A copy of `policy`'s weights in the moving average's dtype, with no gradients.
+StatusOr<std::unique_ptr<MaskedTransformer>> EmaCopy(const MaskedTransformer& policy) {
+  ASSIGN_OR_RETURN(auto ema, MaskedTransformer::Create(policy.config(), EmaDevice(policy), /*init_seed=*/0));
+  std::map<std::string, at::Tensor> state;
+  for (const auto& [name, p] : policy.NamedParameters()) state[name] = p.detach();
+  RETURN_IF_ERROR(ema->LoadState(state));
+  for (const auto& p : ema->Parameters()) p.requires_grad_(false);
+  return ema;
+}
+
+}  // namespace
+
 GrpoLearner::~GrpoLearner() = default;
 
 StatusOr<std::unique_ptr<GrpoLearner>> GrpoLearner::Create(std::unique_ptr<MaskedTransformer> policy,
@@ -132,6 +152,9 @@ StatusOr<std::unique_ptr<GrpoLearner>> GrpoLearner::Create(std::unique_ptr<Maske
     if (std::find(l->frozen_names_.begin(), l->frozen_names_.end(), name) != l->frozen_names_.end()) {
       p.requires_grad_(false);
     }
+  }
+  if (options.ema_decay > 0) {
+    ASSIGN_OR_RETURN(l->ema_, EmaCopy(*l->policy_));
   }
   l->uncond_ = std::move(uncond);
   l->options_ = options;
@@ -357,6 +380,7 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
     *v /= n;
   }
   ++version_;
+  FoldPolicyIntoEma();
   stats.version = version_;
   stats.groups = static_cast<int64_t>(groups.size());
   stats.samples = B;
@@ -368,12 +392,25 @@ StatusOr<UpdateStats> GrpoLearner::Update(const std::vector<ScoredGroup>& groups
   return stats;
 }
 
+void GrpoLearner::FoldPolicyIntoEma() {
+  if (!ema_) return;
+  torch::NoGradGuard no_grad;
+  const auto from = policy_->Parameters();
+  auto into = ema_->Parameters();  // the same model shape, so the same order
+  const double d = options_.ema_decay;
+  for (size_t i = 0; i < into.size(); ++i) into[i].mul_(d).add_(from[i].detach().to(into[i].scalar_type()), 1.0 - d);
+}
+
 Status GrpoLearner::SaveCheckpoint(const std::string& dir) const {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return FailedPrecondition("cannot create '" + dir + "': " + ec.message());
   RETURN_IF_ERROR(SaveModel(dir + "/model.safetensors", *policy_, {{"policy_version", std::to_string(version_)}}));
   RETURN_IF_ERROR(SaveOptimizer(*optimizer_, dir + "/optimizer.pt"));
+  if (ema_) {
+    RETURN_IF_ERROR(SaveModel(dir + "/ema.safetensors", *ema_,
+                              {{"policy_version", std::to_string(version_)}, {"ema_decay", std::to_string(options_.ema_decay)}}));
+  }
   Json j;
   j["version"] = version_;
   return WriteFileAtomically(dir + "/learner.json", j.Dump(2));
@@ -395,10 +432,25 @@ Status GrpoLearner::LoadCheckpoint(const std::string& dir) {
   }
   std::map<std::string, at::Tensor> state;
   for (const auto& [name, p] : loaded->NamedParameters()) state[name] = p.detach();
+  std::map<std::string, at::Tensor> ema_state;
+  if (ema_) {
+    const std::string ema_path = dir + "/ema.safetensors";
+    if (!std::filesystem::exists(ema_path)) {
+      return FailedPrecondition(dir + " has no ema.safetensors: it was written without a moving average "
+                                "(ema_decay 0), and this learner keeps one (ema_decay " +
+                                std::to_string(options_.ema_decay) + "); resume with the run's own ema_decay");
+    }
+    ASSIGN_OR_RETURN(auto ema_loaded, LoadModel(ema_path, EmaDevice(*policy_)));
+    if (ema_loaded->config().ToJson().Dump() != policy_->config().ToJson().Dump()) {
+      return FailedPrecondition(ema_path + " has a different model shape than the learner's");
+    }
+    for (const auto& [name, p] : ema_loaded->NamedParameters()) ema_state[name] = p.detach();
+  }
   // The optimiser first: it restores itself on failure, and the weights cannot fail after
   // the shape check above.
   RETURN_IF_ERROR(LoadOptimizer(*optimizer_, dir + "/optimizer.pt"));
   RETURN_IF_ERROR(policy_->LoadState(state));
+  if (ema_) RETURN_IF_ERROR(ema_->LoadState(ema_state));
   version_ = static_cast<int64_t>(v->as_number());
   return Status::Ok();
 }

@@ -58,6 +58,13 @@ struct LearnerOptions {
   // state and no weight decay, and never travels in a weights stream after a worker's first.
   // Each pattern must match a parameter, and at least one parameter must stay trainable.
   std::vector<std::string> frozen_parameters;
+  // An exponential moving average of the policy's weights, for evaluation and as a second
+  // final model (0 = off; in [0, 1)): after every update ema = ema_decay * ema +
+  // (1 - ema_decay) * policy, starting from the initial weights, so it averages about the last
+  // 1 / (1 - ema_decay) updates. Sampling and training always use the policy itself. Kept in
+  // float32 (float64 for a float64 policy) so that small steps do not round away under
+  // bfloat16; it costs one more copy of the weights in that dtype.
+  double ema_decay = 0.0;
 };
 Status ValidateLearnerOptions(const LearnerOptions& o);
 
@@ -120,16 +127,21 @@ class GrpoLearner {
   // The names of the frozen parameters (LearnerOptions::frozen_parameters), in model order.
   const std::vector<std::string>& frozen_names() const { return frozen_names_; }
   const MaskedTransformer& policy() const { return *policy_; }
+  // The moving average of the policy's weights (LearnerOptions::ema_decay), or null when off.
+  const MaskedTransformer* ema() const { return ema_.get(); }
   const LearnerOptions& options() const { return options_; }
 
-  // model.safetensors, optimizer.pt and learner.json (version) in `dir`.
+  // model.safetensors, optimizer.pt and learner.json (version) in `dir`, and ema.safetensors
+  // when the learner keeps a moving average.
   Status SaveCheckpoint(const std::string& dir) const;
-  // Restores all three; on error the learner is unchanged.
+  // Restores them; on error the learner is unchanged. A learner with a moving average needs
+  // the checkpoint's ema.safetensors; one without ignores it.
   Status LoadCheckpoint(const std::string& dir);
 
  private:
   GrpoLearner() = default;
-  std::unique_ptr<MaskedTransformer> policy_, reference_;
+  void FoldPolicyIntoEma();
+  std::unique_ptr<MaskedTransformer> policy_, reference_, ema_;
   PromptBatch uncond_;
   LearnerOptions options_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;

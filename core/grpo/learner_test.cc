@@ -461,6 +461,72 @@ TEST_F(LearnerTest, CheckpointRestoresWeightsOptimizerAndVersion) {
   EXPECT_TRUE(torch::equal(before, b->policy().Parameters()[0]));
 }
 
+// The moving average follows ema = d * ema + (1 - d) * policy after every update, starting
+// from the initial weights, is kept in float32 for a bfloat16 policy, and travels with the
+// checkpoint; a checkpoint without it does not resume a learner that keeps one.
+TEST_F(LearnerTest, MovingAverageFollowsThePolicyAndResumes) {
+  LearnerOptions o;
+  o.minibatches = 1;
+  o.ema_decay = 0.75;
+  auto model = Model("float64");
+  auto groups = Groups(*model, 0.0);
+  std::vector<torch::Tensor> expected;
+  for (const auto& p : model->Parameters()) expected.push_back(p.detach().clone());
+  auto a = std::move(GrpoLearner::Create(std::move(model), nullptr, uncond_, o)).value();
+  ASSERT_NE(a->ema(), nullptr);
+  for (int u = 0; u < 2; ++u) {
+    ASSERT_TRUE(a->Update(groups).ok());
+    const auto now = a->policy().Parameters();
+    for (size_t i = 0; i < expected.size(); ++i) expected[i] = 0.75 * expected[i] + 0.25 * now[i].detach();
+  }
+  {
+    const auto ema = a->ema()->Parameters(), policy = a->policy().Parameters();
+    size_t differ = 0;
+    for (size_t i = 0; i < ema.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(ema[i], expected[i], 1e-12, 1e-14)) << i;
+      EXPECT_FALSE(ema[i].requires_grad()) << i;
+      differ += torch::equal(ema[i], policy[i]) ? 0 : 1;
+    }
+    EXPECT_GT(differ, ema.size() / 2) << "the average equals the policy: it is not averaging";
+  }
+
+  const std::string dir = ::testing::TempDir() + "/learner_ema_ckpt";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(a->SaveCheckpoint(dir).ok());
+  ASSERT_TRUE(std::filesystem::exists(dir + "/ema.safetensors"));
+  auto b = std::move(GrpoLearner::Create(Model("float64", 99), nullptr, uncond_, o)).value();
+  ASSERT_TRUE(b->LoadCheckpoint(dir).ok());
+  ASSERT_TRUE(a->Update(groups).ok());
+  ASSERT_TRUE(b->Update(groups).ok());
+  const auto ea = a->ema()->Parameters(), eb = b->ema()->Parameters();
+  for (size_t i = 0; i < ea.size(); ++i) EXPECT_TRUE(torch::equal(ea[i], eb[i])) << i;
+
+  // A learner without the average ignores the file; one with it refuses a checkpoint that
+  // lacks it, names the file, and stays as it was.
+  LearnerOptions off = o;
+  off.ema_decay = 0;
+  auto c = std::move(GrpoLearner::Create(Model("float64", 99), nullptr, uncond_, off)).value();
+  EXPECT_EQ(c->ema(), nullptr);
+  EXPECT_TRUE(c->LoadCheckpoint(dir).ok());
+  std::filesystem::remove(dir + "/ema.safetensors");
+  auto d = std::move(GrpoLearner::Create(Model("float64", 99), nullptr, uncond_, o)).value();
+  const auto d_before = d->ema()->Parameters()[0].detach().clone();
+  const Status st = d->LoadCheckpoint(dir);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("ema.safetensors"), std::string::npos) << st.message();
+  EXPECT_EQ(d->version(), 0);
+  EXPECT_TRUE(torch::equal(d_before, d->ema()->Parameters()[0]));
+
+  // bfloat16 policy: the average is float32.
+  auto e = std::move(GrpoLearner::Create(Model("bfloat16"), nullptr, uncond_, o)).value();
+  EXPECT_EQ(e->ema()->dtype(), at::kFloat);
+  for (double bad : {-0.1, 1.0, std::nan("")}) {
+    LearnerOptions b_o = o;
+    b_o.ema_decay = bad;
+    EXPECT_FALSE(ValidateLearnerOptions(b_o).ok()) << bad;
+  }
+}
+
 TEST_F(LearnerTest, FrozenParametersStayWhileTheOthersTrain) {
   auto model = Model("float32");
   auto groups = Groups(*model, 2.0);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/grpo/npy.h"
+#include "core/model_io.h"
 #include "core/safetensors.h"
 #include "core/image/png.h"
 
@@ -108,11 +109,12 @@ Json UpdateLine(const UpdateStats& s) {
 StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const World& world,
                                      const EvalOptions& options, const std::string& out_dir, int64_t version,
                                      const std::string& label, const MetricsLog& metrics,
-                                     const std::function<void(const std::string&)>& log) {
+                                     const std::function<void(const std::string&)>& log, EvalWeights weights) {
+  const bool ema = weights == EvalWeights::kEma;
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(EvalResult r, EvaluateHeldout(policy, world, options, nullptr));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string dir = out_dir + "/eval/" + VersionDir(version);
+  const std::string dir = out_dir + (ema ? "/eval_ema/" : "/eval/") + VersionDir(version);
   RETURN_IF_ERROR(EnsureDir(dir));
   Json j = r.table.ToJson();
   j["version"] = version;
@@ -123,7 +125,7 @@ StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const Worl
     RETURN_IF_ERROR(WritePng(dir + "/grid.png", MakeGrid(r.grid_images, r.grid_captions, 6, 2)));
   }
   Json line;
-  line["kind"] = "eval";
+  line["kind"] = ema ? "eval_ema" : "eval";
   line["version"] = version;
   line["overall"] = r.table.Overall();
   line["tasks"] = *j.Find("tasks");
@@ -131,12 +133,38 @@ StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const Worl
   line["seconds"] = seconds;
   RETURN_IF_ERROR(metrics.Append(line));
   char head[200];
-  std::snprintf(head, sizeof(head), "eval %s at version %lld: overall %.3f, dense reward %.3f (%d images, %.0fs)",
-                label.c_str(), static_cast<long long>(version), r.table.Overall(), r.mean_dense_reward,
+  std::snprintf(head, sizeof(head), "eval %s%s at version %lld: overall %.3f, dense reward %.3f (%d images, %.0fs)",
+                label.c_str(), ema ? " (moving average of the weights)" : "", static_cast<long long>(version), r.table.Overall(), r.mean_dense_reward,
                 r.table.images(), seconds);
   log(head);
   log(r.table.Format());
   return line;
+}
+
+StatusOr<Json> EvaluateLearnerIntoRunFolder(const GrpoLearner& learner, const World& world,
+                                            const EvalOptions& options, const std::string& out_dir,
+                                            const std::string& label, const MetricsLog& metrics,
+                                            const std::function<void(const std::string&)>& log) {
+  ASSIGN_OR_RETURN(Json line, EvaluateIntoRunFolder(learner.policy(), world, options, out_dir, learner.version(), label,
+                                                    metrics, log));
+  if (learner.ema() != nullptr) {
+    RETURN_IF_ERROR(EvaluateIntoRunFolder(*learner.ema(), world, options, out_dir, learner.version(), label, metrics,
+                                          log, EvalWeights::kEma)
+                        .status());
+  }
+  return line;
+}
+
+StatusOr<std::vector<std::string>> SaveFinalModels(const std::string& out_dir, const GrpoLearner& learner) {
+  const std::string version = std::to_string(learner.version());
+  std::vector<std::string> paths{out_dir + "/model.safetensors"};
+  RETURN_IF_ERROR(SaveModel(paths[0], learner.policy(), {{"policy_version", version}}));
+  if (learner.ema() != nullptr) {
+    paths.push_back(out_dir + "/model_ema.safetensors");
+    RETURN_IF_ERROR(SaveModel(paths[1], *learner.ema(),
+                              {{"policy_version", version}, {"ema_decay", std::to_string(learner.options().ema_decay)}}));
+  }
+  return paths;
 }
 
 StatusOr<std::string> LatestCheckpointDir(const std::string& out_dir) {

@@ -41,12 +41,29 @@ class MetricsLog {
 // The update's figures as a metrics line ({"kind": "update", ...}).
 Json UpdateLine(const UpdateStats& s);
 
+// Which weights an evaluation judges: the policy, or the learner's moving average of it
+// (LearnerOptions::ema_decay), which goes to out_dir/eval_ema/ and {"kind": "eval_ema"} lines.
+enum class EvalWeights { kPolicy, kEma };
+
 // Held-out eval of `policy` at `version`: writes out_dir/eval/vN/{eval.json,grid.png},
 // appends the {"kind": "eval"} line to `metrics`, logs the table; returns the line.
 StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const World& world,
                                      const EvalOptions& options, const std::string& out_dir, int64_t version,
                                      const std::string& label, const MetricsLog& metrics,
-                                     const std::function<void(const std::string&)>& log);
+                                     const std::function<void(const std::string&)>& log,
+                                     EvalWeights weights = EvalWeights::kPolicy);
+
+// The learner's policy evaluated as above and, when it keeps a moving average, the average
+// too, with the same evaluation seeds (so the two are paired image for image); returns the
+// policy's line.
+StatusOr<Json> EvaluateLearnerIntoRunFolder(const GrpoLearner& learner, const World& world,
+                                            const EvalOptions& options, const std::string& out_dir,
+                                            const std::string& label, const MetricsLog& metrics,
+                                            const std::function<void(const std::string&)>& log);
+
+// The run's final models: out_dir/model.safetensors (the policy) and, with a moving average,
+// out_dir/model_ema.safetensors; returns the paths written.
+StatusOr<std::vector<std::string>> SaveFinalModels(const std::string& out_dir, const GrpoLearner& learner);
 
 // `dir` (out_dir/groups/vNNNNNN/, docs/run-folder.md): the scored groups an update trained on
 // as .npy arrays (tokens, reveal steps, behaviour log-probs, rewards and the advantages the

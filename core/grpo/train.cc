@@ -196,8 +196,7 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
 }
 
 Status Trainer::Evaluate(const std::string& label) {
-  return EvaluateIntoRunFolder(learner_->policy(), world_, o_.eval, o_.out_dir, learner_->version(), label, metrics_, log_)
-      .status();
+  return EvaluateLearnerIntoRunFolder(*learner_, world_, o_.eval, o_.out_dir, label, metrics_, log_).status();
 }
 
 Status Trainer::Checkpoint() {
@@ -280,10 +279,10 @@ Status Trainer::Run() {
   if (!fs::exists(o_.out_dir + "/eval/" + VersionDir(learner_->version()) + "/eval.json")) {
     RETURN_IF_ERROR(Evaluate("after training"));
   }
-  RETURN_IF_ERROR(SaveModel(o_.out_dir + "/model.safetensors", learner_->policy(),
-                            {{"policy_version", std::to_string(learner_->version())}}));
+  ASSIGN_OR_RETURN(std::vector<std::string> models, SaveFinalModels(o_.out_dir, *learner_));
   log_("trained " + std::to_string(learner_->version()) + " updates in " + FormatDuration(Since(start)) +
-       "; final policy: " + o_.out_dir + "/model.safetensors");
+       "; final policy: " + models[0] +
+       (models.size() > 1 ? "; moving average of its weights: " + models[1] : ""));
   return Status::Ok();
 }
 

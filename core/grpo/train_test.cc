@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "core/json.h"
 #include "core/model_io.h"
@@ -133,6 +134,45 @@ TEST_F(TrainTest, ResumeEqualsAnUninterruptedRun) {
   // Only the newest keep_checkpoints (2) remain.
   EXPECT_FALSE(fs::exists(straight.out_dir + "/checkpoints/v000003"));
   EXPECT_TRUE(fs::exists(straight.out_dir + "/checkpoints/v000004/model.safetensors"));
+}
+
+// With ema_decay the run evaluates the moving average beside the policy, on the same
+// evaluation seeds (so at version 0, where the two are the same weights, the scores agree),
+// and writes it as model_ema.safetensors.
+TEST_F(TrainTest, MovingAverageIsEvaluatedAndSavedBesideThePolicy) {
+  auto o = Options("ema");
+  o.updates = o.learner.total_updates = 2;
+  o.learner.loss.kl_beta = 0;
+  o.learner.ema_decay = 0.5;
+  std::vector<std::string> lines;
+  ASSERT_TRUE(RunTrain(o, [&](const std::string& l) { lines.push_back(l); }).ok());
+  std::map<std::string, std::vector<double>> overall;  // kind -> overall per eval, in order
+  std::ifstream in(o.out_dir + "/metrics.jsonl");
+  for (std::string l; std::getline(in, l);) {
+    auto j = std::move(Json::Parse(l)).value();
+    const std::string kind = j.Find("kind")->as_string();
+    if (kind == "eval" || kind == "eval_ema") overall[kind].push_back(j.Find("overall")->as_number());
+  }
+  ASSERT_EQ(overall["eval"].size(), 2u);
+  ASSERT_EQ(overall["eval_ema"].size(), 2u);
+  EXPECT_EQ(overall["eval"][0], overall["eval_ema"][0]);
+  for (const char* f : {"/eval_ema/v000000/eval.json", "/eval_ema/v000002/eval.json", "/eval/v000002/eval.json",
+                        "/checkpoints/v000002/ema.safetensors"}) {
+    EXPECT_TRUE(fs::exists(o.out_dir + f)) << f;
+  }
+  auto policy = Weights(o.out_dir + "/model.safetensors");
+  auto ema = Weights(o.out_dir + "/model_ema.safetensors");
+  auto init = Weights(root_ + "/init.safetensors");
+  ASSERT_EQ(policy.size(), ema.size());
+  int between = 0;
+  for (const auto& [name, t] : ema) {
+    // A trained weight's average is neither its initial nor its final value.
+    if (!torch::equal(t, policy.at(name)) && !torch::equal(t, init.at(name))) ++between;
+  }
+  EXPECT_GT(between, static_cast<int>(ema.size()) / 2);
+  bool logged = false;
+  for (const auto& l : lines) logged = logged || l.find("model_ema.safetensors") != std::string::npos;
+  EXPECT_TRUE(logged);
 }
 
 TEST_F(TrainTest, DumpsScoredGroupsAsNpy) {
