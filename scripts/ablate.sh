@@ -27,6 +27,8 @@
 #   ema (the default with a moving average of the weights, decay 0.9, evaluated beside the
 #   policy on the same images: training is the default's, so the table's extra row pairs the
 #   average with the same runs' policy);
+#   lr_constant (the default's learning rate without the cosine decay after warm-up: the
+#   policy still improves over the last updates, so does a decay to 0.1x stop it early?);
 #   launch (the default config run by the main command's system instead of `train`:
 #   `maskgrpo launch` with configs/launch.textproto, a reward server, the learner and 2
 #   rollout workers on loopback; its paired column is launcher - `train` on the same seeds).
@@ -75,7 +77,7 @@ VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate2 candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
             graded graded_no_filter remask token_weight remask_tokens binary_clean counting_x3 launch
-            graded_nofrag graded_nofrag_no_filter ema)
+            graded_nofrag graded_nofrag_no_filter ema lr_constant)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -105,6 +107,7 @@ variant_fields() {
     graded_nofrag_no_filter) echo 'reward: "graded_nofrag" filter { enabled: false }' ;;
     counting_x3) echo 'task_weights { key: "counting" value: 3 }' ;;
     ema) echo 'learner { ema_decay: 0.9 }' ;;
+    lr_constant) echo 'learner { min_lr_ratio: 1.0 }' ;;
     launch) echo "" ;;  # the default, through `maskgrpo launch` (launch_learner_config below)
     *) echo "unknown variant '$1'" >&2; return 1 ;;
   esac
