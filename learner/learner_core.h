@@ -19,6 +19,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "rpc/sync.h"
+#include "core/grpo/run_folder.h"
 #include "core/grpo/std_filter.h"
 #include "core/grpo/train.h"
 #include "core/world/world.h"
@@ -193,7 +194,7 @@ class LearnerCore {
   Status Restore();  // resume (or start fresh) and publish; called by Create
   Status Resume(const std::string& dir);
   Status Checkpoint();
-  Status Evaluate(const std::string& label);
+  Status Evaluate(const std::string& label, grpo::ExistingEval existing = grpo::ExistingEval::kRedo);
   Status Publish() ABSL_LOCKS_EXCLUDED(mu_);
   void ExpireLeases(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One attempt of Lease; `out.leases` is empty when there is no room now.

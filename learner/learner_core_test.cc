@@ -362,6 +362,35 @@ TEST_F(LearnerCoreTest, UpdatesPublishWeightsAndResumeKeepsLeasesAndCounters) {
   owner.join();
 }
 
+// A learner stopped between the policy's final evaluation and its moving average's: started
+// again on the finished run folder, it evaluates only the average and finishes.
+TEST_F(LearnerCoreTest, AResumedFinishedRunEvaluatesOnlyWhatIsMissing) {
+  o_.train.updates = o_.train.learner.total_updates = 1;
+  o_.train.learner.ema_decay = 0.5;
+  {
+    auto core = Make();
+    std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+    for (int i = 0; i < 2; ++i) {
+      auto l = core->Lease("w1", 1);
+      ASSERT_TRUE(l.ok() && l->leases.size() == 1);
+      ASSERT_TRUE(core->Submit(Group(l->leases[0], l->version, {0.0, 0.3, 0.6, 1.0})).ok());
+    }
+    owner.join();  // the run finishes by itself after its one update
+    ASSERT_TRUE(core->GetStatus().finished);
+  }
+  const std::string policy_eval = dir_.string() + "/eval/v000001/eval.json";
+  ASSERT_TRUE(fs::exists(policy_eval));
+  ASSERT_TRUE(fs::exists(dir_ / "eval_ema/v000001/eval.json"));
+  fs::remove_all(dir_ / "eval_ema/v000001");
+  const auto policy_eval_time = fs::last_write_time(policy_eval);
+  auto core = Make();
+  ASSERT_TRUE(core->Run().ok());
+  EXPECT_TRUE(core->GetStatus().finished);
+  EXPECT_TRUE(fs::exists(dir_ / "eval_ema/v000001/eval.json"));
+  EXPECT_EQ(fs::last_write_time(policy_eval), policy_eval_time);
+  EXPECT_EQ(core->GetStatus().last_eval_version, 1);  // from the run folder
+}
+
 std::vector<Json> LedgerLines(const fs::path& path, int* torn) {
   std::ifstream in(path);
   std::vector<Json> out;

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <thread>
 
 #include <unistd.h>
@@ -78,7 +77,7 @@ bool LearnerCore::TakeBatch(std::vector<QueuedGroup>* batch, double* staleness_m
   return false;
 }
 
-Status LearnerCore::Evaluate(const std::string& label) {
+Status LearnerCore::Evaluate(const std::string& label, grpo::ExistingEval existing) {
   grpo::MetricsLog metrics(options_.train.out_dir + "/metrics.jsonl");
   const int64_t version = learner_->version();
   if (!world_->has_judge()) {
@@ -86,7 +85,9 @@ Status LearnerCore::Evaluate(const std::string& label) {
     return Status::Ok();
   }
   ASSIGN_OR_RETURN(Json line, grpo::EvaluateLearnerIntoRunFolder(*learner_, *world_, options_.train.eval,
-                                                                  options_.train.out_dir, label, metrics, hooks_.log));
+                                                                  options_.train.out_dir, label, metrics, hooks_.log,
+                                                                  existing));
+  if (line.type() == Json::Type::kNull) return Status::Ok();  // the policy's evaluation was on disk
   {
     sync::MutexLock lock(&mu_);
     last_eval_overall_ = line.Find("overall")->as_number();
@@ -378,9 +379,8 @@ Status LearnerCore::Run() {
       hooks_.log("stopped at version " + std::to_string(learner_->version()) + "; checkpoint written");
       return Status::Ok();
     }
-    if (!std::filesystem::exists(t.out_dir + "/eval/" + grpo::VersionDir(learner_->version()) + "/eval.json")) {
-      RETURN_IF_ERROR(Evaluate("after training"));
-    }
+    // A run resumed after its final evaluation (or after part of it) keeps what is on disk.
+    RETURN_IF_ERROR(Evaluate("after training", grpo::ExistingEval::kKeep));
     ASSIGN_OR_RETURN(std::vector<std::string> models, grpo::SaveFinalModels(t.out_dir, *learner_));
     RETURN_IF_ERROR(Checkpoint());
     {

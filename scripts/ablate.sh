@@ -29,6 +29,8 @@
 #   average with the same runs' policy);
 #   lr_constant (the default's learning rate without the cosine decay after warm-up: the
 #   policy still improves over the last updates, so does a decay to 0.1x stop it early?);
+#   lr_high, lr_low (the peak learning rate 3e-4 and 1e-4 instead of 2e-4, the cosine decay
+#   kept: a constant 2e-4 lost on every seed, so is the default's peak itself too high?);
 #   launch (the default config run by the main command's system instead of `train`:
 #   `maskgrpo launch` with configs/launch.textproto, a reward server, the learner and 2
 #   rollout workers on loopback; its paired column is launcher - `train` on the same seeds).
@@ -77,7 +79,7 @@ VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate2 candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
             graded graded_no_filter remask token_weight remask_tokens binary_clean counting_x3 launch
-            graded_nofrag graded_nofrag_no_filter ema lr_constant)
+            graded_nofrag graded_nofrag_no_filter ema lr_constant lr_high lr_low)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -108,6 +110,10 @@ variant_fields() {
     counting_x3) echo 'task_weights { key: "counting" value: 3 }' ;;
     ema) echo 'learner { ema_decay: 0.9 }' ;;
     lr_constant) echo 'learner { min_lr_ratio: 1.0 }' ;;
+    # The peak learning rate (the default's 2e-4) half as large again and halved; the cosine
+    # decay to 10 % of the peak stays.
+    lr_high) echo 'learner { learning_rate: 3e-4 }' ;;
+    lr_low) echo 'learner { learning_rate: 1e-4 }' ;;
     launch) echo "" ;;  # the default, through `maskgrpo launch` (launch_learner_config below)
     *) echo "unknown variant '$1'" >&2; return 1 ;;
   esac

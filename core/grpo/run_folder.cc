@@ -144,10 +144,19 @@ StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const Worl
 StatusOr<Json> EvaluateLearnerIntoRunFolder(const GrpoLearner& learner, const World& world,
                                             const EvalOptions& options, const std::string& out_dir,
                                             const std::string& label, const MetricsLog& metrics,
-                                            const std::function<void(const std::string&)>& log) {
-  ASSIGN_OR_RETURN(Json line, EvaluateIntoRunFolder(learner.policy(), world, options, out_dir, learner.version(), label,
-                                                    metrics, log));
-  if (learner.ema() != nullptr) {
+                                            const std::function<void(const std::string&)>& log,
+                                            ExistingEval existing) {
+  auto wanted = [&](EvalWeights weights) {
+    if (existing == ExistingEval::kRedo) return true;
+    const std::string dir = weights == EvalWeights::kEma ? "/eval_ema/" : "/eval/";
+    return !std::filesystem::exists(out_dir + dir + VersionDir(learner.version()) + "/eval.json");
+  };
+  Json line;
+  if (wanted(EvalWeights::kPolicy)) {
+    ASSIGN_OR_RETURN(line, EvaluateIntoRunFolder(learner.policy(), world, options, out_dir, learner.version(), label,
+                                                 metrics, log));
+  }
+  if (learner.ema() != nullptr && wanted(EvalWeights::kEma)) {
     RETURN_IF_ERROR(EvaluateIntoRunFolder(*learner.ema(), world, options, out_dir, learner.version(), label, metrics,
                                           log, EvalWeights::kEma)
                         .status());

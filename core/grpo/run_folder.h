@@ -53,13 +53,19 @@ StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const Worl
                                      const std::function<void(const std::string&)>& log,
                                      EvalWeights weights = EvalWeights::kPolicy);
 
+// Whether EvaluateLearnerIntoRunFolder evaluates weights whose eval.json for this version is
+// already on disk: a resumed run's final evaluation keeps them, so that a run stopped between
+// the policy's final evaluation and the average's does only the missing one.
+enum class ExistingEval { kRedo, kKeep };
+
 // The learner's policy evaluated as above and, when it keeps a moving average, the average
 // too, with the same evaluation seeds (so the two are paired image for image); returns the
-// policy's line.
+// policy's line, or a Json null when `existing` kept the policy's evaluation on disk.
 StatusOr<Json> EvaluateLearnerIntoRunFolder(const GrpoLearner& learner, const World& world,
                                             const EvalOptions& options, const std::string& out_dir,
                                             const std::string& label, const MetricsLog& metrics,
-                                            const std::function<void(const std::string&)>& log);
+                                            const std::function<void(const std::string&)>& log,
+                                            ExistingEval existing = ExistingEval::kRedo);
 
 // The run's final models: out_dir/model.safetensors (the policy) and, with a moving average,
 // out_dir/model_ema.safetensors; returns the paths written.

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -21,7 +20,6 @@
 namespace maskgrpo::grpo {
 namespace {
 
-namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -52,7 +50,7 @@ class Trainer {
   Status Setup();
   Status Resume(const std::string& dir);
   StatusOr<std::vector<RolloutGroup>> CollectGroups(Json* rollout_stats);
-  Status Evaluate(const std::string& label);
+  Status Evaluate(const std::string& label, ExistingEval existing = ExistingEval::kRedo);
   Status Checkpoint();
   Status DumpGroups(const std::vector<RolloutGroup>& groups);
   int64_t PromptIndex(const Prompt* prompt) const { return prompt - train_.data(); }
@@ -195,8 +193,8 @@ StatusOr<std::vector<RolloutGroup>> Trainer::CollectGroups(Json* rollout_stats) 
   return accepted;
 }
 
-Status Trainer::Evaluate(const std::string& label) {
-  return EvaluateLearnerIntoRunFolder(*learner_, world_, o_.eval, o_.out_dir, label, metrics_, log_).status();
+Status Trainer::Evaluate(const std::string& label, ExistingEval existing) {
+  return EvaluateLearnerIntoRunFolder(*learner_, world_, o_.eval, o_.out_dir, label, metrics_, log_, existing).status();
 }
 
 Status Trainer::Checkpoint() {
@@ -276,9 +274,8 @@ Status Trainer::Run() {
          " (stop_after); run the same command without it to resume");
     return Status::Ok();
   }
-  if (!fs::exists(o_.out_dir + "/eval/" + VersionDir(learner_->version()) + "/eval.json")) {
-    RETURN_IF_ERROR(Evaluate("after training"));
-  }
+  // A run resumed after its final evaluation (or after part of it) keeps what is on disk.
+  RETURN_IF_ERROR(Evaluate("after training", ExistingEval::kKeep));
   ASSIGN_OR_RETURN(std::vector<std::string> models, SaveFinalModels(o_.out_dir, *learner_));
   log_("trained " + std::to_string(learner_->version()) + " updates in " + FormatDuration(Since(start)) +
        "; final policy: " + models[0] +

@@ -173,6 +173,19 @@ TEST_F(TrainTest, MovingAverageIsEvaluatedAndSavedBesideThePolicy) {
   bool logged = false;
   for (const auto& l : lines) logged = logged || l.find("model_ema.safetensors") != std::string::npos;
   EXPECT_TRUE(logged);
+
+  // A run stopped between the policy's final evaluation and the average's: the same command
+  // evaluates only the average (the policy's evaluation on disk stays, and is not repeated).
+  fs::remove_all(o.out_dir + "/eval_ema/v000002");
+  const auto policy_eval_time = fs::last_write_time(o.out_dir + "/eval/v000002/eval.json");
+  ASSERT_TRUE(RunTrain(o, [](const std::string&) {}).ok());
+  EXPECT_TRUE(fs::exists(o.out_dir + "/eval_ema/v000002/eval.json"));
+  EXPECT_EQ(fs::last_write_time(o.out_dir + "/eval/v000002/eval.json"), policy_eval_time);
+  std::map<std::string, int> evals;  // kind -> eval lines
+  std::ifstream again(o.out_dir + "/metrics.jsonl");
+  for (std::string l; std::getline(again, l);) ++evals[std::move(Json::Parse(l)).value().Find("kind")->as_string()];
+  EXPECT_EQ(evals["eval"], 2);
+  EXPECT_EQ(evals["eval_ema"], 3);
 }
 
 TEST_F(TrainTest, DumpsScoredGroupsAsNpy) {
