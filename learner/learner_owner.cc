@@ -392,8 +392,7 @@ Status LearnerCore::Run() {
       line["version"] = learner_->version();
       Record(std::move(line));
     }
-    hooks_.log("trained " + std::to_string(learner_->version()) + " updates; final policy: " + models[0] +
-               (models.size() > 1 ? ", moving average of its weights: " + models[1] : ""));
+    hooks_.log("trained " + std::to_string(learner_->version()) + " updates; " + grpo::DescribeFinalModels(models));
     return Status::Ok();
   } catch (const c10::Error& e) {
     return Internal(std::string("learner failed: ") + e.what_without_backtrace());

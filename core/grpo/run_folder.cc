@@ -176,6 +176,12 @@ StatusOr<std::vector<std::string>> SaveFinalModels(const std::string& out_dir, c
   return paths;
 }
 
+std::string DescribeFinalModels(const std::vector<std::string>& paths) {
+  std::string out = "final policy: " + (paths.empty() ? std::string("none") : paths[0]);
+  if (paths.size() > 1) out += "; moving average of its weights: " + paths[1];
+  return out;
+}
+
 StatusOr<std::string> LatestCheckpointDir(const std::string& out_dir) {
   const std::string latest = out_dir + "/checkpoints/latest";
   if (!fs::exists(latest)) return std::string();

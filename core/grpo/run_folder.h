@@ -70,6 +70,8 @@ StatusOr<Json> EvaluateLearnerIntoRunFolder(const GrpoLearner& learner, const Wo
 // The run's final models: out_dir/model.safetensors (the policy) and, with a moving average,
 // out_dir/model_ema.safetensors; returns the paths written.
 StatusOr<std::vector<std::string>> SaveFinalModels(const std::string& out_dir, const GrpoLearner& learner);
+// "final policy: <path>[; moving average of its weights: <path>]" for SaveFinalModels' paths.
+std::string DescribeFinalModels(const std::vector<std::string>& paths);
 
 // `dir` (out_dir/groups/vNNNNNN/, docs/run-folder.md): the scored groups an update trained on
 // as .npy arrays (tokens, reveal steps, behaviour log-probs, rewards and the advantages the

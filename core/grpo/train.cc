@@ -277,9 +277,8 @@ Status Trainer::Run() {
   // A run resumed after its final evaluation (or after part of it) keeps what is on disk.
   RETURN_IF_ERROR(Evaluate("after training", ExistingEval::kKeep));
   ASSIGN_OR_RETURN(std::vector<std::string> models, SaveFinalModels(o_.out_dir, *learner_));
-  log_("trained " + std::to_string(learner_->version()) + " updates in " + FormatDuration(Since(start)) +
-       "; final policy: " + models[0] +
-       (models.size() > 1 ? "; moving average of its weights: " + models[1] : ""));
+  log_("trained " + std::to_string(learner_->version()) + " updates in " + FormatDuration(Since(start)) + "; " +
+       DescribeFinalModels(models));
   return Status::Ok();
 }
 
