@@ -106,6 +106,10 @@ Json UpdateLine(const UpdateStats& s) {
   return line;
 }
 
+std::string EvalDir(const std::string& out_dir, int64_t version, EvalWeights weights) {
+  return out_dir + (weights == EvalWeights::kEma ? "/eval_ema/" : "/eval/") + VersionDir(version);
+}
+
 StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const World& world,
                                      const EvalOptions& options, const std::string& out_dir, int64_t version,
                                      const std::string& label, const MetricsLog& metrics,
@@ -114,7 +118,7 @@ StatusOr<Json> EvaluateIntoRunFolder(const MaskedTransformer& policy, const Worl
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(EvalResult r, EvaluateHeldout(policy, world, options, nullptr));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string dir = out_dir + (ema ? "/eval_ema/" : "/eval/") + VersionDir(version);
+  const std::string dir = EvalDir(out_dir, version, weights);
   RETURN_IF_ERROR(EnsureDir(dir));
   Json j = r.table.ToJson();
   j["version"] = version;
@@ -147,9 +151,8 @@ StatusOr<Json> EvaluateLearnerIntoRunFolder(const GrpoLearner& learner, const Wo
                                             const std::function<void(const std::string&)>& log,
                                             ExistingEval existing) {
   auto wanted = [&](EvalWeights weights) {
-    if (existing == ExistingEval::kRedo) return true;
-    const std::string dir = weights == EvalWeights::kEma ? "/eval_ema/" : "/eval/";
-    return !std::filesystem::exists(out_dir + dir + VersionDir(learner.version()) + "/eval.json");
+    return existing == ExistingEval::kRedo ||
+           !std::filesystem::exists(EvalDir(out_dir, learner.version(), weights) + "/eval.json");
   };
   Json line;
   if (wanted(EvalWeights::kPolicy)) {

@@ -44,6 +44,8 @@ Json UpdateLine(const UpdateStats& s);
 // Which weights an evaluation judges: the policy, or the learner's moving average of it
 // (LearnerOptions::ema_decay), which goes to out_dir/eval_ema/ and {"kind": "eval_ema"} lines.
 enum class EvalWeights { kPolicy, kEma };
+// out_dir/eval/vNNNNNN or out_dir/eval_ema/vNNNNNN: where that evaluation's files go.
+std::string EvalDir(const std::string& out_dir, int64_t version, EvalWeights weights);
 
 // Held-out eval of `policy` at `version`: writes out_dir/eval/vN/{eval.json,grid.png},
 // appends the {"kind": "eval"} line to `metrics`, logs the table; returns the line.
