@@ -65,6 +65,30 @@ image_phase() {
   local ccache_dir start
   ccache_dir=$(ccache -k cache_dir 2> /dev/null || echo "$HOME/.cache/ccache")
   mkdir -p "$ccache_dir"
+  # The Dockerfile's source lines (from ARG MASKGRPO_SRC_DIR to COPY . .), built with the
+  # layer cache at two new paths from the same files: each build must find the files at its
+  # own path. podman keys WORKDIR and COPY by their unexpanded text, and once handed a CI
+  # build another path's cached COPY layer (docker/Dockerfile says how it is kept apart).
+  local probe="$WORK/path-probe" path rc
+  mkdir -p "$probe/context/scripts" && echo 'echo built' > "$probe/context/scripts/build.sh"
+  { echo 'FROM docker.io/library/debian:bookworm'
+    sed -n '/^ARG MASKGRPO_SRC_DIR/,/^COPY \. \.$/p' docker/Dockerfile
+    echo 'RUN test "$(bash scripts/build.sh)" = built'; } > "$probe/Dockerfile"
+  grep -q '^COPY \. \.$' "$probe/Dockerfile" || fatal "docker/Dockerfile: no lines from ARG MASKGRPO_SRC_DIR to COPY . ."
+  # The layers these builds make (not those taken from the cache) are removed on exit, the
+  # newest first: an image with children cannot be removed.
+  PROBE_LAYERS=""
+  CLEANUP+=('for id in $PROBE_LAYERS; do podman rmi "$id"; done')
+  for path in "/maskgrpo-ct-a-$$-$RANDOM" "/maskgrpo-ct-b-$$-$RANDOM"; do
+    podman build --layers --build-arg MASKGRPO_SRC_DIR="$path" -f "$probe/Dockerfile" "$probe/context" \
+      > "$probe/build.log" 2>&1
+    rc=$?
+    PROBE_LAYERS="$(awk '/^--> Using cache/ {cached = 1; next}
+      /^--> [0-9a-f]+$/ {if (!cached) print $2; cached = 0}' "$probe/build.log" | tac | tr '\n' ' ')$PROBE_LAYERS"
+    [ "$rc" -eq 0 ] || { tail -20 "$probe/build.log"; fatal "the Dockerfile's source lines built at $path (after a build at another path) do not find their files there"; }
+  done
+  pass "the source layers are cached per build path (two paths, each finds its files)"
+
   start=$SECONDS
   # --format docker keeps the Dockerfile's HEALTHCHECK (the OCI format drops it).
   # The build argument compiles at this checkout's path: CMake's unity sources hold absolute
