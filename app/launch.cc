@@ -112,6 +112,20 @@ int LaunchCommand(const std::vector<std::string>& args) {
   // The launcher polls the learner as a worker does: with the worker config's TLS and token.
   config::RolloutWorkerConfig worker_config;
   if (Status st = LoadTextConfig(L.c.worker_config(), &worker_config); !st.ok()) return FailAfterProgress(st);
+  // The launch ends when the learner exits and the workers with it: the settings that keep a
+  // finished learner or worker up (for Kubernetes) would hold it forever.
+  if (worker_config.stay_after_finish()) {
+    return FailAfterProgress(InvalidArgument(L.c.worker_config() +
+                                             ": stay_after_finish is for Kubernetes; the launch ends when "
+                                             "the workers exit (remove it)"));
+  }
+  config::LearnerServerConfig learner_config;
+  if (Status st = LoadTextConfig(L.c.learner_config(), &learner_config); !st.ok()) return FailAfterProgress(st);
+  if (learner_config.linger_ms() < 0) {
+    return FailAfterProgress(InvalidArgument(L.c.learner_config() +
+                                             ": linger_ms -1 (serve until stopped) is for Kubernetes; the "
+                                             "launch ends when the learner exits (set linger_ms >= 0)"));
+  }
   auto learner_token = rpc::LoadToken(worker_config.learner_auth(), L.c.worker_config() + ": learner_auth");
   if (!learner_token.ok()) return FailAfterProgress(learner_token.status());
   if (updates < 0) return FailAfterProgress(InvalidArgument("updates must be >= 0"));

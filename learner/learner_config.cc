@@ -38,7 +38,9 @@ StatusOr<LearnerCoreOptions> ToLearnerCoreOptions(const config::LearnerServerCon
   o.weights_fanout = c.weights_fanout();
   o.weights_relay_wait_ms = c.weights_relay_wait_ms();
   o.max_waiting_leases = c.max_waiting_leases();
-  if (c.linger_ms() < 0) return InvalidArgument("linger_ms must be >= 0");
+  if (c.linger_ms() < -1) {
+    return InvalidArgument("linger_ms must be >= 0, or -1 (serve until stopped), got " + std::to_string(c.linger_ms()));
+  }
   RETURN_IF_ERROR(ValidateLearnerCoreOptions(o));
   return o;
 }

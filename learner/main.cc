@@ -132,8 +132,18 @@ int Run(const std::vector<std::string>& args) {
   owner.join();
   metrics.Sync((*core)->GetStatus());
   if (sig == 0 && run_status.ok()) {
-    // Let the workers see `finished` on their next lease before the port closes.
-    std::this_thread::sleep_for(std::chrono::milliseconds(config.linger_ms()));
+    if (config.linger_ms() < 0) {
+      // Kubernetes restarts a process that exits, even with 0: the finished learner stays up.
+      log::Info("training finished: serving until stopped (linger_ms -1)");
+      rpc::WaitForStop([&] {
+        metrics.Sync((*core)->GetStatus());
+        return false;
+      });
+      log::Info("stopping");
+    } else {
+      // Let the workers see `finished` on their next lease before the port closes.
+      std::this_thread::sleep_for(std::chrono::milliseconds(config.linger_ms()));
+    }
   }
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (metrics_http) metrics_http->Stop();

@@ -288,6 +288,7 @@ void RolloutWorker::ScoreAndSubmitLoop() {
 
 Status RolloutWorker::Run() {
   int failures = 0;
+  bool idle = false;  // the learner reported training finished (stay_after_finish)
   Status fatal;
   while (!Stopping()) {
     auto reply = learner_->Lease(options_.worker_id, options_.leases_per_request,
@@ -306,9 +307,18 @@ Status RolloutWorker::Run() {
     if (failures > 0) log_("learner reachable again");
     failures = 0;
     if (reply->finished()) {
-      log_("the learner reports training finished");
-      break;
+      if (!options_.stay_after_finish) {
+        log_("the learner reports training finished");
+        break;
+      }
+      if (!idle) log_("the learner reports training finished: staying up until stopped (stay_after_finish)");
+      idle = true;
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, options_.backoff_max, [this] { return stop_.load(); });
+      continue;
     }
+    if (idle) log_("the learner is training again");
+    idle = false;
     if (reply->leases_size() == 0) {
       // After a long poll the learner has already waited; without one, a floor keeps a
       // learner that answers retry_after_ms 0 from being asked in a busy loop.

@@ -51,6 +51,9 @@ struct WorkerOptions {
   // The longest this worker waits for the learner to name a free source before it fetches
   // from the learner itself (the learner bounds the wait too: weights_relay_wait_ms).
   std::chrono::milliseconds relay_wait_max{120000};
+  // When the learner reports training finished: false, Run() returns; true, it asks again
+  // every backoff_max until Stop() (and works again if the learner hands out leases).
+  bool stay_after_finish = false;
 };
 
 // The seed a lease reply's groups are sampled with: the first lease's sampling_seed (set by
@@ -82,8 +85,8 @@ class RolloutWorker {
                 WorkerMetrics* metrics, std::function<void(const std::string&)> log);
   ~RolloutWorker();
 
-  // Runs until the learner reports training finished (OK), Stop(), or an error that retrying
-  // cannot fix (e.g. a model the worker cannot build).
+  // Runs until the learner reports training finished (OK; not with stay_after_finish),
+  // Stop(), or an error that retrying cannot fix (e.g. a model the worker cannot build).
   Status Run();
   void Stop();
 

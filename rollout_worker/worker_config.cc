@@ -70,6 +70,7 @@ StatusOr<WorkerOptions> ToWorkerOptions(const config::RolloutWorkerConfig& c) {
     RETURN_IF_ERROR(RelayAdvertiseAddress(c.relay_listen(), 0, c.relay_advertise()).status());
   }
   o.relay_wait_max = std::chrono::milliseconds(c.weights_deadline_ms());
+  o.stay_after_finish = c.stay_after_finish();
   return o;
 }
 

@@ -64,3 +64,24 @@ grep -q "rollout_worker0.log" "$WORK/launch2.log" || fail "the dead child's log 
 sleep 1
 if pgrep -f "$WORK/run2" > /dev/null; then fail "children of the stopped launch are still running"; fi
 echo "launch: dead child reported (exit $rc), everything stopped"
+
+# 3. The settings that keep a finished learner or worker up (for Kubernetes) would hold a
+# launch forever: refused by name before anything starts.
+sed 's/^linger_ms: 1500$/linger_ms: -1/' "$WORK/learner.textproto" > "$WORK/learner_forever.textproto"
+grep -qx 'linger_ms: -1' "$WORK/learner_forever.textproto" || fail "could not set linger_ms -1"
+{ cat "$SRC/configs/rollout_worker.textproto"; echo "stay_after_finish: true"; } > "$WORK/worker_stays.textproto"
+for case in learner worker; do
+  if [ "$case" = learner ]; then
+    sed "s#^learner_config: .*#learner_config: \"$WORK/learner_forever.textproto\"#" "$WORK/launch.textproto" > "$WORK/launch3.textproto"
+    want="learner_forever.textproto: linger_ms -1"
+  else
+    sed "s#^worker_config: .*#worker_config: \"$WORK/worker_stays.textproto\"#" "$WORK/launch.textproto" > "$WORK/launch3.textproto"
+    want="worker_stays.textproto: stay_after_finish"
+  fi
+  timeout 60 "$BIN/maskgrpo" launch --config "$WORK/launch3.textproto" --out "$WORK/run3_$case" > "$WORK/launch3.log" 2>&1
+  rc=$?
+  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || { cat "$WORK/launch3.log"; fail "launch with the $case kept up after the run: exit $rc"; }
+  grep -q "$want" "$WORK/launch3.log" || { cat "$WORK/launch3.log"; fail "the refusal does not name '$want'"; }
+  [ ! -e "$WORK/run3_$case" ] || fail "the refused launch ($case) made its run folder"
+done
+echo "launch: linger_ms -1 and stay_after_finish refused by name"

@@ -217,6 +217,61 @@ TEST_F(ServiceTest, AWorkerTrainsTheLearnerToTheEnd) {
   EXPECT_TRUE(Proc("worker").exited_cleanly()) << Proc("worker").ExitDescription();
 }
 
+// For Kubernetes, which restarts every process that exits: with linger_ms -1 the finished
+// learner keeps serving (and, restarted on its finished run folder, serves again), and a
+// worker with stay_after_finish stays up beside it; SIGTERM stops both cleanly.
+TEST_F(ServiceTest, WithLingerForeverAFinishedLearnerAndItsWorkerStayUpUntilStopped) {
+  const int reward_port = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
+  const std::string learner_config = LearnerConfig(1);
+  {
+    std::ifstream in(learner_config);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = text.find("linger_ms: 2000");
+    ASSERT_NE(at, std::string::npos) << text;
+    text.replace(at, 15, "linger_ms: -1");
+    std::ofstream(learner_config) << text;
+  }
+  const std::string listen = "127.0.0.1:" + std::to_string(FreePort());
+  const std::vector<std::string> learner_args = {"--config", learner_config, "--out", (dir_ / "run").string(),
+                                                 "--listen", listen};
+  const int learner_port = Start("learner", "learner", learner_args).grpc;
+  const std::string worker_config = WriteConfig("worker.textproto", "stay_after_finish: true\nbackoff_max_ms: 300\n");
+  Start("worker", "rollout_worker",
+        {"--config", worker_config, "--learner", listen, "--reward-servers", "127.0.0.1:" + std::to_string(reward_port),
+         "--worker-id", "w0", "--threads", "1"});
+  auto stub = LearnerStub(learner_port);
+  auto s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.finished(); }, 300);
+  ASSERT_TRUE(s.finished()) << "version " << s.policy_version();
+  ASSERT_TRUE(WaitForLogLine("worker", "staying up until stopped")) << LogText("worker");
+  // Well past the 2 s a finite linger would have served (the default is 3 s).
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  EXPECT_FALSE(Proc("learner").Poll()) << LogText("learner");
+  EXPECT_FALSE(Proc("worker").Poll()) << LogText("worker");
+  EXPECT_TRUE(GetStatus(stub.get()).finished());
+  EXPECT_NE(LogText("learner").find("serving until stopped"), std::string::npos) << LogText("learner");
+
+  // SIGTERM ends the learner at once; restarted on the same folder (a rescheduled pod) it
+  // finds the run finished and serves again, and the worker, which lost it meanwhile, finds
+  // it again and stays.
+  auto stop = [&](const std::string& name) {
+    ASSERT_EQ(::kill(Proc(name).pid(), SIGTERM), 0);
+    const auto until = Clock::now() + std::chrono::seconds(20);
+    while (!Proc(name).Poll() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_TRUE(Proc(name).exited_cleanly()) << name << ": " << Proc(name).ExitDescription() << "\n" << LogText(name);
+  };
+  stop("learner");
+  ASSERT_TRUE(WaitForLogLine("worker", "learner unreachable", 30)) << LogText("worker");
+  Start("learner", "learner", learner_args);
+  ASSERT_TRUE(WaitForLogLine("learner", "serving until stopped", 120)) << LogText("learner");
+  ASSERT_TRUE(WaitForLogLine("worker", "learner reachable again", 30)) << LogText("worker");
+  EXPECT_TRUE(GetStatus(stub.get()).finished());
+  EXPECT_EQ(GetStatus(stub.get()).policy_version(), 1);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_FALSE(Proc("worker").Poll()) << LogText("worker");
+  stop("worker");
+  stop("learner");
+}
+
 // A worker told to stop while the learner holds its Lease (a long poll) cancels the call
 // instead of waiting it out.
 TEST_F(ServiceTest, AStoppingWorkerCancelsItsLongPollLease) {
