@@ -72,7 +72,25 @@ def protoc_encode(message, text):
     return out.stdout
 
 
+def learner_calls_seeds():
+    """learner_calls_fuzz.cc: byte 0 picks Lease (0), WeightsSource (1) or WeightsHeld (2)."""
+    put("learner_calls", "lease.bin", b"\x00" + protoc_encode("LeaseRequest", 'worker_id: "w0" max_leases: 4'))
+    put("learner_calls", "lease_long_poll.bin",
+        b"\x00" + protoc_encode("LeaseRequest", 'worker_id: "w1" max_leases: 64 wait_ms: 2000'))
+    put("learner_calls", "lease_bad.bin", b"\x00" + protoc_encode("LeaseRequest", 'worker_id: "w0" max_leases: 0'))
+    put("learner_calls", "lease_long_id.bin",
+        b"\x00" + protoc_encode("LeaseRequest", 'worker_id: "%s" max_leases: 1' % ("w" * 257)))
+    put("learner_calls", "held_long_address.bin", b"\x02" + protoc_encode(
+        "WeightsHeldRequest", 'worker_id: "w3" version: 0 relay_address: "%s:1"' % ("h" * 300)))
+    put("learner_calls", "held_relay.bin",
+        b"\x02" + protoc_encode("WeightsHeldRequest", 'worker_id: "w0" version: 0 relay_address: "10.0.0.7:50061"'))
+    put("learner_calls", "source.bin", b"\x01" + protoc_encode("WeightsSourceRequest", 'worker_id: "w1" version: 0'))
+    put("learner_calls", "source_failed.bin", b"\x01" + protoc_encode(
+        "WeightsSourceRequest", 'worker_id: "w2" version: 0 failed_source: "10.0.0.7:50061"'))
+
+
 def main():
+    learner_calls_seeds()
     torch.manual_seed(0)
     # JSON
     put("json", "object.json", '{"a": [1, 2.5e-3, -0, true, null], "b": {"c": "\\u00e9\\ud83d\\ude00"}}')

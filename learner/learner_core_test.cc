@@ -91,6 +91,11 @@ TEST_F(LearnerCoreTest, LeasesStayWithinTheStalenessWindow) {
   EXPECT_GT(more->retry_after_ms, 0);
   EXPECT_FALSE(core->Lease("", 1).ok());
   EXPECT_FALSE(core->Lease("w", 0).ok());
+  // The id is kept until the worker is gone a lease timeout: bounded as in the fan-out calls.
+  EXPECT_TRUE(core->Lease(std::string(256, 'w'), 1).ok());
+  auto too_long = core->Lease(std::string(257, 'w'), 1);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.status().message().find("worker_id"), std::string::npos) << too_long.status().ToString();
 }
 
 // Rollout noise follows the run's seed, not the worker: every lease names its sampling seed,

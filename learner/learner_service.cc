@@ -17,6 +17,7 @@ StatusOr<Submission> DecodeSubmission(const v1::SubmitRequest& request, int64_t 
   s.worker_id = request.worker_id();
   s.policy_version = request.policy_version();
   if (s.lease_id.empty()) return InvalidArgument("lease_id is empty");
+  if (s.worker_id.size() > 256) return InvalidArgument("worker_id is longer than 256 characters");
   if (!request.has_group()) return InvalidArgument("group is missing");
   auto traj = rpc::FromProto(request.group(), image_tokens, "group");
   if (!traj.ok()) return traj.status();
