@@ -34,6 +34,8 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& r)
                            .Add({}, rpc::LatencyBuckets())),
       version_(NewGauge(r, "maskgrpo_learner_policy_version", "Published policy version")),
       queued_(NewGauge(r, "maskgrpo_learner_queued_groups", "Admitted groups waiting for an update")),
+      finished_(NewGauge(r, "maskgrpo_learner_run_finished",
+                         "1 once the run has made all its updates (the learner then answers finished)")),
       outstanding_(NewGauge(r, "maskgrpo_learner_outstanding_leases", "Leases handed out and not yet answered")),
       staleness_(BuildHistogram()
                      .Name("maskgrpo_learner_staleness_versions")
@@ -119,6 +121,7 @@ void LearnerMetrics::Components(const std::map<std::string, double>& means, cons
 void LearnerMetrics::Sync(const LearnerStatusSnapshot& s) {
   version_.Set(static_cast<double>(s.version));
   queued_.Set(static_cast<double>(s.queued_groups));
+  finished_.Set(s.finished ? 1 : 0);
   outstanding_.Set(static_cast<double>(s.outstanding_leases));
   const std::pair<const char*, int64_t> totals[] = {
       {"accepted", s.counters.groups_accepted()}, {"duplicate", s.counters.groups_duplicate()},

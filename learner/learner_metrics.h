@@ -48,6 +48,7 @@ class LearnerMetrics {
   prometheus::Histogram& weights_seconds_;
   prometheus::Gauge& version_;
   prometheus::Gauge& queued_;
+  prometheus::Gauge& finished_;
   prometheus::Gauge& outstanding_;
   prometheus::Histogram& staleness_;
   prometheus::Histogram& step_seconds_;

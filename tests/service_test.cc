@@ -234,7 +234,9 @@ TEST_F(ServiceTest, WithLingerForeverAFinishedLearnerAndItsWorkerStayUpUntilStop
   const std::string listen = "127.0.0.1:" + std::to_string(FreePort());
   const std::vector<std::string> learner_args = {"--config", learner_config, "--out", (dir_ / "run").string(),
                                                  "--listen", listen};
-  const int learner_port = Start("learner", "learner", learner_args).grpc;
+  const testing::Ports learner_ports = Start("learner", "learner", learner_args);
+  const int learner_port = learner_ports.grpc;
+  EXPECT_EQ(MetricValue(Scrape(learner_ports.metrics), "maskgrpo_learner_run_finished"), 0);
   const std::string worker_config = WriteConfig("worker.textproto", "stay_after_finish: true\nbackoff_max_ms: 300\n");
   Start("worker", "rollout_worker",
         {"--config", worker_config, "--learner", listen, "--reward-servers", "127.0.0.1:" + std::to_string(reward_port),
@@ -249,6 +251,8 @@ TEST_F(ServiceTest, WithLingerForeverAFinishedLearnerAndItsWorkerStayUpUntilStop
   EXPECT_FALSE(Proc("worker").Poll()) << LogText("worker");
   EXPECT_TRUE(GetStatus(stub.get()).finished());
   EXPECT_NE(LogText("learner").find("serving until stopped"), std::string::npos) << LogText("learner");
+  // What keeps the stalled-learner alerts quiet for a finished run (deploy/prometheus/alerts.yml).
+  EXPECT_EQ(MetricValue(Scrape(learner_ports.metrics), "maskgrpo_learner_run_finished"), 1);
 
   // SIGTERM ends the learner at once; restarted on the same folder (a rescheduled pod) it
   // finds the run finished and serves again, and the worker, which lost it meanwhile, finds
