@@ -14,7 +14,6 @@
 // FetchWeights needs a gRPC stream writer; its stream is fuzzed on the receiving side
 // (weights_stream_fuzz.cc).
 #include <grpcpp/server_context.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -24,6 +23,7 @@
 #include <string>
 
 #include "fuzz/fuzz_util.h"
+#include "fuzz/learner_fuzz_options.h"
 #include "learner/learner_core.h"
 #include "learner/learner_service.h"
 #include "rpc/convert.h"
@@ -53,25 +53,10 @@ struct Harness {
 };
 
 std::unique_ptr<Harness> MakeHarness() {
-  static int generation = 0;
   auto h = std::make_unique<Harness>();
-  h->dir = fs::temp_directory_path() /
-           ("maskgrpo_learner_calls_fuzz_" + std::to_string(::getpid()) + "_" + std::to_string(generation++));
-  fs::remove_all(h->dir);
-  LearnerCoreOptions o;
-  o.train.init_model = std::string(MASKGRPO_SOURCE_DIR) + "/models/shapeworld_base.safetensors";
-  o.train.out_dir = h->dir.string();
-  o.train.device = {"cpu", "float32"};
-  o.train.rollout.steps = 4;
-  o.train.group_size = 4;
-  o.train.groups_per_update = 16;
-  o.train.updates = 4;
-  o.train.learner.total_updates = 4;
-  o.train.eval_every = 0;
-  o.train.checkpoint_every = 1000;  // Run() is never called: no update, no checkpoint
-  o.max_policy_lag = 3;
+  h->dir = fuzz::FreshRunDir("learner_calls");
+  LearnerCoreOptions o = fuzz::FuzzLearnerOptions(h->dir);
   o.max_leases_per_request = kMaxLeasesPerRequest;
-  o.lease_timeout_ms = 24 * 3600 * 1000;  // no lease expires during a fuzzing session
   o.weights_fanout = 1;
   auto core = LearnerCore::Create(o, LearnerHooks{});
   FUZZ_CHECK(core.ok(), core.status().ToString());

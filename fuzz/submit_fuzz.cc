@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fuzz/fuzz_util.h"
+#include "fuzz/learner_fuzz_options.h"
 #include "learner/learner_core.h"
 #include "learner/learner_service.h"
 
@@ -34,26 +35,11 @@ struct Harness {
 };
 
 std::unique_ptr<Harness> MakeHarness() {
-  static int generation = 0;
   auto h = std::make_unique<Harness>();
-  h->dir = fs::temp_directory_path() /
-           ("maskgrpo_submit_fuzz_" + std::to_string(::getpid()) + "_" + std::to_string(generation++));
-  fs::remove_all(h->dir);
-  LearnerCoreOptions o;
-  o.train.init_model = std::string(MASKGRPO_SOURCE_DIR) + "/models/shapeworld_base.safetensors";
-  o.train.out_dir = h->dir.string();
-  o.train.device = {"cpu", "float32"};
+  h->dir = fuzz::FreshRunDir("submit");
+  LearnerCoreOptions o = fuzz::FuzzLearnerOptions(h->dir);
   o.train.learner.transition = Transition::kCandidate2;
-  o.train.rollout.steps = 4;
-  o.train.group_size = 4;
-  o.train.groups_per_update = 16;
-  o.train.updates = 4;
-  o.train.learner.total_updates = 4;
-  o.train.eval_every = 0;
-  o.train.checkpoint_every = 1000;  // Run() is never called: no update, no checkpoint
-  o.max_policy_lag = 3;
   o.max_leases_per_request = 64;
-  o.lease_timeout_ms = 24 * 3600 * 1000;  // leases must outlive a long fuzzing session
   auto core = LearnerCore::Create(o, LearnerHooks{});
   FUZZ_CHECK(core.ok(), core.status().ToString());
   h->core = std::move(*core);
