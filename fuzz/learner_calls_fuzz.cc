@@ -88,7 +88,7 @@ void CallLease(Harness& h, v1::LeaseRequest request) {
   const grpc::Status status = h.service->Lease(&context, &request, &reply);
   const LearnerStatusSnapshot after = h.core->GetStatus();
   fuzz::Note("lease: " + (status.ok() ? std::to_string(reply.leases_size()) + " leases" : status.error_message()));
-  if (request.worker_id().size() > 256) FUZZ_CHECK(!status.ok(), "a worker_id over 256 characters was taken");
+  if (request.worker_id().size() > kMaxWorkerIdChars) FUZZ_CHECK(!status.ok(), "a worker_id over 256 characters was taken");
   if (!status.ok()) return ExpectRefusal(status, before, after);
   FUZZ_CHECK(reply.leases_size() <= request.max_leases() && reply.leases_size() <= kMaxLeasesPerRequest,
              "more leases than asked for or allowed: " + std::to_string(reply.leases_size()));
@@ -113,7 +113,7 @@ void CallWeightsSource(Harness& h, const v1::WeightsSourceRequest& request) {
   const grpc::Status status = h.service->WeightsSource(&context, &request, &reply);
   const LearnerStatusSnapshot after = h.core->GetStatus();
   fuzz::Note("weights source: " + (status.ok() ? "'" + reply.source() + "'" : status.error_message()));
-  if (request.worker_id().size() > 256 || request.failed_source().size() > 256) {
+  if (request.worker_id().size() > kMaxWorkerIdChars || request.failed_source().size() > 256) {
     FUZZ_CHECK(!status.ok(), "a worker_id or failed_source over 256 characters was taken");
   }
   if (!status.ok()) return ExpectRefusal(status, before, after);
@@ -135,7 +135,7 @@ void CallWeightsHeld(Harness& h, const v1::WeightsHeldRequest& request) {
   const grpc::Status status = h.service->WeightsHeld(&context, &request, &reply);
   const LearnerStatusSnapshot after = h.core->GetStatus();
   fuzz::Note("weights held: " + (status.ok() ? std::string("ok") : status.error_message()));
-  if (request.worker_id().size() > 256 || request.relay_address().size() > 256) {
+  if (request.worker_id().size() > kMaxWorkerIdChars || request.relay_address().size() > 256) {
     FUZZ_CHECK(!status.ok(), "a worker_id or relay_address over 256 characters was taken");
   }
   if (request.version() > before.version) FUZZ_CHECK(!status.ok(), "a version never published was taken");

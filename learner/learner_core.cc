@@ -127,9 +127,9 @@ int LearnerCore::ActiveWorkers(const std::string& worker_id, int64_t now_ms) {
 }
 
 StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_leases, int64_t wait_ms) {
-  // The id is kept (fair shares, logs) until the worker is gone a lease timeout: bounded, as
-  // in the fan-out calls.
-  if (worker_id.empty() || worker_id.size() > 256) return InvalidArgument("worker_id must have 1 to 256 characters");
+  if (worker_id.empty() || worker_id.size() > kMaxWorkerIdChars) {
+    return InvalidArgument("worker_id must have 1 to " + std::to_string(kMaxWorkerIdChars) + " characters");
+  }
   if (max_leases < 1) return InvalidArgument("max_leases must be >= 1");
   if (wait_ms < 0) return InvalidArgument("wait_ms must be >= 0");
   // The deadline is on the steady clock and a timed wait that returns early (a sanitizer's

@@ -88,6 +88,10 @@ uint64_t LeaseSamplingSeed(uint64_t run_seed, int64_t lease_number);
 // thread nor a shutdown for long.
 inline constexpr int64_t kMaxLeaseWaitMs = 5000;
 
+// The longest worker_id any learner call takes: the learner keeps ids (fair shares, the relay
+// planner, logs) until a worker has been gone a lease timeout, so their size is bounded.
+inline constexpr size_t kMaxWorkerIdChars = 256;
+
 struct LeaseBatch {
   int64_t version = 0;
   std::vector<LeaseGrant> leases;

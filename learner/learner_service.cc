@@ -17,7 +17,9 @@ StatusOr<Submission> DecodeSubmission(const v1::SubmitRequest& request, int64_t 
   s.worker_id = request.worker_id();
   s.policy_version = request.policy_version();
   if (s.lease_id.empty()) return InvalidArgument("lease_id is empty");
-  if (s.worker_id.size() > 256) return InvalidArgument("worker_id is longer than 256 characters");
+  if (s.worker_id.size() > kMaxWorkerIdChars) {
+    return InvalidArgument("worker_id is longer than " + std::to_string(kMaxWorkerIdChars) + " characters");
+  }
   if (!request.has_group()) return InvalidArgument("group is missing");
   auto traj = rpc::FromProto(request.group(), image_tokens, "group");
   if (!traj.ok()) return traj.status();
@@ -180,7 +182,9 @@ namespace {
 // Checks the fields the two fan-out calls share; an address is host:port, not a URL.
 Status CheckRelayFields(const std::string& worker_id, int64_t version, const std::string& address,
                         const std::string& address_field) {
-  if (worker_id.empty() || worker_id.size() > 256) return InvalidArgument("worker_id must have 1 to 256 characters");
+  if (worker_id.empty() || worker_id.size() > kMaxWorkerIdChars) {
+    return InvalidArgument("worker_id must have 1 to " + std::to_string(kMaxWorkerIdChars) + " characters");
+  }
   if (version < 0) return InvalidArgument("version must be >= 0");
   if (address.size() > 256) return InvalidArgument(address_field + " is longer than 256 characters");
   for (char c : address) {
