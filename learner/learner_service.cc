@@ -126,7 +126,15 @@ grpc::Status LearnerService::FetchWeights(grpc::ServerContext* context, const v1
     std::this_thread::sleep_for(std::chrono::milliseconds(pause));
   }
   int64_t sent = 0;
-  const bool complete = rpc::WriteWeightsStream(*snapshot, request->frozen_fingerprint(), context, writer, &sent);
+  auto midstream_failpoint = [&] {
+    if (const int64_t pause = FailpointPauseMs("weights_midstream_pause"); pause > 0) {
+      log::Info("failpoint weights_midstream_pause: FetchWeights of version " + std::to_string(request->version()) +
+                " from " + context->peer() + " has its first chunk written, pausing " + std::to_string(pause) + " ms");
+      std::this_thread::sleep_for(std::chrono::milliseconds(pause));
+    }
+  };
+  const bool complete =
+      rpc::WriteWeightsStream(*snapshot, request->frozen_fingerprint(), context, writer, &sent, midstream_failpoint);
   if (!complete) {
     if (metrics_) metrics_->Rpc("FetchWeights", "CANCELLED");
     return {grpc::StatusCode::CANCELLED, "weights stream interrupted"};

@@ -46,7 +46,9 @@ class Ledger {
 // while the file ARM_DIR/NAME exists. Names: checkpoint_pause (inside LearnerCore::Checkpoint,
 // after the weights and optimiser state are written and before learner_state.pb and the
 // commit), weights_pause (inside FetchWeights, after the snapshot is taken and before the
-// first chunk is written). Returns the pause (0: not set or not armed).
+// first chunk is written), weights_midstream_pause (inside FetchWeights, right after the
+// first chunk is written: the client holds part of the stream). Returns the pause (0: not
+// set or not armed).
 int64_t FailpointPauseMs(const std::string& name);
 
 }  // namespace maskgrpo::learner

@@ -157,7 +157,13 @@ StatusOr<FetchedWeights> LearnerClient::ReadWeights(const OpenStream& open, int6
   }
   grpc::Status s = reader->Finish();
   if (!failed.ok()) return failed;
-  if (!s.ok()) return rpc::FromGrpc(s);
+  if (!s.ok()) {
+    Status st = rpc::FromGrpc(s);
+    if (assembler.bytes_received() == 0) return st;
+    // Say that the stream broke off part-way: what arrived is dropped, nothing is applied.
+    return Status(st.code(), st.message() + " (after " + std::to_string(assembler.bytes_received()) +
+                                 " bytes of the stream, discarded)");
+  }
   ASSIGN_OR_RETURN(auto received, assembler.FinishSnapshot());
   FetchedWeights out;
   out.version = version;

@@ -144,14 +144,18 @@ bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_byte
 
 bool WriteWeightsStream(const WeightsSnapshot& snapshot, uint64_t held_frozen_fingerprint,
                         grpc::ServerContext* context, grpc::ServerWriter<v1::WeightsChunk>* writer,
-                        int64_t* bytes_sent) {
+                        int64_t* bytes_sent, const std::function<void()>& after_first_chunk) {
   *bytes_sent = 0;
+  bool first = true;
   return ForEachWeightsChunk(
       snapshot, kMaxWeightsChunkBytes,
       [&](const v1::WeightsChunk& c) {
         if (context->IsCancelled()) return false;
         *bytes_sent += static_cast<int64_t>(c.data().size());
-        return writer->Write(c);
+        if (!writer->Write(c)) return false;
+        if (first && after_first_chunk) after_first_chunk();
+        first = false;
+        return true;
       },
       SendTrainedOnly(snapshot, held_frozen_fingerprint));
 }

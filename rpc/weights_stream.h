@@ -73,9 +73,11 @@ bool ForEachWeightsChunk(const WeightsSnapshot& snapshot, int64_t max_chunk_byte
 // The server side of Learner.FetchWeights: writes the snapshot's chunks to `writer` until
 // done (true) or the client cancels or goes away (false); `bytes_sent` counts tensor bytes.
 // The trained tensors only when the client holds the frozen ones (SendTrainedOnly).
+// `after_first_chunk`, when set, runs once, right after the first chunk was written (the
+// learner's test-only failpoint that lands a kill in the middle of a stream).
 bool WriteWeightsStream(const WeightsSnapshot& snapshot, uint64_t held_frozen_fingerprint,
                         grpc::ServerContext* context, grpc::ServerWriter<v1::WeightsChunk>* writer,
-                        int64_t* bytes_sent);
+                        int64_t* bytes_sent, const std::function<void()>& after_first_chunk = nullptr);
 
 // For a weights relay: `received`, a trained-only stream's snapshot (WeightsAssembler::
 // FinishSnapshot), completed with the frozen tensors of `held`, the whole snapshot the relay

@@ -430,7 +430,10 @@ def scrape(port):
 
 
 KINDS = ["kill_worker", "pause_worker", "kill_reward", "pause_reward", "kill_learner", "pause_learner",
-         "kill_learner_in_checkpoint", "kill_in_weight_fetch", "overlap"]
+         "kill_learner_in_checkpoint", "kill_in_weight_fetch", "kill_mid_weight_stream", "overlap"]
+# The learner's failpoint (learner/ledger.h) that each failpoint kind arms.
+FAILPOINT_OF = {"kill_learner_in_checkpoint": "checkpoint_pause", "kill_in_weight_fetch": "weights_pause",
+                "kill_mid_weight_stream": "weights_midstream_pause"}
 
 
 class Soak:
@@ -481,7 +484,7 @@ linger_ms: 4000
         self.learner_port, self.learner_metrics = free_port(), free_port()
         reward_ports = [free_port() for _ in range(a.reward_servers)]
         env = dict(os.environ)
-        env["MASKGRPO_FAILPOINT"] = "checkpoint_pause:%d,weights_pause:%d" % (a.failpoint_ms, a.failpoint_ms)
+        env["MASKGRPO_FAILPOINT"] = ",".join("%s:%d" % (fp, a.failpoint_ms) for fp in sorted(FAILPOINT_OF.values()))
         env["MASKGRPO_FAILPOINT_ARM_DIR"] = self.arm_dir
         for i, port in enumerate(reward_ports):
             self.procs["reward%d" % i] = Proc("reward%d" % i, [
@@ -563,8 +566,8 @@ linger_ms: 4000
             self.procs[name].signal(signal.SIGSTOP)
             self.procs[name].paused = True
             self.schedule(pause, "cont", name, f)
-        elif kind in ("kill_learner_in_checkpoint", "kill_in_weight_fetch"):
-            fp = "checkpoint_pause" if kind == "kill_learner_in_checkpoint" else "weights_pause"
+        elif kind in FAILPOINT_OF:
+            fp = FAILPOINT_OF[kind]
             learner = self.procs["learner"]
             if not learner.alive() or learner.paused:
                 return
