@@ -7,8 +7,12 @@
 //   - every refusal is INVALID_ARGUMENT with a message, and leaves the core's state as it was;
 //   - a worker_id (or an address) over 256 characters is refused;
 //   - an accepted Lease hands out at most max_leases (and the learner's own limit) leases,
-//     each new, unique, with a training prompt, a deadline in the future and a sampling seed,
-//     and the outstanding leases grow by exactly that many;
+//     each new, unique, with a training prompt, a deadline in the future and a sampling seed;
+//   - a Lease that reports the leases its worker holds (reports_held_leases) releases exactly
+//     the outstanding leases of that worker_id the report leaves out, and no other; one that
+//     does not report releases none; a report of more than 4096 ids, or of an id that is
+//     empty or over 256 characters, is refused;
+//   - the outstanding leases change by exactly the leases handed out minus those released;
 //   - WeightsSource names the learner or an address some worker reported holding that version
 //     at with WeightsHeld, and never an address any worker reported failing with.
 // FetchWeights needs a gRPC stream writer; its stream is fuzzed on the receiving side
@@ -17,6 +21,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <set>
 #include <utility>
@@ -41,6 +46,7 @@ struct Harness {
   std::unique_ptr<LearnerCore> core;
   std::unique_ptr<LearnerService> service;
   std::set<std::string> lease_ids;         // every lease handed out so far
+  std::map<std::string, std::string> live;  // outstanding lease id -> its worker_id
   std::set<std::pair<std::string, int64_t>> reported_relays;  // (address, version) from WeightsHeld
   std::set<std::string> failed_sources;                       // every failed_source reported
   int calls = 0;
@@ -89,17 +95,35 @@ void CallLease(Harness& h, v1::LeaseRequest request) {
   const LearnerStatusSnapshot after = h.core->GetStatus();
   fuzz::Note("lease: " + (status.ok() ? std::to_string(reply.leases_size()) + " leases" : status.error_message()));
   if (request.worker_id().size() > kMaxWorkerIdChars) FUZZ_CHECK(!status.ok(), "a worker_id over 256 characters was taken");
+  bool bad_report = request.reports_held_leases() && request.held_lease_ids_size() > static_cast<int>(kMaxHeldLeases);
+  for (const auto& id : request.held_lease_ids()) {
+    bad_report = bad_report || (request.reports_held_leases() && (id.empty() || id.size() > kMaxLeaseIdChars));
+  }
+  if (bad_report) FUZZ_CHECK(!status.ok(), "a bad held_lease_ids report was taken");
   if (!status.ok()) return ExpectRefusal(status, before, after);
   FUZZ_CHECK(reply.leases_size() <= request.max_leases() && reply.leases_size() <= kMaxLeasesPerRequest,
              "more leases than asked for or allowed: " + std::to_string(reply.leases_size()));
-  FUZZ_CHECK(after.outstanding_leases == before.outstanding_leases + reply.leases_size(),
-             "the outstanding leases did not grow by the leases handed out");
+  // Which leases the report should have released: this worker's, left out of the report.
+  std::vector<std::string> released;
+  if (request.reports_held_leases()) {
+    const std::set<std::string> held(request.held_lease_ids().begin(), request.held_lease_ids().end());
+    for (const auto& [id, worker] : h.live) {
+      if (worker == request.worker_id() && !held.count(id)) released.push_back(id);
+    }
+  }
+  const int64_t released_count = after.counters.leases_released() - before.counters.leases_released();
+  FUZZ_CHECK(released_count == static_cast<int64_t>(released.size()),
+             "released " + std::to_string(released_count) + " leases, expected " + std::to_string(released.size()));
+  for (const auto& id : released) h.live.erase(id);
+  FUZZ_CHECK(after.outstanding_leases == before.outstanding_leases + reply.leases_size() - released_count,
+             "the outstanding leases did not change by the leases handed out minus those released");
   FUZZ_CHECK(reply.policy_version() == before.version && reply.group_size() == 4, "version or group size");
   FUZZ_CHECK(reply.leases_size() > 0 || reply.retry_after_ms() > 0, "no lease and no retry_after_ms");
   const int64_t now = rpc::NowUnixMs();
   for (const auto& lease : reply.leases()) {
     FUZZ_CHECK(!lease.lease_id().empty() && h.lease_ids.insert(lease.lease_id()).second,
                "a lease id that is empty or was handed out before: " + lease.lease_id());
+    h.live[lease.lease_id()] = request.worker_id();
     FUZZ_CHECK(!lease.prompt().text().empty(), "a lease without a prompt");
     FUZZ_CHECK(lease.deadline_unix_ms() > now, "a lease whose deadline has passed");
     FUZZ_CHECK(lease.sampling_seed() != 0, "a lease without a sampling seed");

@@ -78,6 +78,11 @@ def learner_calls_seeds():
     put("learner_calls", "lease_long_poll.bin",
         b"\x00" + protoc_encode("LeaseRequest", 'worker_id: "w1" max_leases: 64 wait_ms: 2000'))
     put("learner_calls", "lease_bad.bin", b"\x00" + protoc_encode("LeaseRequest", 'worker_id: "w0" max_leases: 0'))
+    # A worker reporting the leases it holds (its others are released), and a bad report.
+    put("learner_calls", "lease_held.bin", b"\x00" + protoc_encode(
+        "LeaseRequest", 'worker_id: "w0" max_leases: 2 reports_held_leases: true held_lease_ids: "x-1"'))
+    put("learner_calls", "lease_held_empty_id.bin", b"\x00" + protoc_encode(
+        "LeaseRequest", 'worker_id: "w0" max_leases: 2 reports_held_leases: true held_lease_ids: ""'))
     put("learner_calls", "lease_long_id.bin",
         b"\x00" + protoc_encode("LeaseRequest", 'worker_id: "%s" max_leases: 1' % ("w" * 257)))
     put("learner_calls", "held_long_address.bin", b"\x02" + protoc_encode(

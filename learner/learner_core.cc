@@ -88,22 +88,46 @@ StatusOr<std::unique_ptr<LearnerCore>> LearnerCore::Create(const LearnerCoreOpti
 // ---------------------------------------------------------------------------------------
 // RPC side
 
+std::map<std::string, LearnerCore::LeaseInfo>::iterator LearnerCore::Reissue(
+    std::map<std::string, LeaseInfo>::iterator lease) {
+  v1::PendingPrompt p;
+  p.set_prompt_index(lease->second.prompt_index);
+  p.set_resamples(lease->second.resamples);
+  pending_.push_front(p);  // re-issued before new prompts
+  // A group that still arrives for it is late, as for an expired lease (and the checkpoint
+  // keeps the id, so it stays late after a restart).
+  RememberExpired(lease->first);
+  lease_cv_.SignalAll();
+  return outstanding_.erase(lease);
+}
+
 void LearnerCore::ExpireLeases(int64_t now_ms) {
   for (auto it = outstanding_.begin(); it != outstanding_.end();) {
     if (it->second.deadline_unix_ms >= now_ms) {
       ++it;
       continue;
     }
-    v1::PendingPrompt p;
-    p.set_prompt_index(it->second.prompt_index);
-    p.set_resamples(it->second.resamples);
-    pending_.push_front(p);  // re-issued before new prompts
     counters_.set_leases_expired(counters_.leases_expired() + 1);
-    RememberExpired(it->first);
     hooks_.log("lease " + it->first + " of worker " + it->second.worker_id + " expired; its prompt is re-issued");
-    it = outstanding_.erase(it);
-    lease_cv_.SignalAll();
+    it = Reissue(it);
   }
+}
+
+int64_t LearnerCore::ReleaseUnheldLeases(const std::string& worker_id, const std::vector<std::string>& held) {
+  const std::set<std::string> kept(held.begin(), held.end());
+  int64_t released = 0;
+  for (auto it = outstanding_.begin(); it != outstanding_.end();) {
+    if (it->second.worker_id != worker_id || kept.count(it->first)) {
+      ++it;
+      continue;
+    }
+    ++released;
+    counters_.set_leases_released(counters_.leases_released() + 1);
+    hooks_.log("lease " + it->first + " of worker " + worker_id +
+               " released (the worker no longer holds it); its prompt is re-issued");
+    it = Reissue(it);
+  }
+  return released;
 }
 
 int64_t LeaseWindow(const LeaseRoomInputs& in) {
@@ -126,12 +150,25 @@ int LearnerCore::ActiveWorkers(const std::string& worker_id, int64_t now_ms) {
   return static_cast<int>(worker_last_seen_ms_.size());
 }
 
-StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_leases, int64_t wait_ms) {
+StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_leases, int64_t wait_ms,
+                                        const std::vector<std::string>* held) {
   if (worker_id.empty() || worker_id.size() > kMaxWorkerIdChars) {
     return InvalidArgument("worker_id must have 1 to " + std::to_string(kMaxWorkerIdChars) + " characters");
   }
   if (max_leases < 1) return InvalidArgument("max_leases must be >= 1");
   if (wait_ms < 0) return InvalidArgument("wait_ms must be >= 0");
+  if (held) {
+    if (held->size() > kMaxHeldLeases) {
+      return InvalidArgument("held_lease_ids lists " + std::to_string(held->size()) + " leases, more than " +
+                             std::to_string(kMaxHeldLeases));
+    }
+    for (const auto& id : *held) {
+      if (id.empty() || id.size() > kMaxLeaseIdChars) {
+        return InvalidArgument("held_lease_ids: every id must have 1 to " + std::to_string(kMaxLeaseIdChars) +
+                               " characters");
+      }
+    }
+  }
   // The deadline is on the steady clock and a timed wait that returns early (a sanitizer's
   // runtime, a clock step) waits again for the rest: the call spends its whole wait_ms.
   using Clock = std::chrono::steady_clock;
@@ -139,8 +176,10 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
   sync::MutexLock lock(&mu_);
   // Too many calls already held (each holds a server thread): this one is answered now.
   if (waiting_leases_ >= options_.max_waiting_leases) wait_ms = 0;
+  const int64_t released = held ? ReleaseUnheldLeases(worker_id, *held) : 0;
   while (true) {
     LeaseBatch out = TryLease(worker_id, max_leases);
+    out.released = released;
     if (!out.leases.empty() || out.finished || stop_ || wait_ms == 0) return out;
     const Clock::time_point now = Clock::now();
     if (now >= deadline) {
@@ -376,8 +415,8 @@ std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(con
   if (expired_.count(lease_id)) {
     counters_.set_groups_late(counters_.groups_late() + 1);
     return StatusOr<SubmitOutcome>(FailedPrecondition(
-        "lease_id: lease '" + lease_id + "' expired before its group arrived (lease_timeout_ms " +
-        std::to_string(options_.lease_timeout_ms) + "); its prompt was re-issued"));
+        "lease_id: lease '" + lease_id + "' expired (lease_timeout_ms " + std::to_string(options_.lease_timeout_ms) +
+        ") or was released (its worker stopped listing it) before its group arrived; its prompt was re-issued"));
   }
   if (!outstanding_.count(lease_id)) {
     counters_.set_groups_invalid(counters_.groups_invalid() + 1);

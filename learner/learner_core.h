@@ -91,12 +91,16 @@ inline constexpr int64_t kMaxLeaseWaitMs = 5000;
 // The longest worker_id any learner call takes: the learner keeps ids (fair shares, the relay
 // planner, logs) until a worker has been gone a lease timeout, so their size is bounded.
 inline constexpr size_t kMaxWorkerIdChars = 256;
+// Bounds of a worker's report of the leases it holds (LeaseRequest.held_lease_ids).
+inline constexpr size_t kMaxHeldLeases = 4096;
+inline constexpr size_t kMaxLeaseIdChars = 256;
 
 struct LeaseBatch {
   int64_t version = 0;
   std::vector<LeaseGrant> leases;
   int64_t retry_after_ms = 0;  // > 0 when nothing could be handed out now
   bool finished = false;
+  int64_t released = 0;  // leases of this worker released because it no longer holds them
 };
 
 struct Submission {
@@ -146,7 +150,11 @@ class LearnerCore {
   // only while fewer than max_waiting_leases calls wait) for room: a published version, a
   // resampled or expired prompt, a freed lease. A worker then
   // starts sampling as soon as it can, instead of up to a retry_after_ms late.
-  StatusOr<LeaseBatch> Lease(const std::string& worker_id, int max_leases, int64_t wait_ms = 0);
+  // With `held` (the worker's report of the leases it still holds), every other outstanding
+  // lease of `worker_id` is released first, its prompt re-issued like an expired one's
+  // (LeaseRequest.held_lease_ids says when that happens); null: the worker does not report.
+  StatusOr<LeaseBatch> Lease(const std::string& worker_id, int max_leases, int64_t wait_ms = 0,
+                             const std::vector<std::string>* held = nullptr);
   // Errors: INVALID_ARGUMENT (malformed group, the field named), FAILED_PRECONDITION
   // (unknown lease, counted as invalid; expired lease, counted as late; version beyond the
   // staleness bound, counted as stale). State is unchanged on error except for the error's
@@ -201,6 +209,12 @@ class LearnerCore {
   Status Evaluate(const std::string& label, grpo::ExistingEval existing = grpo::ExistingEval::kRedo);
   Status Publish() ABSL_LOCKS_EXCLUDED(mu_);
   void ExpireLeases(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Releases the outstanding leases of `worker_id` that `held` leaves out; returns how many.
+  int64_t ReleaseUnheldLeases(const std::string& worker_id, const std::vector<std::string>& held)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets an outstanding lease and queues its prompt to be issued next; returns the next one.
+  std::map<std::string, LeaseInfo>::iterator Reissue(std::map<std::string, LeaseInfo>::iterator lease)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One attempt of Lease; `out.leases` is empty when there is no room now.
   LeaseBatch TryLease(const std::string& worker_id, int max_leases) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Notes that `worker_id` asks now; returns the workers that asked within one lease timeout

@@ -22,6 +22,11 @@ LearnerMetrics::LearnerMetrics(prometheus::Registry& r)
                   .Register(r)),
       leases_issued_(BuildCounter().Name("maskgrpo_learner_leases_issued_total").Help("Prompt leases handed out").Register(r).Add({})),
       leases_expired_(BuildCounter().Name("maskgrpo_learner_leases_expired_total").Help("Leases that expired and were re-issued").Register(r).Add({})),
+      leases_released_(BuildCounter()
+                           .Name("maskgrpo_learner_leases_released_total")
+                           .Help("Leases released before their deadline because their worker no longer held them, and re-issued")
+                           .Register(r)
+                           .Add({})),
       weights_bytes_(BuildCounter().Name("maskgrpo_learner_weights_sent_bytes_total").Help("Weight bytes streamed to workers").Register(r).Add({})),
       weights_sources_(BuildCounter()
                            .Name("maskgrpo_learner_weights_sources_total")
@@ -128,7 +133,8 @@ void LearnerMetrics::Sync(const LearnerStatusSnapshot& s) {
       {"resampled", s.counters.groups_resampled()}, {"dropped", s.counters.groups_dropped()},
       {"stale", s.counters.groups_stale()},       {"late", s.counters.groups_late()},
       {"invalid", s.counters.groups_invalid()},   {"trained", s.counters.groups_trained()},
-      {"leases_issued", s.counters.leases_issued()}, {"leases_expired", s.counters.leases_expired()}};
+      {"leases_issued", s.counters.leases_issued()}, {"leases_expired", s.counters.leases_expired()},
+      {"leases_released", s.counters.leases_released()}};
   sync::MutexLock lock(&mu_);
   for (const auto& [name, total] : totals) {
     auto [it, fresh] = mirrored_.emplace(name, 0);
@@ -138,6 +144,7 @@ void LearnerMetrics::Sync(const LearnerStatusSnapshot& s) {
     const std::string key = name;
     prometheus::Counter& c = key == "leases_issued"    ? leases_issued_
                              : key == "leases_expired" ? leases_expired_
+                             : key == "leases_released" ? leases_released_
                                                        : groups_.Add({{"outcome", key}});
     if (delta > 0) c.Increment(static_cast<double>(delta));
   }

@@ -43,6 +43,7 @@ class LearnerMetrics {
   prometheus::Family<prometheus::Counter>& groups_;
   prometheus::Counter& leases_issued_;
   prometheus::Counter& leases_expired_;
+  prometheus::Counter& leases_released_;
   prometheus::Counter& weights_bytes_;
   prometheus::Family<prometheus::Counter>& weights_sources_;
   prometheus::Histogram& weights_seconds_;

@@ -340,6 +340,7 @@ Status LearnerCore::Run() {
       line["groups_invalid_total"] = status.counters.groups_invalid();
       line["groups_late_total"] = status.counters.groups_late();
       line["leases_expired_total"] = status.counters.leases_expired();
+      line["leases_released_total"] = status.counters.leases_released();
       if (!component_means.empty()) {
         Json components;
         for (const auto& [name, mean] : component_means) components[name] = mean;

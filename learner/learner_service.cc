@@ -56,7 +56,10 @@ grpc::Status LearnerService::Lease(grpc::ServerContext* context, const v1::Lease
     if (metrics_) metrics_->Rpc("Lease", "UNAUTHENTICATED");
     return denied;
   }
-  auto batch = core_->Lease(request->worker_id(), request->max_leases(), request->wait_ms());
+  std::vector<std::string> held;
+  if (request->reports_held_leases()) held.assign(request->held_lease_ids().begin(), request->held_lease_ids().end());
+  auto batch = core_->Lease(request->worker_id(), request->max_leases(), request->wait_ms(),
+                            request->reports_held_leases() ? &held : nullptr);
   if (!batch.ok()) {
     if (metrics_) metrics_->Rpc("Lease", "INVALID_ARGUMENT");
     return rpc::ToGrpc(batch.status());
@@ -166,6 +169,7 @@ grpc::Status LearnerService::GetStatus(grpc::ServerContext* context, const v1::S
   reply->set_groups_invalid(s.counters.groups_invalid());
   reply->set_groups_late(s.counters.groups_late());
   reply->set_leases_expired(s.counters.leases_expired());
+  reply->set_leases_released(s.counters.leases_released());
   reply->set_prompts_issued(s.counters.leases_issued());
   reply->set_last_reward_mean(s.last_reward_mean);
   reply->set_last_eval_overall(s.last_eval_overall);

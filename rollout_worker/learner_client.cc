@@ -25,7 +25,8 @@ void LearnerClient::Prepare(grpc::ClientContext* context, std::chrono::milliseco
 
 LearnerClient::~LearnerClient() = default;
 
-StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int max_leases, int wait_ms) {
+StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int max_leases, int wait_ms,
+                                              const std::vector<std::string>* held) {
   grpc::ClientContext context;
   // The learner may hold the call for wait_ms: the deadline covers that on top.
   Prepare(&context, rpc_deadline_ + std::chrono::milliseconds(wait_ms));
@@ -33,6 +34,10 @@ StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int 
   request.set_worker_id(worker_id);
   request.set_max_leases(max_leases);
   request.set_wait_ms(wait_ms);
+  if (held) {
+    request.set_reports_held_leases(true);
+    for (const auto& id : *held) request.add_held_lease_ids(id);
+  }
   {
     std::lock_guard<std::mutex> lock(lease_mu_);
     if (leases_cancelled_) return Status(StatusCode::kUnavailable, "Lease: the worker is stopping");

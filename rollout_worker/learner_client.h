@@ -48,8 +48,11 @@ class LearnerClient {
   ~LearnerClient();
   // `wait_ms`: how long the learner may hold the call when it has nothing to hand out (a long
   // poll; 0 = answer at once).
+  // `held`: the ids of the leases this worker still holds, reported so that the learner
+  // releases its other leases at once (LeaseRequest.held_lease_ids); null: not reported.
   // After CancelLeases it fails at once with kUnavailable ("stopping").
-  StatusOr<v1::LeaseReply> Lease(const std::string& worker_id, int max_leases, int wait_ms = 0);
+  StatusOr<v1::LeaseReply> Lease(const std::string& worker_id, int max_leases, int wait_ms = 0,
+                                 const std::vector<std::string>* held = nullptr);
   // Ends the Lease calls in flight (a stopping worker need not wait out a long poll) and makes
   // every later Lease fail. Other calls are not affected.
   void CancelLeases();

@@ -237,6 +237,7 @@ void RolloutWorker::ScoreAndSubmit(SampledBatch batch) {
       // and the prompt is sampled again.
       if (metrics_) metrics_->Group("reward_failure");
       log_("group of lease " + lease.lease_id() + " dropped: " + scores.status().ToString());
+      ReleaseHeld(lease.lease_id());
       continue;
     }
     for (const auto& s : *scores) {
@@ -262,7 +263,13 @@ void RolloutWorker::ScoreAndSubmit(SampledBatch batch) {
       log_("group of lease " + lease.lease_id() + " not admitted: " + reply.status().ToString());
       break;
     }
+    ReleaseHeld(lease.lease_id());
   }
+}
+
+void RolloutWorker::ReleaseHeld(const std::string& lease_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  held_leases_.erase(lease_id);
 }
 
 void RolloutWorker::ScoreAndSubmitLoop() {
@@ -288,11 +295,19 @@ void RolloutWorker::ScoreAndSubmitLoop() {
 
 Status RolloutWorker::Run() {
   int failures = 0;
+  // Consecutive failed weight syncs: each waits longer (up to backoff_max), since a worker
+  // whose leases are released at once would otherwise fetch again and again.
+  int sync_failures = 0;
   bool idle = false;  // the learner reported training finished (stay_after_finish)
   Status fatal;
   while (!Stopping()) {
+    std::vector<std::string> held;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      held.assign(held_leases_.begin(), held_leases_.end());
+    }
     auto reply = learner_->Lease(options_.worker_id, options_.leases_per_request,
-                                 static_cast<int>(options_.lease_wait.count()));
+                                 static_cast<int>(options_.lease_wait.count()), &held);
     if (!reply.ok()) {
       if (Stopping()) break;  // the call was cancelled by Stop
       if (metrics_) metrics_->LeaseError();
@@ -319,6 +334,15 @@ Status RolloutWorker::Run() {
     }
     if (idle) log_("the learner is training again");
     idle = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& l : reply->leases()) held_leases_.insert(l.lease_id());
+    }
+    // Until the batch is queued for scoring, a failure below drops these leases.
+    auto drop_leases = [&] {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& l : reply->leases()) held_leases_.erase(l.lease_id());
+    };
     if (reply->leases_size() == 0) {
       // After a long poll the learner has already waited; without one, a floor keeps a
       // learner that answers retry_after_ms 0 from being asked in a busy loop.
@@ -334,11 +358,14 @@ Status RolloutWorker::Run() {
       }
       // The version moved on, the stream broke or the learner went away: lease again.
       log_("weights sync failed (" + synced.ToString() + "); leasing again");
-      SleepBackoff(0, options_.backoff_initial, options_.backoff_max);
+      drop_leases();
+      SleepBackoff(sync_failures++, options_.backoff_initial, options_.backoff_max);
       continue;
     }
+    sync_failures = 0;
     auto batch = Sample(*reply);
     if (!batch.ok()) {
+      drop_leases();
       fatal = batch.status();
       break;
     }

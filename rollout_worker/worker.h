@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -127,6 +128,11 @@ class RolloutWorker {
   std::condition_variable cv_;
   std::deque<SampledBatch> to_score_;
   bool scorer_busy_ = false;
+  // The leases this worker holds, from the Lease reply until their group is submitted,
+  // refused or dropped: reported with every Lease call, so that the learner re-issues at
+  // once the prompts of leases this worker no longer holds (after a restart of either side).
+  std::set<std::string> held_leases_;
+  void ReleaseHeld(const std::string& lease_id);
   std::thread scorer_;
 };
 
