@@ -5,6 +5,8 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include <thread>
+
 #include "rpc/security.h"
 #include "rpc/status_grpc.h"
 #include "rpc/weights_stream.h"
@@ -13,7 +15,8 @@ namespace maskgrpo::worker {
 
 LearnerClient::LearnerClient(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds rpc_deadline,
                              std::chrono::milliseconds weights_deadline, std::string token)
-    : stub_(v1::Learner::NewStub(channel)),
+    : channel_(channel),
+      stub_(v1::Learner::NewStub(channel)),
       rpc_deadline_(rpc_deadline),
       weights_deadline_(weights_deadline),
       token_(std::move(token)) {}
@@ -51,6 +54,12 @@ StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int 
   }
   if (!s.ok()) return rpc::FromGrpc(s);
   return reply;
+}
+
+void LearnerClient::PauseBeforeRetry(std::chrono::milliseconds delay) {
+  const auto until = std::chrono::system_clock::now() + delay;
+  if (channel_->GetState(/*try_to_connect=*/true) != GRPC_CHANNEL_READY && channel_->WaitForConnected(until)) return;
+  std::this_thread::sleep_until(until);
 }
 
 void LearnerClient::CancelLeases() {

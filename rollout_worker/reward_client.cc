@@ -14,12 +14,16 @@
 
 namespace maskgrpo::worker {
 
-void SleepBackoff(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max) {
+std::chrono::milliseconds BackoffDelay(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max) {
   thread_local std::mt19937_64 rng(std::random_device{}());
   double d = static_cast<double>(initial.count()) * static_cast<double>(1ull << std::min(attempt, 20));
   d = std::min(d, static_cast<double>(max.count()));
   const double jittered = std::uniform_real_distribution<double>(d / 2, d)(rng);
-  std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(jittered)));
+  return std::chrono::milliseconds(static_cast<int64_t>(jittered));
+}
+
+void SleepBackoff(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max) {
+  std::this_thread::sleep_for(BackoffDelay(attempt, initial, max));
 }
 
 StatusOr<std::unique_ptr<RewardClient>> RewardClient::Create(const RewardClientOptions& options) {

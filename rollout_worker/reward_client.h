@@ -61,5 +61,7 @@ class RewardClient {
 
 // Sleeps for a jittered exponential backoff: uniform in [d/2, d] with d = initial * 2^attempt, capped.
 void SleepBackoff(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max);
+// The same pause, not slept: initial * 2^attempt, capped at max, jittered down to half.
+std::chrono::milliseconds BackoffDelay(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max);
 
 }  // namespace maskgrpo::worker

@@ -256,7 +256,7 @@ void RolloutWorker::ScoreAndSubmit(SampledBatch batch) {
       const bool retry = (code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded) &&
                          rpc::NowUnixMs() < lease.deadline_unix_ms() && !Stopping();
       if (retry) {
-        SleepBackoff(attempt, options_.backoff_initial, options_.backoff_max);
+        learner_->PauseBeforeRetry(BackoffDelay(attempt, options_.backoff_initial, options_.backoff_max));
         continue;
       }
       if (metrics_) metrics_->Group(code == StatusCode::kFailedPrecondition ? "stale" : "rejected");
@@ -316,7 +316,7 @@ Status RolloutWorker::Run() {
         break;
       }
       if (failures == 0) log_("learner unreachable (" + reply.status().ToString() + "); retrying with backoff");
-      SleepBackoff(failures++, options_.backoff_initial, options_.backoff_max);
+      learner_->PauseBeforeRetry(BackoffDelay(failures++, options_.backoff_initial, options_.backoff_max));
       continue;
     }
     if (failures > 0) log_("learner reachable again");
