@@ -5,8 +5,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
-#include <thread>
-
+#include "rollout_worker/reward_client.h"
 #include "rpc/security.h"
 #include "rpc/status_grpc.h"
 #include "rpc/weights_stream.h"
@@ -56,11 +55,7 @@ StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int 
   return reply;
 }
 
-void LearnerClient::PauseBeforeRetry(std::chrono::milliseconds delay) {
-  const auto until = std::chrono::system_clock::now() + delay;
-  if (channel_->GetState(/*try_to_connect=*/true) != GRPC_CHANNEL_READY && channel_->WaitForConnected(until)) return;
-  std::this_thread::sleep_until(until);
-}
+void LearnerClient::PauseBeforeRetry(std::chrono::milliseconds delay) { worker::PauseBeforeRetry(*channel_, delay); }
 
 void LearnerClient::CancelLeases() {
   std::lock_guard<std::mutex> lock(lease_mu_);

@@ -74,10 +74,8 @@ class LearnerClient {
                                                  const std::string& failed_source);
   Status WeightsHeld(const std::string& worker_id, int64_t version, const std::string& relay_address);
   StatusOr<v1::LearnerStatus> GetStatus();
-  // A retry's pause: sleeps `delay`, or less when the channel to the learner is not
-  // connected: then it returns as soon as it connects. A restarted learner is used at once.
-  // (Without a call in flight, nothing but gRPC's 5 s backup poller notices that a
-  // reconnection attempt succeeded: a worker found its restarted learner 10-20 s late.)
+  // A retry's pause on the learner's channel (worker::PauseBeforeRetry, reward_client.h): a
+  // restarted learner is used as soon as the channel connects, not after the whole backoff.
   void PauseBeforeRetry(std::chrono::milliseconds delay);
 
  private:

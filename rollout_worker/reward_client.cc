@@ -26,6 +26,14 @@ void SleepBackoff(int attempt, std::chrono::milliseconds initial, std::chrono::m
   std::this_thread::sleep_for(BackoffDelay(attempt, initial, max));
 }
 
+void PauseBeforeRetry(grpc::Channel& channel, std::chrono::milliseconds delay) {
+  const auto until = std::chrono::system_clock::now() + delay;
+  // A connected channel whose call failed anyway (a paused or overloaded server) gets the
+  // whole pause: waiting for a connection would return at once and retry in a busy loop.
+  if (channel.GetState(/*try_to_connect=*/true) != GRPC_CHANNEL_READY && channel.WaitForConnected(until)) return;
+  std::this_thread::sleep_until(until);
+}
+
 StatusOr<std::unique_ptr<RewardClient>> RewardClient::Create(const RewardClientOptions& options) {
   if (options.addresses.empty()) return InvalidArgument("reward_servers: at least one address is needed");
   if (options.retries < 0) return InvalidArgument("reward_retries must be >= 0");
@@ -40,6 +48,7 @@ StatusOr<std::unique_ptr<RewardClient>> RewardClient::Create(const RewardClientO
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     ASSIGN_OR_RETURN(auto channel, rpc::MakeChannel(address, options.tls, args, "reward_tls"));
+    client->channels_.push_back(channel);
     client->stubs_.push_back(v1::Reward::NewStub(channel));
   }
   return client;
@@ -48,8 +57,11 @@ StatusOr<std::unique_ptr<RewardClient>> RewardClient::Create(const RewardClientO
 StatusOr<std::vector<v1::ItemScore>> RewardClient::ScoreChunk(const v1::ScoreRequest& request, RewardTiming* timing) {
   Status last;
   for (int attempt = 0; attempt <= options_.retries; ++attempt) {
-    if (attempt > 0) SleepBackoff(attempt - 1, options_.backoff_initial, options_.backoff_max);
-    auto& stub = stubs_[next_.fetch_add(1) % stubs_.size()];
+    const size_t server = next_.fetch_add(1) % stubs_.size();
+    if (attempt > 0) {
+      PauseBeforeRetry(*channels_[server], BackoffDelay(attempt - 1, options_.backoff_initial, options_.backoff_max));
+    }
+    auto& stub = stubs_[server];
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + options_.deadline);
     rpc::AttachToken(&context, options_.token);

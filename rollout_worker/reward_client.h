@@ -55,6 +55,7 @@ class RewardClient {
   explicit RewardClient(const RewardClientOptions& options) : options_(options) {}
   StatusOr<std::vector<v1::ItemScore>> ScoreChunk(const v1::ScoreRequest& request, RewardTiming* timing);
   RewardClientOptions options_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;  // parallel to stubs_
   std::vector<std::unique_ptr<v1::Reward::Stub>> stubs_;
   std::atomic<uint64_t> next_{0};
 };
@@ -63,5 +64,10 @@ class RewardClient {
 void SleepBackoff(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max);
 // The same pause, not slept: initial * 2^attempt, capped at max, jittered down to half.
 std::chrono::milliseconds BackoffDelay(int attempt, std::chrono::milliseconds initial, std::chrono::milliseconds max);
+// A retry's pause before a call on `channel`: sleeps `delay`, or less when the channel is not
+// connected: then it returns as soon as it connects, so a restarted server is used at once.
+// (Between calls nothing but gRPC's 5 s backup poller notices that a reconnection attempt
+// succeeded: a worker found its restarted learner 10-20 s late.)
+void PauseBeforeRetry(grpc::Channel& channel, std::chrono::milliseconds delay);
 
 }  // namespace maskgrpo::worker
