@@ -360,18 +360,26 @@ TEST_F(LearnerCoreTest, LeasesItsWorkerNoLongerHoldsAreReleasedAtOnce) {
 // their worker reports what it holds (before, they blocked the window until they expired).
 TEST_F(LearnerCoreTest, RestoredLeasesTheirWorkerNoLongerHoldsAreReleasedAfterARestart) {
   o_.lease_timeout_ms = 600000;
+  // Stops and joins a core's owner thread on every way out of a scope, a failed ASSERT
+  // included (a joinable std::thread left behind would abort the whole test binary).
+  struct OwnerThread {
+    LearnerCore* core;
+    std::thread thread;
+    ~OwnerThread() {
+      core->Stop();  // writes a checkpoint
+      thread.join();
+    }
+  };
   std::vector<std::string> ids, texts;  // the first core's prompts die with it: keep their text
   {
     auto core = Make();
-    std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+    OwnerThread owner{core.get(), std::thread([&] { EXPECT_TRUE(core->Run().ok()); })};
     auto first = core->Lease("w1", 2);
     ASSERT_TRUE(first.ok() && first->leases.size() == 2);
     for (const auto& l : first->leases) ids.push_back(l.lease_id), texts.push_back(l.prompt->text);
-    core->Stop();  // writes a checkpoint with both leases outstanding
-    owner.join();
-  }
+  }  // the checkpoint holds both leases as outstanding
   auto core = Make();
-  std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+  OwnerThread owner{core.get(), std::thread([&] { EXPECT_TRUE(core->Run().ok()); })};
   EXPECT_EQ(core->GetStatus().outstanding_leases, 2);
   auto blocked = core->Lease("w2", 1);
   ASSERT_TRUE(blocked.ok());
@@ -383,8 +391,6 @@ TEST_F(LearnerCoreTest, RestoredLeasesTheirWorkerNoLongerHoldsAreReleasedAfterAR
   auto reissued = core->Lease("w2", 1);
   ASSERT_TRUE(reissued.ok() && reissued->leases.size() == 1);
   EXPECT_EQ(reissued->leases[0].prompt->text, texts[1]);
-  core->Stop();
-  owner.join();
 }
 
 // A group for a lease that expired before a restart is late after it too (not an unknown
