@@ -5,7 +5,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
-#include "rollout_worker/reward_client.h"
+#include "rollout_worker/backoff.h"
 #include "rpc/security.h"
 #include "rpc/status_grpc.h"
 #include "rpc/weights_stream.h"

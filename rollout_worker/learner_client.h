@@ -74,7 +74,7 @@ class LearnerClient {
                                                  const std::string& failed_source);
   Status WeightsHeld(const std::string& worker_id, int64_t version, const std::string& relay_address);
   StatusOr<v1::LearnerStatus> GetStatus();
-  // A retry's pause on the learner's channel (worker::PauseBeforeRetry, reward_client.h): a
+  // A retry's pause on the learner's channel (worker::PauseBeforeRetry, backoff.h): a
   // restarted learner is used as soon as the channel connects, not after the whole backoff.
   void PauseBeforeRetry(std::chrono::milliseconds delay);
 

@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/model_config.h"
 #include "core/weight_probe.h"
+#include "rollout_worker/backoff.h"
 #include "rpc/convert.h"
 
 namespace maskgrpo::worker {
