@@ -19,7 +19,9 @@
 // (weights_stream_fuzz.cc).
 #include <grpcpp/server_context.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -49,6 +51,10 @@ struct Harness {
   std::map<std::string, std::string> live;  // outstanding lease id -> its worker_id
   std::set<std::pair<std::string, int64_t>> reported_relays;  // (address, version) from WeightsHeld
   std::set<std::string> failed_sources;                       // every failed_source reported
+  // Per worker_id: the instance that asked last and those it replaced (newest last, bounded
+  // like the learner's): an instance once replaced must be refused.
+  std::map<std::string, std::string> instance;
+  std::map<std::string, std::deque<std::string>> replaced;
   int calls = 0;
   ~Harness() {
     service.reset();
@@ -100,7 +106,19 @@ void CallLease(Harness& h, v1::LeaseRequest request) {
     bad_report = bad_report || (request.reports_held_leases() && (id.empty() || id.size() > kMaxLeaseIdChars));
   }
   if (bad_report) FUZZ_CHECK(!status.ok(), "a bad held_lease_ids report was taken");
+  const std::string& instance = request.worker_instance();
+  if (instance.size() > kMaxWorkerInstanceChars) FUZZ_CHECK(!status.ok(), "a worker_instance over 128 characters was taken");
+  const auto& gone = h.replaced[request.worker_id()];
+  if (!instance.empty() && std::find(gone.begin(), gone.end(), instance) != gone.end()) {
+    FUZZ_CHECK(!status.ok(), "an instance another instance of its worker_id replaced was taken");
+  }
   if (!status.ok()) return ExpectRefusal(status, before, after);
+  if (!instance.empty() && h.instance[request.worker_id()] != instance) {
+    auto& current = h.instance[request.worker_id()];
+    if (!current.empty()) h.replaced[request.worker_id()].push_back(current);
+    if (h.replaced[request.worker_id()].size() > kReplacedInstancesKept) h.replaced[request.worker_id()].pop_front();
+    current = instance;
+  }
   FUZZ_CHECK(reply.leases_size() <= request.max_leases() && reply.leases_size() <= kMaxLeasesPerRequest,
              "more leases than asked for or allowed: " + std::to_string(reply.leases_size()));
   // Which leases the report should have released: this worker's, left out of the report.

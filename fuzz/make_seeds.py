@@ -83,6 +83,9 @@ def learner_calls_seeds():
         "LeaseRequest", 'worker_id: "w0" max_leases: 2 reports_held_leases: true held_lease_ids: "x-1"'))
     put("learner_calls", "lease_held_empty_id.bin", b"\x00" + protoc_encode(
         "LeaseRequest", 'worker_id: "w0" max_leases: 2 reports_held_leases: true held_lease_ids: ""'))
+    # A worker process's instance token (a second instance under the same id takes it over).
+    put("learner_calls", "lease_instance.bin", b"\x00" + protoc_encode(
+        "LeaseRequest", 'worker_id: "w0" max_leases: 1 reports_held_leases: true worker_instance: "a"'))
     put("learner_calls", "lease_long_id.bin",
         b"\x00" + protoc_encode("LeaseRequest", 'worker_id: "%s" max_leases: 1' % ("w" * 257)))
     put("learner_calls", "held_long_address.bin", b"\x02" + protoc_encode(

@@ -2,6 +2,7 @@
 
 #include "core/torch_api.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -150,13 +151,43 @@ int LearnerCore::ActiveWorkers(const std::string& worker_id, int64_t now_ms) {
   return static_cast<int>(worker_last_seen_ms_.size());
 }
 
+Status LearnerCore::NoteWorkerInstance(const std::string& worker_id, const std::string& instance, int64_t now_ms) {
+  for (auto it = worker_instances_.begin(); it != worker_instances_.end();) {
+    it = now_ms - it->second.last_seen_ms > options_.lease_timeout_ms ? worker_instances_.erase(it) : std::next(it);
+  }
+  WorkerInstances& w = worker_instances_[worker_id];
+  if (w.current == instance) {
+    w.last_seen_ms = now_ms;
+    return Status::Ok();
+  }
+  if (std::find(w.replaced.begin(), w.replaced.end(), instance) != w.replaced.end()) {
+    hooks_.log("worker " + worker_id + ": refused a Lease from instance " + instance + ", which instance " + w.current +
+               " replaced: two live processes share this worker_id");
+    return InvalidArgument("worker_id \"" + worker_id + "\" is in use by another live worker process (instance " +
+                           w.current + " took it over from this one, " + instance +
+                           "): give every worker a unique worker_id (the default hostname:pid is unique)");
+  }
+  // A new process under this id: a restart (or the first call).
+  if (!w.current.empty()) {
+    w.replaced.push_back(w.current);
+    if (w.replaced.size() > kReplacedInstancesKept) w.replaced.pop_front();
+  }
+  w.current = instance;
+  w.last_seen_ms = now_ms;
+  return Status::Ok();
+}
+
 StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_leases, int64_t wait_ms,
-                                        const std::vector<std::string>* held) {
+                                        const std::vector<std::string>* held, const std::string& instance) {
   if (worker_id.empty() || worker_id.size() > kMaxWorkerIdChars) {
     return InvalidArgument("worker_id must have 1 to " + std::to_string(kMaxWorkerIdChars) + " characters");
   }
   if (max_leases < 1) return InvalidArgument("max_leases must be >= 1");
   if (wait_ms < 0) return InvalidArgument("wait_ms must be >= 0");
+  if (instance.size() > kMaxWorkerInstanceChars) {
+    return InvalidArgument("worker_instance must have at most " + std::to_string(kMaxWorkerInstanceChars) +
+                           " characters");
+  }
   if (held) {
     if (held->size() > kMaxHeldLeases) {
       return InvalidArgument("held_lease_ids lists " + std::to_string(held->size()) + " leases, more than " +
@@ -176,6 +207,7 @@ StatusOr<LeaseBatch> LearnerCore::Lease(const std::string& worker_id, int max_le
   sync::MutexLock lock(&mu_);
   // Too many calls already held (each holds a server thread): this one is answered now.
   if (waiting_leases_ >= options_.max_waiting_leases) wait_ms = 0;
+  if (!instance.empty()) RETURN_IF_ERROR(NoteWorkerInstance(worker_id, instance, rpc::NowUnixMs()));
   const int64_t released = held ? ReleaseUnheldLeases(worker_id, *held) : 0;
   while (true) {
     LeaseBatch out = TryLease(worker_id, max_leases);

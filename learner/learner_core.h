@@ -94,6 +94,10 @@ inline constexpr size_t kMaxWorkerIdChars = 256;
 // Bounds of a worker's report of the leases it holds (LeaseRequest.held_lease_ids).
 inline constexpr size_t kMaxHeldLeases = 4096;
 inline constexpr size_t kMaxLeaseIdChars = 256;
+// Bounds of LeaseRequest.worker_instance, and how many replaced instances the learner
+// remembers per worker_id (two processes sharing an id alternate, so the last few suffice).
+inline constexpr size_t kMaxWorkerInstanceChars = 128;
+inline constexpr size_t kReplacedInstancesKept = 8;
 
 struct LeaseBatch {
   int64_t version = 0;
@@ -153,8 +157,11 @@ class LearnerCore {
   // With `held` (the worker's report of the leases it still holds), every other outstanding
   // lease of `worker_id` is released first, its prompt re-issued like an expired one's
   // (LeaseRequest.held_lease_ids says when that happens); null: the worker does not report.
+  // A non-empty `instance` (LeaseRequest.worker_instance) that `worker_id` was already seen
+  // to replace is refused with INVALID_ARGUMENT before anything is released: two live
+  // processes share the id.
   StatusOr<LeaseBatch> Lease(const std::string& worker_id, int max_leases, int64_t wait_ms = 0,
-                             const std::vector<std::string>* held = nullptr);
+                             const std::vector<std::string>* held = nullptr, const std::string& instance = {});
   // Errors: INVALID_ARGUMENT (malformed group, the field named), FAILED_PRECONDITION
   // (unknown lease, counted as invalid; expired lease, counted as late; version beyond the
   // staleness bound, counted as stale). State is unchanged on error except for the error's
@@ -220,6 +227,11 @@ class LearnerCore {
   // Notes that `worker_id` asks now; returns the workers that asked within one lease timeout
   // (longer than any sampling round of a live worker, which holds its leases meanwhile).
   int ActiveWorkers(const std::string& worker_id, int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Notes `instance` as `worker_id`'s current process; an error when it is one that a later
+  // instance replaced (two live processes under one id). Ids not seen for a lease timeout
+  // are forgotten, like ActiveWorkers's.
+  Status NoteWorkerInstance(const std::string& worker_id, const std::string& instance, int64_t now_ms)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A submission for a lease already completed (a duplicate, counted), expired (late,
   // counted) or never issued (unknown, counted as invalid); nullopt when the lease is
   // outstanding.
@@ -262,6 +274,12 @@ class LearnerCore {
   std::map<std::string, LeaseInfo> outstanding_ ABSL_GUARDED_BY(mu_);
   // Worker id -> when it last asked for leases (for FairShare).
   std::map<std::string, int64_t> worker_last_seen_ms_ ABSL_GUARDED_BY(mu_);
+  struct WorkerInstances {
+    std::string current;
+    std::deque<std::string> replaced;  // newest last, at most kReplacedInstancesKept
+    int64_t last_seen_ms = 0;
+  };
+  std::map<std::string, WorkerInstances> worker_instances_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> completed_order_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, SubmitOutcome> completed_ ABSL_GUARDED_BY(mu_);
   // Leases that expired in this incarnation, so that their late groups are told apart from

@@ -355,6 +355,46 @@ TEST_F(LearnerCoreTest, LeasesItsWorkerNoLongerHoldsAreReleasedAtOnce) {
   EXPECT_EQ(core->GetStatus().counters.leases_released(), 1);
 }
 
+// Two live processes under one worker_id would release each other's leases with every call.
+// A process that asks again after another instance took over its id is refused, and nothing
+// of the newer instance's is released; a restart (a new instance) is not refused.
+TEST_F(LearnerCoreTest, AWorkerIdSharedByTwoLiveProcessesIsRefusedAndReleasesNothing) {
+  o_.lease_timeout_ms = 600000;
+  auto core = Make();
+  const std::vector<std::string> none;
+  auto old_process = core->Lease("w1", 1, 0, &none, "instance-a");
+  ASSERT_TRUE(old_process.ok() && old_process->leases.size() == 1) << old_process.status().ToString();
+  // A second process under w1 (or a restart: the learner cannot tell yet) takes the id over;
+  // instance-a's lease, which it does not report, is released.
+  auto new_process = core->Lease("w1", 1, 0, &none, "instance-b");
+  ASSERT_TRUE(new_process.ok()) << new_process.status().ToString();
+  EXPECT_EQ(new_process->released, 1);
+  ASSERT_EQ(new_process->leases.size(), 1u);
+  const std::vector<std::string> held_by_b = {new_process->leases[0].lease_id};
+  // instance-a asks again: two live processes. Refused, and instance-b's lease stays.
+  auto clash = core->Lease("w1", 1, 0, &none, "instance-a");
+  EXPECT_EQ(clash.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(clash.status().message().find("\"w1\" is in use by another live worker process"), std::string::npos)
+      << clash.status().ToString();
+  EXPECT_NE(clash.status().message().find("instance-b"), std::string::npos) << clash.status().ToString();
+  EXPECT_EQ(core->GetStatus().outstanding_leases, 1);
+  EXPECT_EQ(core->GetStatus().counters.leases_released(), 1);
+  // instance-b goes on; so does a restart of it (a new instance), which replaces it in turn.
+  auto b_again = core->Lease("w1", 1, 0, &held_by_b, "instance-b");
+  ASSERT_TRUE(b_again.ok()) << b_again.status().ToString();
+  EXPECT_EQ(b_again->released, 0);
+  auto restarted = core->Lease("w1", 1, 0, &held_by_b, "instance-c");
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  EXPECT_EQ(core->Lease("w1", 1, 0, &held_by_b, "instance-b").status().code(), StatusCode::kInvalidArgument);
+  // Other ids and workers that send no instance are not affected.
+  EXPECT_TRUE(core->Lease("w2", 1, 0, &none, "instance-a").ok());
+  EXPECT_TRUE(core->Lease("w1", 1, 0, &held_by_b).ok());
+  // An instance token beyond the bound is refused by name.
+  auto long_instance = core->Lease("w3", 1, 0, &none, std::string(kMaxWorkerInstanceChars + 1, 'i'));
+  EXPECT_EQ(long_instance.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(long_instance.status().message().find("worker_instance"), std::string::npos);
+}
+
 // After a learner restart the checkpoint's outstanding leases come back; those whose groups
 // the lost incarnation had already admitted are held by nobody, and are released as soon as
 // their worker reports what it holds (before, they blocked the window until they expired).

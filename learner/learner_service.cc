@@ -59,7 +59,7 @@ grpc::Status LearnerService::Lease(grpc::ServerContext* context, const v1::Lease
   std::vector<std::string> held;
   if (request->reports_held_leases()) held.assign(request->held_lease_ids().begin(), request->held_lease_ids().end());
   auto batch = core_->Lease(request->worker_id(), request->max_leases(), request->wait_ms(),
-                            request->reports_held_leases() ? &held : nullptr);
+                            request->reports_held_leases() ? &held : nullptr, request->worker_instance());
   if (!batch.ok()) {
     if (metrics_) metrics_->Rpc("Lease", "INVALID_ARGUMENT");
     return rpc::ToGrpc(batch.status());

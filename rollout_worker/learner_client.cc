@@ -28,7 +28,7 @@ void LearnerClient::Prepare(grpc::ClientContext* context, std::chrono::milliseco
 LearnerClient::~LearnerClient() = default;
 
 StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int max_leases, int wait_ms,
-                                              const std::vector<std::string>* held) {
+                                              const std::vector<std::string>* held, const std::string& instance) {
   grpc::ClientContext context;
   // The learner may hold the call for wait_ms: the deadline covers that on top.
   Prepare(&context, rpc_deadline_ + std::chrono::milliseconds(wait_ms));
@@ -36,6 +36,7 @@ StatusOr<v1::LeaseReply> LearnerClient::Lease(const std::string& worker_id, int 
   request.set_worker_id(worker_id);
   request.set_max_leases(max_leases);
   request.set_wait_ms(wait_ms);
+  request.set_worker_instance(instance);
   if (held) {
     request.set_reports_held_leases(true);
     for (const auto& id : *held) request.add_held_lease_ids(id);

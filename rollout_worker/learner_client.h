@@ -51,8 +51,9 @@ class LearnerClient {
   // `held`: the ids of the leases this worker still holds, reported so that the learner
   // releases its other leases at once (LeaseRequest.held_lease_ids); null: not reported.
   // After CancelLeases it fails at once with kUnavailable ("stopping").
+  // `instance`: this worker process's token (LeaseRequest.worker_instance); empty: none.
   StatusOr<v1::LeaseReply> Lease(const std::string& worker_id, int max_leases, int wait_ms = 0,
-                                 const std::vector<std::string>* held = nullptr);
+                                 const std::vector<std::string>* held = nullptr, const std::string& instance = {});
   // Ends the Lease calls in flight (a stopping worker need not wait out a long poll) and makes
   // every later Lease fail. Other calls are not affected.
   void CancelLeases();

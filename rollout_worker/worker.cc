@@ -2,7 +2,10 @@
 
 #include "core/torch_api.h"
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <random>
 
 #include "core/grpo/rollout.h"
 #include "core/json.h"
@@ -38,6 +41,16 @@ void SwapTwoSameShapedTensors(std::map<std::string, at::Tensor>* tensors) {
   }
 }
 
+// 16 hex digits from the system's entropy source and the clock: unique per process start.
+std::string NewInstanceToken() {
+  std::random_device rd;
+  const uint64_t clock = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  const uint64_t v = Mix((static_cast<uint64_t>(rd()) << 32) ^ rd(), clock);
+  char out[17];
+  std::snprintf(out, sizeof(out), "%016llx", static_cast<unsigned long long>(v));
+  return out;
+}
+
 const char* OutcomeName(v1::SubmitReply::Outcome o) {
   switch (o) {
     case v1::SubmitReply::ACCEPTED: return "accepted";
@@ -53,6 +66,7 @@ const char* OutcomeName(v1::SubmitReply::Outcome o) {
 RolloutWorker::RolloutWorker(const WorkerOptions& options, const World* world, LearnerClient* learner,
                              RewardClient* rewards, WorkerMetrics* metrics, std::function<void(const std::string&)> log)
     : options_(options),
+      instance_(NewInstanceToken()),
       learner_(learner),
       rewards_(rewards),
       metrics_(metrics),
@@ -308,7 +322,7 @@ Status RolloutWorker::Run() {
       held.assign(held_leases_.begin(), held_leases_.end());
     }
     auto reply = learner_->Lease(options_.worker_id, options_.leases_per_request,
-                                 static_cast<int>(options_.lease_wait.count()), &held);
+                                 static_cast<int>(options_.lease_wait.count()), &held, instance_);
     if (!reply.ok()) {
       if (Stopping()) break;  // the call was cancelled by Stop
       if (metrics_) metrics_->LeaseError();

@@ -107,6 +107,9 @@ class RolloutWorker {
   bool Stopping() const { return stop_.load(); }
 
   WorkerOptions options_;
+  // Drawn once per worker object and sent with every Lease call (LeaseRequest.worker_instance),
+  // so that the learner can tell a restart under this worker_id from a second live process.
+  const std::string instance_;
   LearnerClient* learner_;
   RewardClient* rewards_;
   WorkerMetrics* metrics_;

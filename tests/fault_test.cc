@@ -79,6 +79,34 @@ TEST_F(FaultTest, AWorkerRestartedUnderItsIdHasItsOldLeasesReleasedAtOnce) {
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - restarted).count(), 120);
 }
 
+// Two live worker processes started under one --worker-id (a copied config, a fixed id in a
+// scaled deployment) would release each other's leases on every call. The one whose id was
+// taken over is refused when it asks again and exits with the reason; the run goes on.
+TEST_F(FaultTest, TwoLiveWorkersUnderOneIdLeaveOneRunningAndStopTheOtherWithTheReason) {
+  const int reward = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
+  const int learner = Start("learner", "learner",
+                            {"--config", LearnerConfig(6, "lease_timeout_ms: 600000"), "--out", (dir_ / "run").string()})
+                          .grpc;
+  auto stub = LearnerStub(learner);
+  Start("first", "rollout_worker", WorkerArgs("w1", learner, reward));
+  Start("second", "rollout_worker", WorkerArgs("w1", learner, reward));
+  auto s = WaitFor(stub.get(), [](const v1::LearnerStatus& st) { return st.finished(); }, 180);
+  EXPECT_TRUE(s.finished());
+  EXPECT_EQ(s.policy_version(), 6);
+  const std::string reason = "\"w1\" is in use by another live worker process";
+  int refused = 0;
+  for (const std::string name : {"first", "second"}) {
+    if (LogText(name).find(reason) == std::string::npos) continue;
+    ++refused;
+    const auto until = Clock::now() + std::chrono::seconds(30);
+    while (!Proc(name).Poll() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_FALSE(Proc(name).Poll() && Proc(name).exited_cleanly()) << name << " refused but exited 0";
+    EXPECT_TRUE(Proc(name).Poll()) << name << " refused but still running";
+  }
+  EXPECT_EQ(refused, 1) << LogText("first") << "\n---\n" << LogText("second");
+  EXPECT_NE(LogText("learner").find("two live processes share this worker_id"), std::string::npos);
+}
+
 TEST_F(FaultTest, AKilledLearnerResumesFromItsCheckpointAndWorkersReconnect) {
   const int reward = Start("reward", "reward_server", {"--listen", "127.0.0.1:0"}).grpc;
   const int port = FreePort();
