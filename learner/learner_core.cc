@@ -439,6 +439,17 @@ LearnerStatusSnapshot LearnerCore::GetStatus() const {
   return s;
 }
 
+bool LearnerCore::IssuedAfterTheRestoredCheckpoint(const std::string& lease_id) const {
+  if (restored_incarnation_.empty() || lease_id.size() <= restored_incarnation_.size() + 1 ||
+      lease_id.compare(0, restored_incarnation_.size(), restored_incarnation_) != 0 ||
+      lease_id[restored_incarnation_.size()] != '-') {
+    return false;
+  }
+  const std::string number = lease_id.substr(restored_incarnation_.size() + 1);
+  if (number.size() > 18 || number.find_first_not_of("0123456789") != std::string::npos) return false;
+  return std::stoll(number) > restored_lease_sequence_;
+}
+
 std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(const std::string& lease_id) {
   if (completed_.count(lease_id)) {
     counters_.set_groups_duplicate(counters_.groups_duplicate() + 1);
@@ -449,6 +460,16 @@ std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(con
     return StatusOr<SubmitOutcome>(FailedPrecondition(
         "lease_id: lease '" + lease_id + "' expired (lease_timeout_ms " + std::to_string(options_.lease_timeout_ms) +
         ") or was released (its worker stopped listing it) before its group arrived; its prompt was re-issued"));
+  }
+  if (!outstanding_.count(lease_id) && IssuedAfterTheRestoredCheckpoint(lease_id)) {
+    // The learner restarted from a checkpoint older than this lease: a worker's work lost to
+    // the crash, not a bad group. Its prompt comes again: the prompt stream resumed from the
+    // checkpoint's position.
+    counters_.set_groups_late(counters_.groups_late() + 1);
+    return StatusOr<SubmitOutcome>(FailedPrecondition(
+        "lease_id: lease '" + lease_id + "' was issued by the learner's previous process after its last checkpoint " +
+        "(version " + std::to_string(restored_version_) +
+        "); the learner restarted from that checkpoint, so the group is refused and its prompt drawn again"));
   }
   if (!outstanding_.count(lease_id)) {
     counters_.set_groups_invalid(counters_.groups_invalid() + 1);

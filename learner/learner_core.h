@@ -163,8 +163,9 @@ class LearnerCore {
   StatusOr<LeaseBatch> Lease(const std::string& worker_id, int max_leases, int64_t wait_ms = 0,
                              const std::vector<std::string>* held = nullptr, const std::string& instance = {});
   // Errors: INVALID_ARGUMENT (malformed group, the field named), FAILED_PRECONDITION
-  // (unknown lease, counted as invalid; expired lease, counted as late; version beyond the
-  // staleness bound, counted as stale). State is unchanged on error except for the error's
+  // (unknown lease, counted as invalid; expired or released lease, or one the previous
+  // process issued after the checkpoint this one resumed from, counted as late; version
+  // beyond the staleness bound, counted as stale). State is unchanged on error except for the error's
   // counter.
   StatusOr<SubmitOutcome> Submit(Submission submission);
   // Null when `version` is not (or no longer) held.
@@ -232,9 +233,11 @@ class LearnerCore {
   // are forgotten, like ActiveWorkers's.
   Status NoteWorkerInstance(const std::string& worker_id, const std::string& instance, int64_t now_ms)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `lease_id` is one the incarnation whose checkpoint was restored issued after it.
+  bool IssuedAfterTheRestoredCheckpoint(const std::string& lease_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A submission for a lease already completed (a duplicate, counted), expired (late,
-  // counted) or never issued (unknown, counted as invalid); nullopt when the lease is
-  // outstanding.
+  // counted), issued after the restored checkpoint (late, counted) or never issued
+  // (unknown, counted as invalid); nullopt when the lease is outstanding.
   std::optional<StatusOr<SubmitOutcome>> RejectDuplicateOrUnknown(const std::string& lease_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberCompleted(const std::string& lease_id, SubmitOutcome outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -251,6 +254,12 @@ class LearnerCore {
   ComponentMonitor monitor_;                     // owner thread only
   ModelConfig model_config_;
   std::string incarnation_;  // makes lease ids unique across restarts
+  // After a resume: the incarnation that wrote the checkpoint, the last lease number it had
+  // issued by then and the checkpoint's version. A lease of that incarnation numbered beyond
+  // it was issued after the checkpoint: no record of it survived (orphaned, not invalid).
+  std::string restored_incarnation_ ABSL_GUARDED_BY(mu_);
+  int64_t restored_lease_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t restored_version_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<Ledger> ledger_;  // opened by Restore; out_dir/ledger.jsonl
   Json resumed_from_;               // the snapshot Resume loaded (null on a fresh start)
   // Appends to the ledger; a failure is logged, not fatal (the ledger is evidence, not state).

@@ -457,6 +457,48 @@ TEST_F(LearnerCoreTest, ALeaseExpiredBeforeARestartIsLateAfterIt) {
   owner.join();
 }
 
+// A learner killed after handing out a lease but before its next checkpoint comes back
+// without any record of that lease. Its group is the crash's lost work, refused as late with
+// the reason, not counted as an invalid (malformed or forged) group.
+TEST_F(LearnerCoreTest, AGroupForALeaseIssuedAfterTheLastCheckpointIsLateNotInvalidAfterARestart) {
+  std::string issued;
+  {
+    auto core = Make();
+    std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+    auto first = core->Lease("w1", 1);
+    ASSERT_TRUE(first.ok() && first->leases.size() == 1);
+    issued = first->leases[0].lease_id;
+    core->Stop();  // the checkpoint: 1 lease issued
+    owner.join();
+  }
+  // Lease ids are "<incarnation>-<number>": the lost process's next lease was number 2.
+  const size_t dash = issued.rfind('-');
+  ASSERT_NE(dash, std::string::npos) << issued;
+  ASSERT_EQ(issued.substr(dash + 1), "1") << issued;
+  const std::string incarnation = issued.substr(0, dash);
+  auto core = Make();
+  std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
+  auto orphan = core->Submit(Group(LeaseGrant{incarnation + "-2", nullptr, 0}, 0, {0.1, 0.5, 0.9, 0.2}));
+  EXPECT_EQ(orphan.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(orphan.status().message().find("issued by the learner's previous process after its last checkpoint"),
+            std::string::npos)
+      << orphan.status().ToString();
+  EXPECT_EQ(core->GetStatus().counters.groups_late(), 1);
+  EXPECT_EQ(core->GetStatus().counters.groups_invalid(), 0);
+  // Ids that process never issued, or that no restored process issued, stay invalid.
+  for (const std::string bogus : {incarnation + "-x", incarnation + "-", std::string("feedface-2"), incarnation + "2",
+                                  incarnation + "-99999999999999999999"}) {
+    auto refused = core->Submit(Group(LeaseGrant{bogus, nullptr, 0}, 0, {0.1, 0.5, 0.9, 0.2}));
+    EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << bogus;
+    EXPECT_NE(refused.status().message().find("unknown lease"), std::string::npos) << refused.status().ToString();
+  }
+  EXPECT_EQ(core->GetStatus().counters.groups_late(), 1);
+  EXPECT_EQ(core->GetStatus().counters.groups_invalid(), 5);
+  EXPECT_EQ(core->GetStatus().queued_groups, 0);
+  core->Stop();
+  owner.join();
+}
+
 TEST_F(LearnerCoreTest, UpdatesPublishWeightsAndResumeKeepsLeasesAndCounters) {
   std::string lease_kept;
   double eval_before = -1;

@@ -215,6 +215,9 @@ Status LearnerCore::Resume(const std::string& dir) {
   filter_ = filter;
   stream_ = grpo::PromptStream(train_prompts_, options_.train.seed, st.prompt_position(), options_.train.task_weights);
   lease_sequence_ = st.lease_sequence();
+  restored_incarnation_ = st.incarnation();
+  restored_lease_sequence_ = st.lease_sequence();
+  restored_version_ = st.version();
   pending_.assign(st.pending().begin(), st.pending().end());
   outstanding_.clear();
   for (const auto& l : st.outstanding()) {
