@@ -5,9 +5,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -87,12 +89,21 @@ void MetricsHttpServer::Loop() {
 }
 
 void MetricsHttpServer::Serve(int client) {
-  // Read the request head (bounded, with a short timeout: a scraper sends it at once).
+  // One client at a time: each gets at most kClientTimeoutMs to send its request head
+  // (bounded) and as long to take the reply, so a client that trickles its request a byte at
+  // a time, or never reads, cannot keep Prometheus's scrapes out (a timeout per recv would
+  // let it hold the server for hours). A scraper sends its head at once.
+  constexpr int kClientTimeoutMs = 2000;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kClientTimeoutMs);
+  const timeval send_timeout{kClientTimeoutMs / 1000, (kClientTimeoutMs % 1000) * 1000};
+  setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
   std::string head;
   char buf[1024];
   while (head.find("\r\n\r\n") == std::string::npos && head.size() < 8192) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
     pollfd p{client, POLLIN, 0};
-    if (poll(&p, 1, 2000) <= 0) return;
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
     ssize_t n = recv(client, buf, sizeof(buf), 0);
     if (n <= 0) return;
     head.append(buf, static_cast<size_t>(n));
@@ -118,7 +129,8 @@ void MetricsHttpServer::Serve(int client) {
   std::string reply = "HTTP/1.1 " + status + "\r\nContent-Type: " + type + "\r\nContent-Length: " +
                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   size_t sent = 0;
-  while (sent < reply.size()) {
+  const auto send_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kClientTimeoutMs);
+  while (sent < reply.size() && std::chrono::steady_clock::now() < send_deadline) {
     ssize_t n = send(client, reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) return;
     sent += static_cast<size_t>(n);

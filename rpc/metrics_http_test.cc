@@ -11,6 +11,10 @@
 #include "core/torch_api.h"
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 namespace maskgrpo::rpc {
 namespace {
 
@@ -44,6 +48,42 @@ TEST(MetricsHttpServer, ServesTheRegistryInAProcessThatLinksTorch) {
   EXPECT_NE(reply.find("maskgrpo_test_things_total 3"), std::string::npos) << reply;
   EXPECT_EQ(Get(port, "GET /nope HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 404", 0), 0u);
   EXPECT_EQ(Get(port, "POST /metrics HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 405", 0), 0u);
+  (*server)->Stop();
+}
+
+// The server serves one client at a time. A client that trickles its request a byte at a
+// time (or sends nothing) is cut off after 2 s in all, so a scrape behind it still gets through.
+TEST(MetricsHttpServer, AClientThatTricklesItsRequestCannotKeepScrapesOut) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto server = MetricsHttpServer::Start("127.0.0.1:0", registry);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const int port = (*server)->port();
+  int slow = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(connect(slow, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {
+    const std::string request = "GET /metrics HTTP/1.1\r\nHost: a-very-slow-client.example\r\nX-Padding: ";
+    for (size_t i = 0; !done.load() && i < 60; ++i) {  // 6 s at most, so an old server ends too
+      if (send(slow, &request[i % request.size()], 1, MSG_NOSIGNAL) <= 0) break;  // cut off
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the server is reading `slow`
+  const auto start = std::chrono::steady_clock::now();
+  const std::string reply = Get(port, "GET /healthz HTTP/1.1\r\n\r\n");
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  done = true;
+  trickle.join();
+  close(slow);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK", 0), 0u) << reply;
+  // At most the slow client's 2 s, less the 0.3 s it already had; with a timeout per read it
+  // would hold the server as long as it kept sending (here: until this scrape gave up).
+  EXPECT_LT(waited, 3.0);
+  EXPECT_GT(waited, 1.0);  // it did wait behind the slow client: the test exercised the limit
   (*server)->Stop();
 }
 
