@@ -18,13 +18,19 @@
 namespace maskgrpo::rpc {
 namespace {
 
-std::string Get(int port, const std::string& request) {
+// A socket connected to 127.0.0.1:`port`.
+int Connect(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
   EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  return fd;
+}
+
+std::string Get(int port, const std::string& request) {
+  const int fd = Connect(port);
   send(fd, request.data(), request.size(), 0);
   std::string reply;
   char buf[4096];
@@ -58,12 +64,7 @@ TEST(MetricsHttpServer, AClientThatTricklesItsRequestCannotKeepScrapesOut) {
   auto server = MetricsHttpServer::Start("127.0.0.1:0", registry);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   const int port = (*server)->port();
-  int slow = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  ASSERT_EQ(connect(slow, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const int slow = Connect(port);
   std::atomic<bool> done{false};
   std::thread trickle([&] {
     const std::string request = "GET /metrics HTTP/1.1\r\nHost: a-very-slow-client.example\r\nX-Padding: ";
