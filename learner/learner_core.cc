@@ -440,13 +440,10 @@ LearnerStatusSnapshot LearnerCore::GetStatus() const {
 }
 
 bool LearnerCore::IssuedAfterTheRestoredCheckpoint(const std::string& lease_id) const {
-  if (restored_incarnation_.empty() || lease_id.size() <= restored_incarnation_.size() + 1 ||
-      lease_id.compare(0, restored_incarnation_.size(), restored_incarnation_) != 0 ||
-      lease_id[restored_incarnation_.size()] != '-') {
-    return false;
-  }
-  const std::string number = lease_id.substr(restored_incarnation_.size() + 1);
-  if (number.size() > 18 || number.find_first_not_of("0123456789") != std::string::npos) return false;
+  const size_t dash = lease_id.rfind('-');
+  if (dash == std::string::npos || !lost_incarnations_.count(lease_id.substr(0, dash))) return false;
+  const std::string number = lease_id.substr(dash + 1);
+  if (number.empty() || number.size() > 18 || number.find_first_not_of("0123456789") != std::string::npos) return false;
   return std::stoll(number) > restored_lease_sequence_;
 }
 
@@ -466,10 +463,14 @@ std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(con
     // the crash, not a bad group. Its prompt comes again: the prompt stream resumed from the
     // checkpoint's position.
     counters_.set_groups_late(counters_.groups_late() + 1);
-    return StatusOr<SubmitOutcome>(FailedPrecondition(
-        "lease_id: lease '" + lease_id + "' was issued by the learner's previous process after its last checkpoint " +
-        "(version " + std::to_string(restored_version_) +
-        "); the learner restarted from that checkpoint, so the group is refused and its prompt drawn again"));
+    const std::string when = restored_incarnation_.empty()
+                                 ? "that stopped before writing any checkpoint"
+                                 : "after the checkpoint this one resumed from (version " +
+                                       std::to_string(restored_version_) + ")";
+    return StatusOr<SubmitOutcome>(FailedPrecondition("lease_id: lease '" + lease_id +
+                                                      "' was issued by an earlier learner process " + when +
+                                                      "; that work was lost with it, so the group is refused and "
+                                                      "its prompt drawn again"));
   }
   if (!outstanding_.count(lease_id)) {
     counters_.set_groups_invalid(counters_.groups_invalid() + 1);

@@ -254,12 +254,17 @@ class LearnerCore {
   ComponentMonitor monitor_;                     // owner thread only
   ModelConfig model_config_;
   std::string incarnation_;  // makes lease ids unique across restarts
-  // After a resume: the incarnation that wrote the checkpoint, the last lease number it had
-  // issued by then and the checkpoint's version. A lease of that incarnation numbered beyond
-  // it was issued after the checkpoint: no record of it survived (orphaned, not invalid).
+  // After a resume: the incarnation that wrote the checkpoint, its number, the last lease
+  // number issued by then and the checkpoint's version (empty, 0, 0, 0 on a fresh start).
   std::string restored_incarnation_ ABSL_GUARDED_BY(mu_);
+  int64_t restored_checkpoint_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t restored_lease_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t restored_version_ ABSL_GUARDED_BY(mu_) = 0;
+  // The processes whose leases numbered beyond restored_lease_sequence_ are work lost to a
+  // crash (refused as late, not invalid): the checkpoint's writer, and those the ledger says
+  // resumed from the same checkpoint (or started fresh, like this one) and died before
+  // writing one of their own. Their lease numbers all continue from that checkpoint's.
+  std::set<std::string> lost_incarnations_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Ledger> ledger_;  // opened by Restore; out_dir/ledger.jsonl
   Json resumed_from_;               // the snapshot Resume loaded (null on a fresh start)
   // Appends to the ledger; a failure is logged, not fatal (the ledger is evidence, not state).

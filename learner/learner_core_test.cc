@@ -459,43 +459,68 @@ TEST_F(LearnerCoreTest, ALeaseExpiredBeforeARestartIsLateAfterIt) {
 
 // A learner killed after handing out a lease but before its next checkpoint comes back
 // without any record of that lease. Its group is the crash's lost work, refused as late with
-// the reason, not counted as an invalid (malformed or forged) group.
-TEST_F(LearnerCoreTest, AGroupForALeaseIssuedAfterTheLastCheckpointIsLateNotInvalidAfterARestart) {
-  std::string issued;
+// the reason, not counted as an invalid (malformed or forged) group; also when the process
+// that issued it had itself resumed from that checkpoint (or started fresh) and died before
+// writing one: the ledger's start lines name it. A destroyed core that never ran is a kill.
+TEST_F(LearnerCoreTest, GroupsOfLeasesLostWithACrashedLearnerAreLateNotInvalid) {
+  auto lease = [](LearnerCore& core, const std::string& worker) {
+    auto l = core.Lease(worker, 1);
+    EXPECT_TRUE(l.ok() && l->leases.size() == 1) << l.status().ToString();
+    return l.ok() && !l->leases.empty() ? l->leases[0].lease_id : std::string();
+  };
+  auto submit = [&](LearnerCore& core, const std::string& lease_id) {
+    return core.Submit(Group(LeaseGrant{lease_id, nullptr, 0}, 0, {0.1, 0.5, 0.9, 0.2})).status();
+  };
+  auto incarnation_of = [](const std::string& lease_id) { return lease_id.substr(0, lease_id.rfind('-')); };
+  std::string fresh_lost;
   {
-    auto core = Make();
-    std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
-    auto first = core->Lease("w1", 1);
-    ASSERT_TRUE(first.ok() && first->leases.size() == 1);
-    issued = first->leases[0].lease_id;
-    core->Stop();  // the checkpoint: 1 lease issued
+    auto a = Make();  // a fresh start that dies before its first checkpoint
+    fresh_lost = lease(*a, "w1");
+  }
+  std::string checkpointer;
+  {
+    auto b = Make();  // starts fresh too
+    std::thread owner([&] { EXPECT_TRUE(b->Run().ok()); });
+    const Status lost = submit(*b, fresh_lost);
+    EXPECT_EQ(lost.code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(lost.message().find("issued by an earlier learner process that stopped before writing any checkpoint"),
+              std::string::npos)
+        << lost.ToString();
+    EXPECT_EQ(b->GetStatus().counters.groups_late(), 1);
+    EXPECT_EQ(b->GetStatus().counters.groups_invalid(), 0);
+    checkpointer = incarnation_of(lease(*b, "w1"));  // lease number 1 of this process
+    b->Stop();  // the checkpoint: 1 lease issued
     owner.join();
   }
-  // Lease ids are "<incarnation>-<number>": the lost process's next lease was number 2.
-  const size_t dash = issued.rfind('-');
-  ASSERT_NE(dash, std::string::npos) << issued;
-  ASSERT_EQ(issued.substr(dash + 1), "1") << issued;
-  const std::string incarnation = issued.substr(0, dash);
-  auto core = Make();
-  std::thread owner([&] { EXPECT_TRUE(core->Run().ok()); });
-  auto orphan = core->Submit(Group(LeaseGrant{incarnation + "-2", nullptr, 0}, 0, {0.1, 0.5, 0.9, 0.2}));
-  EXPECT_EQ(orphan.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(orphan.status().message().find("issued by the learner's previous process after its last checkpoint"),
-            std::string::npos)
-      << orphan.status().ToString();
-  EXPECT_EQ(core->GetStatus().counters.groups_late(), 1);
-  EXPECT_EQ(core->GetStatus().counters.groups_invalid(), 0);
-  // Ids that process never issued, or that no restored process issued, stay invalid.
-  for (const std::string bogus : {incarnation + "-x", incarnation + "-", std::string("feedface-2"), incarnation + "2",
-                                  incarnation + "-99999999999999999999"}) {
-    auto refused = core->Submit(Group(LeaseGrant{bogus, nullptr, 0}, 0, {0.1, 0.5, 0.9, 0.2}));
-    EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << bogus;
-    EXPECT_NE(refused.status().message().find("unknown lease"), std::string::npos) << refused.status().ToString();
+  std::string sibling_lost;
+  {
+    auto c = Make();  // resumes from b's checkpoint, hands out lease number 2, dies
+    sibling_lost = lease(*c, "w2");
+    EXPECT_EQ(sibling_lost.substr(sibling_lost.rfind('-')), "-2") << sibling_lost;
   }
-  EXPECT_EQ(core->GetStatus().counters.groups_late(), 1);
-  EXPECT_EQ(core->GetStatus().counters.groups_invalid(), 5);
-  EXPECT_EQ(core->GetStatus().queued_groups, 0);
-  core->Stop();
+  auto d = Make();  // resumes from the same checkpoint
+  std::thread owner([&] { EXPECT_TRUE(d->Run().ok()); });
+  const int64_t late_before = d->GetStatus().counters.groups_late();
+  const int64_t invalid_before = d->GetStatus().counters.groups_invalid();
+  for (const std::string& lost : {checkpointer + "-2", sibling_lost}) {
+    const Status refused = submit(*d, lost);
+    EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition) << lost;
+    EXPECT_NE(refused.message().find("after the checkpoint this one resumed from (version 0)"), std::string::npos)
+        << refused.ToString();
+  }
+  EXPECT_EQ(d->GetStatus().counters.groups_late(), late_before + 2);
+  // Ids that no lost process issued stay invalid: not numbered beyond the checkpoint, not
+  // numbers, an incarnation that never ran, the lease number of a fresh start before it.
+  for (const std::string bogus : {checkpointer + "-x", checkpointer + "-", std::string("feedface-2"), checkpointer + "2",
+                                  checkpointer + "-99999999999999999999", fresh_lost}) {
+    const Status refused = submit(*d, bogus);
+    EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition) << bogus;
+    EXPECT_NE(refused.message().find("unknown lease"), std::string::npos) << refused.ToString();
+  }
+  EXPECT_EQ(d->GetStatus().counters.groups_late(), late_before + 2);
+  EXPECT_EQ(d->GetStatus().counters.groups_invalid(), invalid_before + 6);
+  EXPECT_EQ(d->GetStatus().queued_groups, 0);
+  d->Stop();
   owner.join();
 }
 
@@ -647,6 +672,32 @@ TEST_F(LearnerCoreTest, TheLedgerRecordsAdmissionsUpdatesSnapshotsAndTheResumedQ
   EXPECT_GT(verified->Find("optimizer_tensors")->as_number(), 0) << verified->Dump();
   EXPECT_EQ(verified->Find("queued_groups")->as_number(), 1);
   EXPECT_FALSE(LearnerCore::VerifyCheckpoint(o_, (dir_ / "checkpoints" / "v000099").string()).ok());
+}
+
+TEST(LedgerTest, IncarnationsResumedFromReadOnlyWellFormedStartLines) {
+  const fs::path path = fs::temp_directory_path() / ("maskgrpo_ledger_" + std::to_string(::getpid()) + ".jsonl");
+  {
+    std::ofstream out(path);
+    out << R"({"event":"start","inc":"a","resumed_from":null})" << "\n"
+        << R"({"event":"admit","inc":"a","lease":"start"})" << "\n"
+        << R"({"event":"start","inc":"b","resumed_from":{"incarnation":"a","seq":3,"version":2}})" << "\n"
+        << R"({"event":"start","inc":"c","resumed_from":{"incarnation":"a","seq":4,"version":2}})" << "\n"
+        << R"({"event":"start","inc":"d","resumed_from":{"incarnation":"a","seq":3}})" << "\n"
+        << R"({"event":"start","inc":"e","resumed_from":{"incarnation":"a","se)" << "\n"  // torn
+        << R"({"event":"start","inc":7,"resumed_from":null})" << "\n"
+        << R"(["start"])" << "\n"
+        << R"({"event":"start","inc":"f"})" << "\n";
+  }
+  auto from_a3 = IncarnationsResumedFrom(path.string(), "a", 3);
+  ASSERT_TRUE(from_a3.ok()) << from_a3.status().ToString();
+  EXPECT_EQ(*from_a3, (std::set<std::string>{"b", "d"}));
+  auto fresh = IncarnationsResumedFrom(path.string(), "", 0);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*fresh, (std::set<std::string>{"a", "f"}));
+  auto none = IncarnationsResumedFrom((path.string() + ".missing"), "a", 3);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  fs::remove(path);
 }
 
 TEST(FailpointTest, NamedPausesFireOnlyWhenSetAndArmed) {

@@ -216,6 +216,7 @@ Status LearnerCore::Resume(const std::string& dir) {
   stream_ = grpo::PromptStream(train_prompts_, options_.train.seed, st.prompt_position(), options_.train.task_weights);
   lease_sequence_ = st.lease_sequence();
   restored_incarnation_ = st.incarnation();
+  restored_checkpoint_seq_ = st.checkpoint_seq();
   restored_lease_sequence_ = st.lease_sequence();
   restored_version_ = st.version();
   pending_.assign(st.pending().begin(), st.pending().end());
@@ -270,6 +271,18 @@ Status LearnerCore::Restore() {
   } else {
     RETURN_IF_ERROR(metrics.TruncateAfter(-1));
     fresh_start_ = true;
+  }
+  {
+    // Before this process's own start line: which earlier processes' leases are lost work.
+    sync::MutexLock lock(&mu_);
+    auto lost = IncarnationsResumedFrom(ledger_->path(), restored_incarnation_, restored_checkpoint_seq_);
+    if (lost.ok()) {
+      lost_incarnations_ = std::move(*lost);
+    } else {
+      hooks_.log("ledger: " + lost.status().ToString() + " (groups of leases lost to a crash count as invalid)");
+    }
+    if (!restored_incarnation_.empty()) lost_incarnations_.insert(restored_incarnation_);
+    lost_incarnations_.erase(incarnation_);
   }
   RETURN_IF_ERROR(Publish());
   Json line;

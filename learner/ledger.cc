@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include "rpc/convert.h"
@@ -55,6 +56,34 @@ Status Ledger::Append(Json line) {
   const std::string text = line.Dump() + "\n";
   sync::MutexLock lock(&mu_);
   return WriteAll(fd_, text, path_);
+}
+
+StatusOr<std::set<std::string>> IncarnationsResumedFrom(const std::string& path, const std::string& from_incarnation,
+                                                        int64_t from_seq) {
+  std::set<std::string> out;
+  std::ifstream in(path);
+  if (!in) return out;  // no ledger yet
+  for (std::string text; std::getline(in, text);) {
+    if (text.find("\"start\"") == std::string::npos) continue;  // most lines: parse only the starts
+    auto line = Json::Parse(text);
+    if (!line.ok() || !line->is_object()) continue;
+    const Json* event = line->Find("event");
+    const Json* inc = line->Find("inc");
+    const Json* from = line->Find("resumed_from");
+    if (!event || !event->is_string() || event->as_string() != "start" || !inc || !inc->is_string()) continue;
+    bool same = false;
+    if (from_incarnation.empty()) {
+      same = from == nullptr || !from->is_object();  // a fresh start too
+    } else if (from && from->is_object()) {
+      const Json* fi = from->Find("incarnation");
+      const Json* fs = from->Find("seq");
+      same = fi && fi->is_string() && fi->as_string() == from_incarnation && fs && fs->is_number() &&
+             static_cast<int64_t>(fs->as_number()) == from_seq;
+    }
+    if (same) out.insert(inc->as_string());
+  }
+  if (in.bad()) return DataLoss(path + ": read error");
+  return out;
 }
 
 int64_t FailpointPauseMs(const std::string& name) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "rpc/sync.h"
@@ -39,6 +40,13 @@ class Ledger {
   sync::Mutex mu_;
   int fd_;
 };
+
+// The incarnations whose "start" line in the ledger at `path` says they resumed from the
+// checkpoint that `from_incarnation` wrote as its number `from_seq` (an empty incarnation: a
+// fresh start, resumed from nothing). A missing file is an empty set; lines that do not parse
+// are skipped, as every reader of the ledger does.
+StatusOr<std::set<std::string>> IncarnationsResumedFrom(const std::string& path, const std::string& from_incarnation,
+                                                        int64_t from_seq);
 
 // Test-only failpoints of the learner (the chaos soak uses them to land a kill inside a
 // window that is otherwise milliseconds wide). MASKGRPO_FAILPOINT is a comma-separated list

@@ -741,6 +741,13 @@ linger_ms: 4000
         chk.add("status_counters_match_ledger", acc == figures.get("admitted") and trn == figures.get("trained"),
                 "status: accepted %s, trained %s; ledger (surviving history): admitted %s, trained once %s" % (
                     acc, trn, figures.get("admitted"), figures.get("trained")))
+        # The soak's workers send only well-formed groups for leases they were handed, so a
+        # group counted invalid is a defect or a misfiled one: a group of a lease lost with a
+        # killed learner counts as late (learner/README.md).
+        inv = final_status.get('maskgrpo_learner_groups_total{outcome="invalid"}')
+        late = final_status.get('maskgrpo_learner_groups_total{outcome="late"}')
+        chk.add("no_invalid_groups", inv == 0,
+                "status: invalid %s, late %s (surviving history)" % (inv, late))
         chk.add("no_unexpected_exits", not self.unexpected,
                 "; ".join("%s rc=%s at %ss" % (u["name"], u["rc"], u["time"]) for u in self.unexpected) or
                 "every process ended only when killed by the soak or when the run finished")
