@@ -441,10 +441,14 @@ LearnerStatusSnapshot LearnerCore::GetStatus() const {
 
 bool LearnerCore::IssuedAfterTheRestoredCheckpoint(const std::string& lease_id) const {
   const size_t dash = lease_id.rfind('-');
-  if (dash == std::string::npos || !lost_incarnations_.count(lease_id.substr(0, dash))) return false;
+  if (dash == std::string::npos) return false;
   const std::string number = lease_id.substr(dash + 1);
   if (number.empty() || number.size() > 18 || number.find_first_not_of("0123456789") != std::string::npos) return false;
-  return std::stoll(number) > restored_lease_sequence_;
+  const int64_t n = std::stoll(number);
+  for (const auto& [incarnation, after] : lost_leases_) {
+    if (lease_id.compare(0, dash, incarnation) == 0 && incarnation.size() == dash && n > after) return true;
+  }
+  return false;
 }
 
 std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(const std::string& lease_id) {
@@ -463,14 +467,10 @@ std::optional<StatusOr<SubmitOutcome>> LearnerCore::RejectDuplicateOrUnknown(con
     // the crash, not a bad group. Its prompt comes again: the prompt stream resumed from the
     // checkpoint's position.
     counters_.set_groups_late(counters_.groups_late() + 1);
-    const std::string when = restored_incarnation_.empty()
-                                 ? "that stopped before writing any checkpoint"
-                                 : "after the checkpoint this one resumed from (version " +
-                                       std::to_string(restored_version_) + ")";
-    return StatusOr<SubmitOutcome>(FailedPrecondition("lease_id: lease '" + lease_id +
-                                                      "' was issued by an earlier learner process " + when +
-                                                      "; that work was lost with it, so the group is refused and "
-                                                      "its prompt drawn again"));
+    return StatusOr<SubmitOutcome>(FailedPrecondition(
+        "lease_id: lease '" + lease_id +
+        "' was issued by an earlier learner process after the checkpoint a restart resumed from (or before any), "
+        "and lost with it: the group is refused and its prompt drawn again"));
   }
   if (!outstanding_.count(lease_id)) {
     counters_.set_groups_invalid(counters_.groups_invalid() + 1);

@@ -254,17 +254,20 @@ class LearnerCore {
   ComponentMonitor monitor_;                     // owner thread only
   ModelConfig model_config_;
   std::string incarnation_;  // makes lease ids unique across restarts
-  // After a resume: the incarnation that wrote the checkpoint, its number, the last lease
-  // number issued by then and the checkpoint's version (empty, 0, 0, 0 on a fresh start).
-  std::string restored_incarnation_ ABSL_GUARDED_BY(mu_);
-  int64_t restored_checkpoint_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t restored_lease_sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t restored_version_ ABSL_GUARDED_BY(mu_) = 0;
-  // The processes whose leases numbered beyond restored_lease_sequence_ are work lost to a
-  // crash (refused as late, not invalid): the checkpoint's writer, and those the ledger says
-  // resumed from the same checkpoint (or started fresh, like this one) and died before
-  // writing one of their own. Their lease numbers all continue from that checkpoint's.
-  std::set<std::string> lost_incarnations_ ABSL_GUARDED_BY(mu_);
+  // Earlier processes whose leases numbered beyond a threshold are work lost to a crash
+  // (refused as late, not invalid), newest last, at most kLostLeasesKept: at a restart, the
+  // checkpoint's writer and the processes the ledger says resumed from the same checkpoint
+  // (or, on a fresh start, started fresh too) and died before writing one of their own, all
+  // with the checkpoint's lease count as threshold (lease numbers continue from it); and,
+  // carried in every checkpoint, those of earlier restarts.
+  static constexpr size_t kLostLeasesKept = 64;
+  std::vector<std::pair<std::string, int64_t>> lost_leases_ ABSL_GUARDED_BY(mu_);
+  // Notes which earlier processes' leases are lost work; called by Restore before this
+  // process's own start line. `checkpoint` is null on a fresh start.
+  void NoteLostLeases(const v1::LearnerState* checkpoint) ABSL_LOCKS_EXCLUDED(mu_);
+  // What NoteLostLeases needs of the checkpoint Resume loaded: its writer, number, lease
+  // count, version and lost_leases (nothing else: no queued groups).
+  v1::LearnerState restored_state_;
   std::unique_ptr<Ledger> ledger_;  // opened by Restore; out_dir/ledger.jsonl
   Json resumed_from_;               // the snapshot Resume loaded (null on a fresh start)
   // Appends to the ledger; a failure is logged, not fatal (the ledger is evidence, not state).

@@ -1,6 +1,7 @@
 // LearnerCore's owner thread: updates, weight publishing, eval, checkpoints and resume.
 #include "core/torch_api.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -137,6 +138,11 @@ Status LearnerCore::Checkpoint() {
       if (kept++ == kCompletedCheckpointed) break;
       st.add_expired_leases(id);
     }
+    for (const auto& [incarnation, after] : lost_leases_) {
+      auto* lost = st.add_lost_leases();
+      lost->set_incarnation(incarnation);
+      lost->set_after_lease(after);
+    }
     for (const auto& q : queue_) {
       auto* r = st.add_queued();
       rpc::ToProto(q.group.trajectories, r->mutable_group());
@@ -211,14 +217,16 @@ Status LearnerCore::Resume(const std::string& dir) {
     return DataLoss(path + ": version " + std::to_string(st.version()) + " but the weights are at " +
                     std::to_string(learner_->version()));
   }
+  restored_state_.Clear();
+  restored_state_.set_incarnation(st.incarnation());
+  restored_state_.set_checkpoint_seq(st.checkpoint_seq());
+  restored_state_.set_lease_sequence(st.lease_sequence());
+  restored_state_.set_version(st.version());
+  *restored_state_.mutable_lost_leases() = st.lost_leases();
   sync::MutexLock lock(&mu_);
   filter_ = filter;
   stream_ = grpo::PromptStream(train_prompts_, options_.train.seed, st.prompt_position(), options_.train.task_weights);
   lease_sequence_ = st.lease_sequence();
-  restored_incarnation_ = st.incarnation();
-  restored_checkpoint_seq_ = st.checkpoint_seq();
-  restored_lease_sequence_ = st.lease_sequence();
-  restored_version_ = st.version();
   pending_.assign(st.pending().begin(), st.pending().end());
   outstanding_.clear();
   for (const auto& l : st.outstanding()) {
@@ -240,6 +248,32 @@ Status LearnerCore::Resume(const std::string& dir) {
   resumed_from_["version"] = st.version();
   resumed_from_["dir"] = dir;
   return Status::Ok();
+}
+
+void LearnerCore::NoteLostLeases(const v1::LearnerState* checkpoint) {
+  std::vector<std::pair<std::string, int64_t>> lost;
+  const int64_t after = checkpoint ? checkpoint->lease_sequence() : 0;
+  if (checkpoint) {
+    for (const auto& l : checkpoint->lost_leases()) lost.emplace_back(l.incarnation(), l.after_lease());
+    if (!checkpoint->incarnation().empty()) lost.emplace_back(checkpoint->incarnation(), after);
+  }
+  // A checkpoint from before incarnations were recorded names no writer: no ledger line can
+  // be matched to it.
+  if (!checkpoint || !checkpoint->incarnation().empty()) {
+    auto siblings = IncarnationsResumedFrom(ledger_->path(), checkpoint ? checkpoint->incarnation() : "",
+                                            checkpoint ? checkpoint->checkpoint_seq() : 0);
+    if (siblings.ok()) {
+      for (const auto& inc : *siblings) lost.emplace_back(inc, after);
+    } else {
+      hooks_.log("ledger: " + siblings.status().ToString() +
+                 " (a group of a lease lost with an earlier process will count as invalid, not late)");
+    }
+  }
+  lost.erase(std::remove_if(lost.begin(), lost.end(), [&](const auto& l) { return l.first == incarnation_; }),
+             lost.end());
+  if (lost.size() > kLostLeasesKept) lost.erase(lost.begin(), lost.end() - kLostLeasesKept);
+  sync::MutexLock lock(&mu_);
+  lost_leases_ = std::move(lost);
 }
 
 Status LearnerCore::Restore() {
@@ -272,18 +306,7 @@ Status LearnerCore::Restore() {
     RETURN_IF_ERROR(metrics.TruncateAfter(-1));
     fresh_start_ = true;
   }
-  {
-    // Before this process's own start line: which earlier processes' leases are lost work.
-    sync::MutexLock lock(&mu_);
-    auto lost = IncarnationsResumedFrom(ledger_->path(), restored_incarnation_, restored_checkpoint_seq_);
-    if (lost.ok()) {
-      lost_incarnations_ = std::move(*lost);
-    } else {
-      hooks_.log("ledger: " + lost.status().ToString() + " (groups of leases lost to a crash count as invalid)");
-    }
-    if (!restored_incarnation_.empty()) lost_incarnations_.insert(restored_incarnation_);
-    lost_incarnations_.erase(incarnation_);
-  }
+  NoteLostLeases(fresh_start_ ? nullptr : &restored_state_);
   RETURN_IF_ERROR(Publish());
   Json line;
   line["event"] = "start";

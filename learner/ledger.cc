@@ -77,8 +77,9 @@ StatusOr<std::set<std::string>> IncarnationsResumedFrom(const std::string& path,
     } else if (from && from->is_object()) {
       const Json* fi = from->Find("incarnation");
       const Json* fs = from->Find("seq");
+      // A corrupt number (NaN, 1e300) is no checkpoint number: compared as a double, never cast.
       same = fi && fi->is_string() && fi->as_string() == from_incarnation && fs && fs->is_number() &&
-             static_cast<int64_t>(fs->as_number()) == from_seq;
+             fs->as_number() == static_cast<double>(from_seq);
     }
     if (same) out.insert(inc->as_string());
   }

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -95,8 +94,6 @@ void MetricsHttpServer::Serve(int client) {
   // let it hold the server for hours). A scraper sends its head at once.
   constexpr int kClientTimeoutMs = 2000;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kClientTimeoutMs);
-  const timeval send_timeout{kClientTimeoutMs / 1000, (kClientTimeoutMs % 1000) * 1000};
-  setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
   std::string head;
   char buf[1024];
   while (head.find("\r\n\r\n") == std::string::npos && head.size() < 8192) {
@@ -130,8 +127,14 @@ void MetricsHttpServer::Serve(int client) {
                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   size_t sent = 0;
   const auto send_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kClientTimeoutMs);
-  while (sent < reply.size() && std::chrono::steady_clock::now() < send_deadline) {
-    ssize_t n = send(client, reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL);
+  while (sent < reply.size()) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(send_deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    pollfd p{client, POLLOUT, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
+    ssize_t n = send(client, reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
     if (n <= 0) return;
     sent += static_cast<size_t>(n);
   }

@@ -94,6 +94,12 @@ TEST_F(FaultTest, TwoLiveWorkersUnderOneIdLeaveOneRunningAndStopTheOtherWithTheR
   EXPECT_TRUE(s.finished());
   EXPECT_EQ(s.policy_version(), 6);
   const std::string reason = "\"w1\" is in use by another live worker process";
+  // The worker taken over learns it at its next Lease call, which may come after the run's end.
+  const auto by = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < by && LogText("first").find(reason) == std::string::npos &&
+         LogText("second").find(reason) == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   int refused = 0;
   for (const std::string name : {"first", "second"}) {
     if (LogText(name).find(reason) == std::string::npos) continue;
