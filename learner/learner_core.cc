@@ -144,18 +144,15 @@ int64_t FairShare(int64_t window, int64_t active_workers, int64_t held_by_worker
 }
 
 int LearnerCore::ActiveWorkers(const std::string& worker_id, int64_t now_ms) {
-  worker_last_seen_ms_[worker_id] = now_ms;
-  for (auto it = worker_last_seen_ms_.begin(); it != worker_last_seen_ms_.end();) {
-    it = now_ms - it->second > options_.lease_timeout_ms ? worker_last_seen_ms_.erase(it) : std::next(it);
+  workers_[worker_id].last_seen_ms = now_ms;
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    it = now_ms - it->second.last_seen_ms > options_.lease_timeout_ms ? workers_.erase(it) : std::next(it);
   }
-  return static_cast<int>(worker_last_seen_ms_.size());
+  return static_cast<int>(workers_.size());
 }
 
 Status LearnerCore::NoteWorkerInstance(const std::string& worker_id, const std::string& instance, int64_t now_ms) {
-  for (auto it = worker_instances_.begin(); it != worker_instances_.end();) {
-    it = now_ms - it->second.last_seen_ms > options_.lease_timeout_ms ? worker_instances_.erase(it) : std::next(it);
-  }
-  WorkerInstances& w = worker_instances_[worker_id];
+  WorkerSeen& w = workers_[worker_id];
   if (w.current == instance) {
     w.last_seen_ms = now_ms;
     return Status::Ok();

@@ -229,8 +229,8 @@ class LearnerCore {
   // (longer than any sampling round of a live worker, which holds its leases meanwhile).
   int ActiveWorkers(const std::string& worker_id, int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Notes `instance` as `worker_id`'s current process; an error when it is one that a later
-  // instance replaced (two live processes under one id). Ids not seen for a lease timeout
-  // are forgotten, like ActiveWorkers's.
+  // instance replaced (two live processes under one id). Its entry is ActiveWorkers's, so an
+  // id not seen for a lease timeout is forgotten with it.
   Status NoteWorkerInstance(const std::string& worker_id, const std::string& instance, int64_t now_ms)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `lease_id` is one the incarnation whose checkpoint was restored issued after it.
@@ -290,13 +290,14 @@ class LearnerCore {
   std::deque<v1::PendingPrompt> pending_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LeaseInfo> outstanding_ ABSL_GUARDED_BY(mu_);
   // Worker id -> when it last asked for leases (for FairShare).
-  std::map<std::string, int64_t> worker_last_seen_ms_ ABSL_GUARDED_BY(mu_);
-  struct WorkerInstances {
-    std::string current;
-    std::deque<std::string> replaced;  // newest last, at most kReplacedInstancesKept
+  // Per worker id that asked within one lease timeout: when it last asked, and its process
+  // tokens (LeaseRequest.worker_instance).
+  struct WorkerSeen {
     int64_t last_seen_ms = 0;
+    std::string current;               // the instance that asked last
+    std::deque<std::string> replaced;  // newest last, at most kReplacedInstancesKept
   };
-  std::map<std::string, WorkerInstances> worker_instances_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, WorkerSeen> workers_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> completed_order_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, SubmitOutcome> completed_ ABSL_GUARDED_BY(mu_);
   // Leases that expired in this incarnation, so that their late groups are told apart from
