@@ -289,8 +289,7 @@ class LearnerCore {
   int64_t checkpoint_seq_ ABSL_GUARDED_BY(mu_) = 0;  // snapshots taken by this incarnation
   std::deque<v1::PendingPrompt> pending_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LeaseInfo> outstanding_ ABSL_GUARDED_BY(mu_);
-  // Worker id -> when it last asked for leases (for FairShare).
-  // Per worker id that asked within one lease timeout: when it last asked, and its process
+  // Per worker id that asked within one lease timeout (FairShare counts them): when it last asked, and its process
   // tokens (LeaseRequest.worker_instance).
   struct WorkerSeen {
     int64_t last_seen_ms = 0;
