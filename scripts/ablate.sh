@@ -31,6 +31,11 @@
 #   policy still improves over the last updates, so does a decay to 0.1x stop it early?);
 #   lr_high, lr_low (the peak learning rate 3e-4 and 1e-4 instead of 2e-4, the cosine decay
 #   kept: a constant 2e-4 lost on every seed, so is the default's peak itself too high?);
+#   base_long (the default from a base pretrained 3x as long: 7200 steps of
+#   configs/pretrain.textproto instead of the shipped model's 2400; make it first with
+#   `maskgrpo pretrain --config configs/pretrain.textproto --out runs/pretrain_7200 --steps 7200`
+#   (~45 min on 2 cores) or name another with ABLATE_LONG_BASE; its gain is over its own base,
+#   so compare the `after` column too);
 #   launch (the default config run by the main command's system instead of `train`:
 #   `maskgrpo launch` with configs/launch.textproto, a reward server, the learner and 2
 #   rollout workers on loopback; its paired column is launcher - `train` on the same seeds).
@@ -79,7 +84,7 @@ VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate2 candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
             graded graded_no_filter remask token_weight remask_tokens binary_clean counting_x3 launch
-            graded_nofrag graded_nofrag_no_filter ema lr_constant lr_high lr_low)
+            graded_nofrag graded_nofrag_no_filter ema lr_constant lr_high lr_low base_long)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -114,6 +119,7 @@ variant_fields() {
     # decay to 10 % of the peak stays.
     lr_high) echo 'learner { learning_rate: 3e-4 }' ;;
     lr_low) echo 'learner { learning_rate: 1e-4 }' ;;
+    base_long) echo "init_model: \"${ABLATE_LONG_BASE:-runs/pretrain_7200/model.safetensors}\"" ;;
     launch) echo "" ;;  # the default, through `maskgrpo launch` (launch_learner_config below)
     *) echo "unknown variant '$1'" >&2; return 1 ;;
   esac
@@ -171,6 +177,11 @@ mkdir -p "$OUT"
 
 for v in "${VARIANTS[@]}"; do
   fields=$(variant_fields "$v")
+  if [ "$v" = base_long ] && [ ! -f "${ABLATE_LONG_BASE:-runs/pretrain_7200/model.safetensors}" ]; then
+    echo "variant base_long: no ${ABLATE_LONG_BASE:-runs/pretrain_7200/model.safetensors}; make it with" \
+      "maskgrpo pretrain --config configs/pretrain.textproto --out runs/pretrain_7200 --steps 7200" >&2
+    exit 1
+  fi
   for seed in "${SEEDS[@]}"; do
     dir="$OUT/$v/seed$seed"
     if [ -f "$dir/seconds" ] && [ "$(cat "$dir/updates" 2>/dev/null)" = "$UPDATES" ]; then
