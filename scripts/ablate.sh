@@ -34,7 +34,7 @@
 #   base_long (the default from a base pretrained 3x as long: 7200 steps of
 #   configs/pretrain.textproto instead of the shipped model's 2400; make it first with
 #   `maskgrpo pretrain --config configs/pretrain.textproto --out runs/pretrain_7200 --steps 7200`
-#   (~45 min on 2 cores) or name another with ABLATE_LONG_BASE; its gain is over its own base,
+#   (40-50 min on 2 cores) or name another with ABLATE_LONG_BASE; its gain is over its own base,
 #   so compare the `after` column too);
 #   launch (the default config run by the main command's system instead of `train`:
 #   `maskgrpo launch` with configs/launch.textproto, a reward server, the learner and 2
@@ -175,13 +175,17 @@ fi
 OUT=runs/ablation
 mkdir -p "$OUT"
 
+# base_long needs a model made beforehand: say so before hours of other variants, not after.
 for v in "${VARIANTS[@]}"; do
-  fields=$(variant_fields "$v")
   if [ "$v" = base_long ] && [ ! -f "${ABLATE_LONG_BASE:-runs/pretrain_7200/model.safetensors}" ]; then
     echo "variant base_long: no ${ABLATE_LONG_BASE:-runs/pretrain_7200/model.safetensors}; make it with" \
       "maskgrpo pretrain --config configs/pretrain.textproto --out runs/pretrain_7200 --steps 7200" >&2
     exit 1
   fi
+done
+
+for v in "${VARIANTS[@]}"; do
+  fields=$(variant_fields "$v")
   for seed in "${SEEDS[@]}"; do
     dir="$OUT/$v/seed$seed"
     if [ -f "$dir/seconds" ] && [ "$(cat "$dir/updates" 2>/dev/null)" = "$UPDATES" ]; then
