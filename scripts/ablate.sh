@@ -35,7 +35,7 @@
 #   configs/pretrain.textproto instead of the shipped model's 2400; make it first with
 #   `maskgrpo pretrain --config configs/pretrain.textproto --out runs/pretrain_7200 --steps 7200`
 #   (40-50 min on 2 cores) or name another with ABLATE_LONG_BASE; its gain is over its own base,
-#   so compare the `after` column too);
+#   so the table also pairs the scores after training);
 #   launch (the default config run by the main command's system instead of `train`:
 #   `maskgrpo launch` with configs/launch.textproto, a reward server, the learner and 2
 #   rollout workers on loopback; its paired column is launcher - `train` on the same seeds).

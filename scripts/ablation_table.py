@@ -4,7 +4,8 @@ mean +- standard error, and the paired difference to the default on the same see
 
 Usage: ablation_table.py OUT_DIR UPDATES VARIANT...   (reads OUT_DIR/<variant>/seed<N>/)
 Writes OUT_DIR/table.md and prints it. Only seeds with a finished run count; a variant's
-paired column uses the seeds that it and the default both finished.
+paired column uses the seeds that it and the default both finished; for a variant that starts
+from another base model (base_long) it also pairs the scores after training.
 """
 import json
 import math
@@ -132,6 +133,12 @@ def main():
             ref = runs.get(reference.get(v, "default"), {})
             paired = ([gain(seeds[s]) - gain(ref[s]) for s in order if s in ref and gain(ref[s]) is not None]
                       if v != "default" else [])
+            # A variant that starts from another base (base_long) is judged by where it ends
+            # too: its gain is over its own base, so the paired gain alone undersells it.
+            both = [s for s in order if s in ref and gain(ref[s]) is not None] if v != "default" else []
+            other_base = any(abs((after(seeds[s]) - gain(seeds[s])) - (after(ref[s]) - gain(ref[s]))) > 1e-9
+                             for s in both)
+            paired_after = [after(seeds[s]) - after(ref[s]) for s in both] if other_base else []
             objs = [seeds[s]["objects_per_image"] for s in order if seeds[s]["objects_per_image"] is not None]
             frags = [seeds[s]["fragments_per_image"] for s in order if seeds[s]["fragments_per_image"] is not None]
             ent = [seeds[s]["entropy"] for s in order if seeds[s]["entropy"] is not None]
@@ -142,7 +149,8 @@ def main():
             em, _ = mean_se(ent)
             lines.append(
                 f"| {v} | {len(order)} | {per_seed} | {fmt(*mean_se(gains))} | {fmt(*mean_se(afters)).lstrip('+')} | "
-                f"{fmt(pm, pse) if paired else '-'}{f' (n={len(paired)})' if paired else ''} | {min(gains):+.3f} | "
+                f"{fmt(pm, pse) if paired else '-'}{f' (n={len(paired)})' if paired else ''}"
+                f"{f'; after: {fmt(*mean_se(paired_after))} (another base)' if paired_after else ''} | {min(gains):+.3f} | "
                 f"{'-' if om is None else f'{om:.2f} / {fm:.2f}'} | {'-' if em is None else f'{em:.3f}'} | "
                 f"{sum(seeds[s]['seconds'] for s in order) / len(order) / 60:.1f} |")
         lines.append("")
