@@ -89,6 +89,7 @@ fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
 BIN=${ABLATE_BIN:-build/bin/maskgrpo}
+LONG_BASE=${ABLATE_LONG_BASE:-runs/pretrain_7200/model.safetensors}  # the base_long variant's model
 
 variant_fields() {
   case "$1" in
@@ -119,7 +120,7 @@ variant_fields() {
     # decay to 10 % of the peak stays.
     lr_high) echo 'learner { learning_rate: 3e-4 }' ;;
     lr_low) echo 'learner { learning_rate: 1e-4 }' ;;
-    base_long) echo "init_model: \"${ABLATE_LONG_BASE:-runs/pretrain_7200/model.safetensors}\"" ;;
+    base_long) echo "init_model: \"$LONG_BASE\"" ;;
     launch) echo "" ;;  # the default, through `maskgrpo launch` (launch_learner_config below)
     *) echo "unknown variant '$1'" >&2; return 1 ;;
   esac
@@ -177,8 +178,8 @@ mkdir -p "$OUT"
 
 # base_long needs a model made beforehand: say so before hours of other variants, not after.
 for v in "${VARIANTS[@]}"; do
-  if [ "$v" = base_long ] && [ ! -f "${ABLATE_LONG_BASE:-runs/pretrain_7200/model.safetensors}" ]; then
-    echo "variant base_long: no ${ABLATE_LONG_BASE:-runs/pretrain_7200/model.safetensors}; make it with" \
+  if [ "$v" = base_long ] && [ ! -f "$LONG_BASE" ]; then
+    echo "variant base_long: no $LONG_BASE; make it with" \
       "maskgrpo pretrain --config configs/pretrain.textproto --out runs/pretrain_7200 --steps 7200" >&2
     exit 1
   fi

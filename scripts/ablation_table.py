@@ -131,11 +131,10 @@ def main():
             gains = [gain(seeds[s]) for s in order]
             afters = [after(seeds[s]) for s in order]
             ref = runs.get(reference.get(v, "default"), {})
-            paired = ([gain(seeds[s]) - gain(ref[s]) for s in order if s in ref and gain(ref[s]) is not None]
-                      if v != "default" else [])
+            both = [s for s in order if s in ref and gain(ref[s]) is not None] if v != "default" else []
+            paired = [gain(seeds[s]) - gain(ref[s]) for s in both]
             # A variant that starts from another base (base_long) is judged by where it ends
             # too: its gain is over its own base, so the paired gain alone undersells it.
-            both = [s for s in order if s in ref and gain(ref[s]) is not None] if v != "default" else []
             other_base = any(abs((after(seeds[s]) - gain(seeds[s])) - (after(ref[s]) - gain(ref[s]))) > 1e-9
                              for s in both)
             paired_after = [after(seeds[s]) - after(ref[s]) for s in both] if other_base else []
