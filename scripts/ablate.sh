@@ -43,9 +43,11 @@
 # (docs/ablation.md) were measured on candidate2 and rows run since on remask_tokens.
 #
 # Writes runs/ablation/<variant>/seed<N>/ (a run folder each, its log and wall seconds) and
-# runs/ablation/table.md. A (variant, seed) that finished earlier with the same number of
-# updates is kept, and one interrupted with the same config resumes from its last checkpoint,
-# so an interrupted pass continues where it stopped; delete a folder to run it again.
+# runs/ablation/table.md (ABLATE_OUT names another folder: a folder holds one run per variant
+# and seed, so keep passes with another UPDATES apart). A (variant, seed) that finished earlier
+# with the same number of updates is kept, and one interrupted with the same config and
+# UPDATES resumes from its last checkpoint, so an interrupted pass continues where it stopped;
+# delete a folder to run it again.
 #
 # Usage: bash scripts/ablate.sh [UPDATES (default 60)] [variant ...]
 #   ABLATE_SEEDS="1 2 3"   training seeds (default 1 2 3; use >= 3 for any claim)
@@ -63,6 +65,7 @@
 #                          disjoint variant lists at 1 thread each use 2 cores better than one
 #                          pass at 2; a last pass over every variant only writes the table.
 #   ABLATE_TRAIN_SPLIT=1   also evaluate each final policy on the training prompts
+#   ABLATE_OUT=DIR         where the runs and the table go (default runs/ablation)
 #   ABLATE_CHECK=1         only check that each variant's config parses (no training; the
 #                          test suite runs this); ABLATE_BIN names the maskgrpo binary
 set -euo pipefail
@@ -173,7 +176,7 @@ if [ "${ABLATE_CHECK:-0}" = 1 ]; then
 fi
 
 [ -x "$BIN" ] || bash scripts/build.sh
-OUT=runs/ablation
+OUT=${ABLATE_OUT:-runs/ablation}
 mkdir -p "$OUT"
 
 # base_long needs a model made beforehand: say so before hours of other variants, not after.
@@ -194,8 +197,10 @@ for v in "${VARIANTS[@]}"; do
       continue
     fi
     if [ "$v" = launch ]; then config=$(launch_learner_config "$seed"); else config=$(variant_config "$v" "$seed"); fi
-    # An interrupted run with the same config resumes from its last checkpoint (`train`
-    # does that by itself); anything else starts over.
+    # The run length is a flag, not a config field: recorded here so that it decides a resume too.
+    config="$config"$'\n'"# run with --updates $UPDATES"
+    # An interrupted run with the same config and length resumes from its last checkpoint
+    # (`train` does that by itself); anything else starts over.
     if [ ! -f "$dir/ablation.textproto" ] || [ "$(cat "$dir/ablation.textproto")" != "$config" ]; then
       rm -rf "$dir"
       mkdir -p "$dir"
