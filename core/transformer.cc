@@ -1,5 +1,6 @@
 #include "core/transformer.h"
 
+#include "core/float_sum_ops.h"
 #include "core/torch_api.h"
 #include <torch/version.h>
 
@@ -194,7 +195,7 @@ static torch::Tensor HiddenStates(const ModelConfig& c, MaskedTransformer::Impl&
     const auto score_type = at::promote_types(q.scalar_type(), torch::kFloat);
     auto scores = torch::matmul(q.to(score_type), k.to(score_type).transpose(-1, -2)) * scale + mask_bias;
     auto probs = torch::softmax(scores, -1).to(v.scalar_type());
-    auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({B, S, H * D});
+    auto ctx = MatmulFloatSum(probs, v).transpose(1, 2).reshape({B, S, H * D});  // float32 sums on a CPU
     auto attn_out = attn.dense(ctx);
     auto mlp_out = layer->mlp->fc2(F::gelu(layer->mlp->fc1(x), F::GELUFuncOptions().approximate("tanh")));
     h = h + attn_out + mlp_out;
@@ -248,7 +249,7 @@ torch::Tensor Attend(const Qkv& qkv, const torch::Tensor& k, const torch::Tensor
   auto scores = torch::matmul(qkv.q.to(score_type), k.to(score_type).transpose(-1, -2)) *
                     (1.0 / std::sqrt(static_cast<double>(D))) +
                 bias;
-  auto ctx = torch::matmul(torch::softmax(scores, -1).to(v.scalar_type()), v);
+  auto ctx = MatmulFloatSum(torch::softmax(scores, -1).to(v.scalar_type()), v);  // float32 sums on a CPU
 #endif
   return ctx.transpose(1, 2).reshape({B, n, H * D});
 }

@@ -2,6 +2,7 @@
 // passes of open_clip's VisionTransformer / TextTransformer (showo-stack.md 4.1).
 #include "core/clip/clip_model.h"
 
+#include "core/float_sum_ops.h"
 #include "core/torch_api.h"
 
 #include <cmath>
@@ -60,7 +61,7 @@ at::Tensor Attention(const ClipModel::Impl& m, const at::Tensor& x, const Block&
   auto scores = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(D)));  // [B, H, N, N]
   if (mask.defined()) scores = scores + mask;
   auto probs = at::softmax(scores, -1).to(v.scalar_type());
-  auto out = at::matmul(probs, v).transpose(1, 2).reshape({B, N, W});
+  auto out = MatmulFloatSum(probs, v).transpose(1, 2).reshape({B, N, W});
   return ApplyLinear(out, b.out);
 }
 
@@ -168,7 +169,7 @@ StatusOr<at::Tensor> ClipModel::EncodeImage(const at::Tensor& pixels) const {
     x = at::cat({v.class_embedding.view({1, 1, W}).expand({B, 1, W}), x}, 1) + v.positional_embedding;
     x = RunBlocks(m, ApplyNorm(m, x, v.ln_pre), v.blocks, m.vision_heads, at::Tensor());
     auto pooled = ApplyNorm(m, x.select(1, 0), v.ln_post);  // the class token ('tok' pooling)
-    return OutputDtype(m, at::matmul(pooled, v.proj));
+    return OutputDtype(m, MatmulFloatSum(pooled, v.proj));
   } catch (const c10::Error& e) {
     return Internal(std::string("CLIP EncodeImage failed: ") + e.what_without_backtrace());
   }
@@ -202,7 +203,7 @@ StatusOr<at::Tensor> ClipModel::EncodeText(const at::Tensor& tokens) const {
     // standard tokenisation, whatever the padding.
     auto eot = ids.argmax(-1);
     auto pooled = x.index({at::arange(B, ids.options()), eot});
-    return OutputDtype(m, at::matmul(pooled, t.projection));
+    return OutputDtype(m, MatmulFloatSum(pooled, t.projection));
   } catch (const c10::Error& e) {
     return Internal(std::string("CLIP EncodeText failed: ") + e.what_without_backtrace());
   }

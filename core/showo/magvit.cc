@@ -1,4 +1,5 @@
 #include "core/showo/magvit.h"
+#include "core/float_sum_ops.h"
 #include "core/tensor_text.h"
 
 #include "core/torch_api.h"
@@ -115,17 +116,9 @@ std::vector<ParamSpec> Layout(const MagvitDecoderConfig& c) {
 bool StartsWith(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 // ---- Forward ----
-// LibTorch's CPU convolution in bfloat16 sums in low precision on CPUs without native
-// bfloat16 (measured with Debian's torch 1.13 on AMD Zen 3: 2-4 % relative error per 3x3
-// convolution, ten times bfloat16's rounding, 14 % after the test decoder's layers). There the
-// sum runs in float32 and only the result is rounded, as CUDA's bfloat16 kernels do.
-at::Tensor ApplyConv(const at::Tensor& x, const Conv& c) {
-  if (x.scalar_type() == at::kBFloat16 && x.device().is_cpu()) {
-    const at::Tensor bias = c.b.defined() ? c.b.to(at::kFloat) : c.b;
-    return at::conv2d(x.to(at::kFloat), c.w.to(at::kFloat), bias, 1, c.pad).to(at::kBFloat16);
-  }
-  return at::conv2d(x, c.w, c.b, 1, c.pad);
-}
+// Float32 sums for bfloat16 on the CPU (core/float_sum_ops.h): LibTorch's own bfloat16
+// convolution there made the test decoder's output 14 % off (relative L2), 2 % with this.
+at::Tensor ApplyConv(const at::Tensor& x, const Conv& c) { return Conv2dFloatSum(x, c.w, c.b, 1, c.pad); }
 
 at::Tensor ApplyNorm(const at::Tensor& x, const Norm& n) {
   // float32 statistics: a bfloat16 mean/variance over 128x512x512 values loses most digits.
@@ -148,7 +141,7 @@ at::Tensor ApplyAttn(const at::Tensor& x, const Attn& a) {
   auto k = ApplyConv(h, a.k).reshape({B, C, H * W}).to(at::kFloat);
   auto v = ApplyConv(h, a.v).reshape({B, C, H * W}).to(at::kFloat);
   // In float32 throughout (one block at the lowest resolution, so cheap): a bfloat16 sum over
-  // H*W keys on the CPU is as coarse as its convolutions (ApplyConv).
+  // H*W keys on the CPU is as coarse as its convolutions (core/float_sum_ops.h).
   auto scores = at::bmm(q.transpose(1, 2), k) * (1.0 / std::sqrt(static_cast<double>(C)));  // [B, q, k]
   auto probs = at::softmax(scores, -1);
   auto out = at::bmm(v, probs.transpose(1, 2)).reshape({B, C, H, W}).to(x.scalar_type());  // out[c, i] = sum_j v[c, j] p[i, j]
