@@ -36,6 +36,12 @@
 #   `maskgrpo pretrain --config configs/pretrain.textproto --out runs/pretrain_7200 --steps 7200`
 #   (40-50 min on 2 cores) or name another with ABLATE_LONG_BASE; its gain is over its own base,
 #   so the table also pairs the scores after training);
+#   epochs2_draws8 (two passes over each update's rollouts, each scoring 8 re-masking draws
+#   per image instead of 16: the same learning cost as the default; 8 draws alone cost
+#   nothing measurable, so does spending the saving on a second pass learn more per rollout?);
+#   groups12_draws8 (12 prompts per update instead of 8, with 8 draws per image: a 1.5x
+#   larger sample per Adam step at about the default's cost; does less gradient noise on the
+#   sparse verdict make the gain steadier across seeds?);
 #   launch (the default config run by the main command's system instead of `train`:
 #   `maskgrpo launch` with configs/launch.textproto, a reward server, the learner and 2
 #   rollout workers on loopback; its paired column is launcher - `train` on the same seeds).
@@ -87,7 +93,8 @@ VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate2 candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
             graded graded_no_filter remask token_weight remask_tokens binary_clean counting_x3 launch
-            graded_nofrag graded_nofrag_no_filter ema lr_constant lr_high lr_low base_long)
+            graded_nofrag graded_nofrag_no_filter ema lr_constant lr_high lr_low base_long
+            epochs2_draws8 groups12_draws8)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -124,6 +131,9 @@ variant_fields() {
     lr_high) echo 'learner { learning_rate: 3e-4 }' ;;
     lr_low) echo 'learner { learning_rate: 1e-4 }' ;;
     base_long) echo "init_model: \"$LONG_BASE\"" ;;
+    # Cost-neutral reallocations of the learning half (8 draws lost nothing: last_half_steps).
+    epochs2_draws8) echo 'learner { inner_epochs: 2 step_subset: "last" subset_steps: 8 }' ;;
+    groups12_draws8) echo 'groups_per_update: 12 learner { step_subset: "last" subset_steps: 8 }' ;;
     launch) echo "" ;;  # the default, through `maskgrpo launch` (launch_learner_config below)
     *) echo "unknown variant '$1'" >&2; return 1 ;;
   esac
