@@ -42,6 +42,9 @@
 #   groups12_draws8 (12 prompts per update instead of 8, with 8 draws per image: a 1.5x
 #   larger sample per Adam step at about the default's cost; does less gradient noise on the
 #   sparse verdict make the gain steadier across seeds?);
+#   hard_tasks (single_object and colors never drawn for training, `task_weights` 0: the
+#   four tasks where the default ends lowest get every group; do the easy tasks still improve
+#   by transfer, and do the hard ones gain more?);
 #   launch (the default config run by the main command's system instead of `train`:
 #   `maskgrpo launch` with configs/launch.textproto, a reward server, the learner and 2
 #   rollout workers on loopback; its paired column is launcher - `train` on the same seeds).
@@ -94,7 +97,7 @@ if [ ${#VARIANTS[@]} -eq 0 ]; then
   VARIANTS=(default candidate2 candidate1 candidate1_noise full kl no_filter last_half_steps rollout_t8 group_minibatches
             graded graded_no_filter remask token_weight remask_tokens binary_clean counting_x3 launch
             graded_nofrag graded_nofrag_no_filter ema lr_constant lr_high lr_low base_long
-            epochs2_draws8 groups12_draws8)
+            epochs2_draws8 groups12_draws8 hard_tasks)
 fi
 read -r -a SEEDS <<< "${ABLATE_SEEDS:-1 2 3}"
 EVAL_FIELDS=${ABLATE_EVAL:-'eval { prompts_per_task: 0 images_per_prompt: 4 min_images_per_task: 64 }'}
@@ -134,6 +137,7 @@ variant_fields() {
     # Cost-neutral reallocations of the learning half (8 draws lost nothing: last_half_steps).
     epochs2_draws8) echo 'learner { inner_epochs: 2 step_subset: "last" subset_steps: 8 }' ;;
     groups12_draws8) echo 'groups_per_update: 12 learner { step_subset: "last" subset_steps: 8 }' ;;
+    hard_tasks) echo 'task_weights { key: "single_object" value: 0 } task_weights { key: "colors" value: 0 }' ;;
     launch) echo "" ;;  # the default, through `maskgrpo launch` (launch_learner_config below)
     *) echo "unknown variant '$1'" >&2; return 1 ;;
   esac
